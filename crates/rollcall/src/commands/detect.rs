@@ -1,0 +1,7 @@
+//! `rollcall detect`.
+
+use crate::cli::{GlobalArgs, DetectArgs};
+
+pub fn run(_global: &GlobalArgs, _args: DetectArgs) -> anyhow::Result<()> {
+    anyhow::bail!("`detect` is not implemented yet")
+}

@@ -1,0 +1,15 @@
+//! rollcall: a face-recognition attendance system.
+//!
+//! Data flow: HTTP/CLI input parsed into [`domain`] types → `rollcall_vision::FacePipeline`
+//! (faces and embeddings) → [`gallery`] (best match per face) → [`attendance`] (check-in rules)
+//! → [`store`] (SQLite or MySQL) → HTTP answer ([`http`]), web page ([`web`]) or CSV.
+
+pub mod attendance;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod domain;
+pub mod gallery;
+pub mod http;
+pub mod store;
+pub mod web;

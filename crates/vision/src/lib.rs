@@ -1,0 +1,28 @@
+//! rollcall-vision: image bytes → faces → aligned crops → embeddings.
+//!
+//! The data flows through the modules in this order:
+//! [`image`] (decode with limits, EXIF orientation) → [`mtcnn`] (P-Net, R-Net, O-Net: boxes,
+//! probabilities, landmarks) → [`crop`] (facenet-pytorch's box crop, landmark alignment) →
+//! [`facenet`] / [`facedesc`] (embeddings) → [`pipeline`] (all of it behind one `Send + Sync` API).
+//! [`weights`] reads the published weight files, [`nn`] holds the layers the networks are built
+//! from, [`models`] knows where model files live and how to fetch them.
+
+pub mod crop;
+pub mod embedder;
+pub mod error;
+pub mod facedesc;
+pub mod facenet;
+pub mod image;
+pub mod models;
+pub mod mtcnn;
+pub mod nn;
+pub mod pipeline;
+pub mod tensor;
+pub mod weights;
+
+pub use embedder::{Embedder, EmbedderKind};
+pub use error::{ImageError, ModelError, PipelineError};
+pub use image::{DecodeLimits, RgbImage};
+pub use mtcnn::{Detection, Detector};
+pub use pipeline::{Face, FacePipeline, PipelineConfig};
+pub use tensor::Tensor;
