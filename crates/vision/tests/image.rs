@@ -363,6 +363,122 @@ fn exif_orientation_is_applied() {
     );
 }
 
+/// A `width`×`height` PNG of `color`/`depth` samples, with an optional palette and tRNS.
+fn encode_png(
+    (width, height): (u32, u32),
+    color: png::ColorType,
+    depth: png::BitDepth,
+    palette: Option<&[u8]>,
+    samples: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut e = png::Encoder::new(&mut out, width, height);
+    e.set_color(color);
+    e.set_depth(depth);
+    if let Some(p) = palette {
+        e.set_palette(p.to_vec());
+        e.set_trns(vec![0u8, 255]); // a transparent entry: must not change the colour
+    }
+    let mut w = e.write_header().unwrap();
+    w.write_image_data(samples).unwrap();
+    w.finish().unwrap();
+    out
+}
+
+#[test]
+fn png_colour_types_become_rgb_like_pillow_convert() {
+    use png::{BitDepth, ColorType};
+    let size = (3, 2);
+    let rgb: Vec<u8> = (0..18u8).map(|i| i * 13).collect();
+    let expect_rgb = RgbImage::from_raw(3, 2, rgb.clone()).unwrap();
+    let check = |bytes: Vec<u8>, want: &RgbImage, what: &str| {
+        let img = decode(&bytes, limits()).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(&img, want, "{what}");
+    };
+    check(
+        encode_png(size, ColorType::Rgb, BitDepth::Eight, None, &rgb),
+        &expect_rgb,
+        "RGB8",
+    );
+    // Alpha is dropped, not composited.
+    let rgba: Vec<u8> = rgb.chunks(3).flat_map(|p| [p[0], p[1], p[2], 7]).collect();
+    check(
+        encode_png(size, ColorType::Rgba, BitDepth::Eight, None, &rgba),
+        &expect_rgb,
+        "RGBA8",
+    );
+    // 16-bit samples keep their high byte.
+    let rgb16: Vec<u8> = rgb.iter().flat_map(|&v| [v, 0xa5]).collect();
+    check(
+        encode_png(size, ColorType::Rgb, BitDepth::Sixteen, None, &rgb16),
+        &expect_rgb,
+        "RGB16",
+    );
+    let palette: Vec<u8> = rgb.clone();
+    check(
+        encode_png(
+            size,
+            ColorType::Indexed,
+            BitDepth::Eight,
+            Some(&palette),
+            &[0, 1, 2, 3, 4, 5],
+        ),
+        &expect_rgb,
+        "palette",
+    );
+
+    let gray = [0u8, 40, 80, 120, 160, 250];
+    let expect_gray =
+        RgbImage::from_raw(3, 2, gray.iter().flat_map(|&g| [g; 3]).collect()).unwrap();
+    check(
+        encode_png(size, ColorType::Grayscale, BitDepth::Eight, None, &gray),
+        &expect_gray,
+        "L",
+    );
+    let gray_alpha: Vec<u8> = gray.iter().flat_map(|&g| [g, 99]).collect();
+    check(
+        encode_png(
+            size,
+            ColorType::GrayscaleAlpha,
+            BitDepth::Eight,
+            None,
+            &gray_alpha,
+        ),
+        &expect_gray,
+        "LA",
+    );
+    // 1-bit gray: 0 → black, 1 → white; rows are byte-padded.
+    let bits = [0b1010_0000, 0b0100_0000];
+    let expect_bits = RgbImage::from_raw(
+        3,
+        2,
+        [255, 0, 255, 0, 255, 0]
+            .iter()
+            .flat_map(|&g| [g; 3])
+            .collect(),
+    )
+    .unwrap();
+    check(
+        encode_png(size, ColorType::Grayscale, BitDepth::One, None, &bits),
+        &expect_bits,
+        "1-bit",
+    );
+}
+
+#[test]
+fn broken_exif_is_ignored() {
+    let jpeg = read("single_640x480_sample1.jpg");
+    let upright = decode(&jpeg, limits()).unwrap();
+    let rotated = with_orientation(&jpeg, 6);
+    // Flip every byte of the APP1 payload (bytes 6..38, after its marker and length) in turn.
+    for i in 6..38 {
+        let mut bad = rotated.clone();
+        bad[i] ^= 0xa5;
+        let img = decode(&bad, limits()).unwrap_or_else(|e| panic!("byte {i}: {e}"));
+        assert!(img.data.len() == upright.data.len(), "byte {i}");
+    }
+}
+
 #[test]
 fn rgb_image_helpers() {
     assert!(RgbImage::from_raw(2, 2, vec![0; 11]).is_none());
