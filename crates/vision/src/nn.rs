@@ -6,10 +6,9 @@ use crate::tensor::Tensor;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-/// Output columns (`oh·ow` summed over the items of one chunk) below which a batch is convolved
-/// item by item in parallel instead of handing the whole core budget to one GEMM: small GEMMs
-/// do not split well across threads.
-const PAR_GEMM_MIN_WORK: usize = 1 << 21;
+/// Multiply-adds below which a lone GEMM stays on one thread: splitting it costs more than
+/// it saves.
+const PAR_GEMM_MIN_WORK: usize = 1 << 20;
 
 /// `dst[m×n] += lhs[m×k] · rhs[k×n]`, all row-major with the given row strides.
 ///
@@ -114,6 +113,78 @@ fn threads() -> usize {
     rayon::current_num_threads().max(1)
 }
 
+/// im2col band size aimed for, in floats: about 256 KB, well inside L2.
+const BAND_FLOATS: usize = 64 * 1024;
+/// Fewest output columns worth one GEMM call.
+const MIN_UNIT_COLS: usize = 512;
+
+/// How a convolution's output columns are cut into work units: either row bands of single
+/// images (`items_per_unit == 1`) or groups of whole images (`rows_per_unit == oh`).
+struct UnitPlan {
+    n: usize,
+    oh: usize,
+    rows_per_unit: usize,
+    items_per_unit: usize,
+}
+
+impl UnitPlan {
+    fn new(n: usize, oh: usize, ow: usize, k: usize, threads: usize) -> Self {
+        let plane = oh * ow;
+        let cache_cols = (BAND_FLOATS / k.max(1)).max(MIN_UNIT_COLS);
+        let balance_cols = (n * plane).div_ceil(2 * threads).max(MIN_UNIT_COLS);
+        let target = cache_cols.min(balance_cols);
+        let (rows_per_unit, items_per_unit) = if plane > target {
+            ((target / ow).clamp(1, oh), 1)
+        } else {
+            (oh, (target / plane).clamp(1, n))
+        };
+        UnitPlan {
+            n,
+            oh,
+            rows_per_unit,
+            items_per_unit,
+        }
+    }
+
+    fn bands(&self) -> usize {
+        self.oh.div_ceil(self.rows_per_unit)
+    }
+
+    fn units(&self) -> usize {
+        self.n.div_ceil(self.items_per_unit) * self.bands()
+    }
+
+    /// Images and output rows of unit `u`.
+    fn unit(&self, u: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+        let (g, band) = (u / self.bands(), u % self.bands());
+        let items = g * self.items_per_unit..((g + 1) * self.items_per_unit).min(self.n);
+        let rows = band * self.rows_per_unit..((band + 1) * self.rows_per_unit).min(self.oh);
+        (items, rows)
+    }
+}
+
+/// Per-thread buffers of the convolution: the im2col band and the GEMM result.
+#[derive(Default)]
+struct Scratch {
+    col: Vec<f32>,
+    out: Vec<f32>,
+}
+
+/// The output buffer, shared by the work units, each writing its own disjoint ranges.
+struct SharedOut(*mut f32);
+
+// SAFETY: units write disjoint ranges (see `Conv2d::forward`); the pointer is only used while
+// the owning Vec is alive and unborrowed.
+unsafe impl Sync for SharedOut {}
+unsafe impl Send for SharedOut {}
+
+impl SharedOut {
+    /// Copy `src` to `offset`. Caller guarantees the range is in bounds and owned by it.
+    unsafe fn write(&self, offset: usize, src: &[f32]) {
+        std::ptr::copy_nonoverlapping(src.as_ptr(), self.0.add(offset), src.len());
+    }
+}
+
 /// 2-D convolution, NCHW, with bias. BatchNorm that follows a convolution is folded into
 /// `weight` and `bias` at load time (see [`Conv2d::fold_batch_norm`]).
 #[derive(Clone, Debug)]
@@ -194,80 +265,144 @@ impl Conv2d {
 
     /// [N, in, H, W] → [N, out, OH, OW].
     ///
-    /// Per item: `out[oc × OH·OW] = W[oc × in·kh·kw] · im2col(x)[in·kh·kw × OH·OW]`, the output
-    /// pre-filled with the bias. 1×1 stride-1 convolutions use the input as the im2col matrix.
-    /// Large items get a multi-threaded GEMM; batches of small items are spread over threads,
-    /// one single-threaded GEMM per item.
+    /// `out[oc × cols] = W[oc × in·kh·kw] · im2col(x)[in·kh·kw × cols] + bias`. The output
+    /// columns (N·OH·OW) are cut into work units: row bands of one image when images are large
+    /// (so the im2col band stays in cache), groups of whole images when they are small (so
+    /// each GEMM is big enough to run at full speed). Units run in parallel, one
+    /// single-threaded GEMM each; a lone unit gets a multi-threaded GEMM instead. 1×1 stride-1
+    /// convolutions read the input directly when a unit covers one image.
     pub fn forward(&self, x: &Tensor) -> Tensor {
         assert_eq!(x.shape.len(), 4, "conv input must be NCHW");
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
-        let (oc, ic, kh, kw) = (
-            self.weight.shape[0],
-            self.weight.shape[1],
-            self.weight.shape[2],
-            self.weight.shape[3],
-        );
-        assert_eq!(c, ic, "conv input channels");
+        assert_eq!(c, self.weight.shape[1], "conv input channels");
+        let oc = self.weight.shape[0];
         let (oh, ow) = self.output_size(h, w);
         let (in_len, out_len) = (c * h * w, oc * oh * ow);
-        let k = ic * kh * kw;
         let mut out = vec![0.0f32; n * out_len];
         if n == 0 || out_len == 0 {
             return Tensor::new(vec![n, oc, oh, ow], out);
         }
-        let work = out_len * k;
-        let run = |xb: &[f32], ob: &mut [f32], col: &mut Vec<f32>, par: Parallelism| {
-            for (o, row) in ob.chunks_exact_mut(oh * ow).enumerate() {
-                row.fill(self.bias[o]);
-            }
-            let rhs: &[f32] = if self.is_pointwise() {
-                xb
-            } else {
-                col.resize(k * oh * ow, 0.0);
-                self.im2col(xb, h, w, oh, ow, col);
-                col
-            };
-            gemm_acc(
-                oc,
-                oh * ow,
-                k,
-                ob,
-                oh * ow,
-                &self.weight.data,
-                k,
-                rhs,
-                oh * ow,
+        let plan = UnitPlan::new(n, oh, ow, self.weight.len() / oc, threads());
+        let shared = SharedOut(out.as_mut_ptr());
+        let run = |u: usize, scratch: &mut Scratch, par: Parallelism| {
+            let (items, rows) = plan.unit(u);
+            let block = self.compute_unit(
+                &x.data,
+                in_len,
+                h,
+                w,
+                oh,
+                ow,
+                items.clone(),
+                rows.clone(),
+                scratch,
                 par,
             );
+            // Scatter [oc × cols] into the NCHW output.
+            let band = rows.len() * ow;
+            let cols = items.len() * band;
+            for (j, b) in items.enumerate() {
+                for o in 0..oc {
+                    let src = &block[o * cols + j * band..][..band];
+                    let at = b * out_len + o * oh * ow + rows.start * ow;
+                    // SAFETY: unit `u` owns output columns `rows` of images `items`: these
+                    // ranges are disjoint between units and inside `out`, which outlives the
+                    // parallel loop and is not otherwise accessed during it.
+                    unsafe { shared.write(at, src) };
+                }
+            }
         };
-        if n == 1 || work >= PAR_GEMM_MIN_WORK || threads() == 1 {
-            let par = if threads() > 1 && work >= PAR_GEMM_MIN_WORK / 8 {
+        let units = plan.units();
+        let work = n * out_len * (self.weight.len() / oc);
+        if units == 1 || threads() == 1 {
+            let par = if threads() > 1 && work >= PAR_GEMM_MIN_WORK {
                 Parallelism::Rayon(threads())
             } else {
                 Parallelism::None
             };
-            let mut col = Vec::new();
-            for (xb, ob) in x
-                .data
-                .chunks_exact(in_len)
-                .zip(out.chunks_exact_mut(out_len))
-            {
-                run(xb, ob, &mut col, par);
+            let mut scratch = Scratch::default();
+            for u in 0..units {
+                run(u, &mut scratch, par);
             }
         } else {
-            x.data
-                .par_chunks_exact(in_len)
-                .zip(out.par_chunks_exact_mut(out_len))
-                .for_each_init(Vec::new, |col, (xb, ob)| {
-                    run(xb, ob, col, Parallelism::None)
+            (0..units)
+                .into_par_iter()
+                .for_each_init(Scratch::default, |scratch, u| {
+                    run(u, scratch, Parallelism::None)
                 });
         }
         Tensor::new(vec![n, oc, oh, ow], out)
     }
 
-    /// Unfold one CHW item into `col[(c·kh + ky)·kw + kx][oy·ow + ox]`, zeros where the kernel
-    /// hangs over the padding.
-    fn im2col(&self, x: &[f32], h: usize, w: usize, oh: usize, ow: usize, col: &mut [f32]) {
+    /// One work unit: output rows `rows` of images `items`, as [oc × cols] in `scratch.out`.
+    #[allow(clippy::too_many_arguments)]
+    fn compute_unit<'s>(
+        &self,
+        x: &[f32],
+        in_len: usize,
+        h: usize,
+        w: usize,
+        oh: usize,
+        ow: usize,
+        items: std::ops::Range<usize>,
+        rows: std::ops::Range<usize>,
+        scratch: &'s mut Scratch,
+        par: Parallelism,
+    ) -> &'s [f32] {
+        let oc = self.weight.shape[0];
+        let k = self.weight.len() / oc;
+        let band = rows.len() * ow;
+        let cols = items.len() * band;
+        scratch.out.clear();
+        for &b in &self.bias {
+            scratch.out.extend(std::iter::repeat_n(b, cols));
+        }
+        let direct = self.is_pointwise() && items.len() == 1;
+        let (rhs, rhs_rs): (&[f32], usize) = if direct {
+            (&x[items.start * in_len + rows.start * ow..], oh * ow)
+        } else {
+            scratch.col.resize(k * cols, 0.0);
+            for (j, b) in items.enumerate() {
+                self.im2col(
+                    &x[b * in_len..][..in_len],
+                    h,
+                    w,
+                    ow,
+                    rows.clone(),
+                    &mut scratch.col[j * band..],
+                    cols,
+                );
+            }
+            (&scratch.col, cols)
+        };
+        gemm_acc(
+            oc,
+            cols,
+            k,
+            &mut scratch.out,
+            cols,
+            &self.weight.data,
+            k,
+            rhs,
+            rhs_rs,
+            par,
+        );
+        &scratch.out
+    }
+
+    /// Unfold output rows `rows` of one CHW image: `col[((c·kh + ky)·kw + kx)·col_rs + p]`
+    /// for band position p, zeros where the kernel hangs over the padding.
+    #[allow(clippy::too_many_arguments)]
+    fn im2col(
+        &self,
+        x: &[f32],
+        h: usize,
+        w: usize,
+        ow: usize,
+        rows: std::ops::Range<usize>,
+        col: &mut [f32],
+        col_rs: usize,
+    ) {
         let (ic, kh, kw) = (
             self.weight.shape[1],
             self.weight.shape[2],
@@ -275,12 +410,12 @@ impl Conv2d {
         );
         let (sh, sw) = self.stride;
         let (ph, pw) = (self.padding.0 as isize, self.padding.1 as isize);
-        let plane = oh * ow;
+        let band = rows.len() * ow;
         for c in 0..ic {
             let xc = &x[c * h * w..(c + 1) * h * w];
             for ky in 0..kh {
                 for kx in 0..kw {
-                    let dst = &mut col[((c * kh + ky) * kw + kx) * plane..][..plane];
+                    let dst = &mut col[((c * kh + ky) * kw + kx) * col_rs..][..band];
                     // Output columns whose input column lies inside the image: [ox0, ox1).
                     let first_in = kx as isize - pw;
                     let ox0 = if first_in >= 0 {
@@ -293,7 +428,7 @@ impl Conv2d {
                     } else {
                         ((w as isize - first_in) as usize).div_ceil(sw).min(ow)
                     };
-                    for (oy, drow) in dst.chunks_exact_mut(ow).enumerate() {
+                    for (oy, drow) in rows.clone().zip(dst.chunks_exact_mut(ow)) {
                         let iy = (oy * sh + ky) as isize - ph;
                         if iy < 0 || iy >= h as isize || ox0 >= ox1 {
                             drow.fill(0.0);
@@ -387,7 +522,7 @@ impl Linear {
         for _ in 0..n {
             y.extend_from_slice(&self.bias);
         }
-        let par = if threads() > 1 && n * out_f * in_f >= PAR_GEMM_MIN_WORK / 8 {
+        let par = if threads() > 1 && n * out_f * in_f >= PAR_GEMM_MIN_WORK {
             Parallelism::Rayon(threads())
         } else {
             Parallelism::None
@@ -592,10 +727,49 @@ mod tests {
     }
 
     #[test]
-    fn large_batch_takes_the_parallel_path_and_agrees() {
-        let c = conv(16, 8, 3, 3, (1, 1), (1, 1));
-        let x = Tensor::new(vec![9, 8, 12, 12], values(9 * 8 * 144, 3));
-        assert!(max_diff(&c.forward(&x), &c.forward_naive(&x)) < 1e-5);
+    fn row_bands_and_image_groups_agree_with_direct_loops() {
+        // (conv, input shape): one large image cut into row bands (3×3, 1×1 and strided),
+        // and batches of small images grouped into units.
+        let cases = [
+            (conv(10, 3, 3, 3, (1, 1), (0, 0)), [1, 3, 60, 70]),
+            (conv(6, 40, 1, 1, (1, 1), (0, 0)), [2, 40, 50, 41]),
+            (conv(7, 5, 3, 3, (2, 2), (1, 1)), [1, 5, 81, 77]),
+            (conv(16, 8, 3, 3, (1, 1), (1, 1)), [9, 8, 12, 12]),
+            (conv(12, 3, 3, 3, (1, 1), (0, 0)), [37, 3, 24, 24]),
+            (conv(5, 9, 1, 1, (1, 1), (0, 0)), [23, 9, 6, 6]),
+        ];
+        for (i, (c, shape)) in cases.iter().enumerate() {
+            let x = Tensor::new(
+                shape.to_vec(),
+                values(shape.iter().product(), 40 + i as u64),
+            );
+            let d = max_diff(&c.forward(&x), &c.forward_naive(&x));
+            assert!(d < 1e-4, "case {i}: {d}");
+        }
+    }
+
+    #[test]
+    fn unit_plans_cover_every_output_column_once() {
+        for (n, oh, ow, k) in [
+            (1, 287, 383, 27),
+            (151, 22, 22, 27),
+            (1, 17, 17, 896),
+            (8, 8, 8, 2304),
+            (3, 5, 1000, 9),
+        ] {
+            let plan = UnitPlan::new(n, oh, ow, k, 2);
+            let mut seen = vec![0u8; n * oh];
+            for u in 0..plan.units() {
+                let (items, rows) = plan.unit(u);
+                assert!(items.len() <= plan.items_per_unit && rows.len() <= plan.rows_per_unit);
+                for b in items {
+                    for r in rows.clone() {
+                        seen[b * oh + r] += 1;
+                    }
+                }
+            }
+            assert!(seen.iter().all(|&s| s == 1), "{n}×{oh}×{ow}");
+        }
     }
 
     #[test]
