@@ -357,7 +357,9 @@ impl Conv2d {
         for &b in &self.bias {
             scratch.out.extend(std::iter::repeat_n(b, cols));
         }
-        let direct = self.is_pointwise() && items.len() == 1;
+        // A whole image's input already is its im2col matrix; a band of it is copied anyway,
+        // because GEMM packs a contiguous band much faster than a strided one.
+        let direct = self.is_pointwise() && items.len() == 1 && rows.len() == oh;
         let (rhs, rhs_rs): (&[f32], usize) = if direct {
             (&x[items.start * in_len + rows.start * ow..], oh * ow)
         } else {
