@@ -15,30 +15,13 @@ pub struct Conv2d {
 }
 
 impl Conv2d {
-    pub fn new(
-        weight: Tensor,
-        bias: Option<Vec<f32>>,
-        stride: (usize, usize),
-        padding: (usize, usize),
-    ) -> Self {
+    pub fn new(weight: Tensor, bias: Option<Vec<f32>>, stride: (usize, usize), padding: (usize, usize)) -> Self {
         let out = weight.shape[0];
-        Conv2d {
-            bias: bias.unwrap_or_else(|| vec![0.0; out]),
-            weight,
-            stride,
-            padding,
-        }
+        Conv2d { bias: bias.unwrap_or_else(|| vec![0.0; out]), weight, stride, padding }
     }
 
     /// Fold `y = gamma * (conv(x) - mean) / sqrt(var + eps) + beta` into the weights.
-    pub fn fold_batch_norm(
-        &mut self,
-        gamma: &[f32],
-        beta: &[f32],
-        mean: &[f32],
-        var: &[f32],
-        eps: f32,
-    ) {
+    pub fn fold_batch_norm(&mut self, gamma: &[f32], beta: &[f32], mean: &[f32], var: &[f32], eps: f32) {
         let out = self.weight.shape[0];
         let per_out = self.weight.len() / out;
         for o in 0..out {
@@ -53,12 +36,7 @@ impl Conv2d {
     /// Reference implementation (direct loops). Correct, slow; to be replaced by im2col + GEMM.
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
-        let (oc, ic, kh, kw) = (
-            self.weight.shape[0],
-            self.weight.shape[1],
-            self.weight.shape[2],
-            self.weight.shape[3],
-        );
+        let (oc, ic, kh, kw) = (self.weight.shape[0], self.weight.shape[1], self.weight.shape[2], self.weight.shape[3]);
         assert_eq!(c, ic, "conv input channels");
         let (sh, sw) = self.stride;
         let (ph, pw) = self.padding;
@@ -81,8 +59,7 @@ impl Conv2d {
                                     if ix < 0 || ix >= w as isize {
                                         continue;
                                     }
-                                    acc += x.data
-                                        [((b * c + i) * h + iy as usize) * w + ix as usize]
+                                    acc += x.data[((b * c + i) * h + iy as usize) * w + ix as usize]
                                         * self.weight.data[((o * ic + i) * kh + ky) * kw + kx];
                                 }
                             }

@@ -17,12 +17,10 @@ pub struct TensorMap {
 impl TensorMap {
     /// The tensor `name`, or an error naming the file and the tensor.
     pub fn get(&self, name: &str) -> Result<&Tensor, ModelError> {
-        self.tensors
-            .get(name)
-            .ok_or_else(|| ModelError::MissingTensor {
-                path: self.path.clone(),
-                name: name.to_string(),
-            })
+        self.tensors.get(name).ok_or_else(|| ModelError::MissingTensor {
+            path: self.path.clone(),
+            name: name.to_string(),
+        })
     }
 
     /// The tensor `name`, checked to have `shape`.

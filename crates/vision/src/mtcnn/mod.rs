@@ -26,11 +26,7 @@ pub struct DetectorParams {
 
 impl Default for DetectorParams {
     fn default() -> Self {
-        DetectorParams {
-            min_face_size: 20.0,
-            thresholds: [0.6, 0.7, 0.7],
-            factor: 0.709,
-        }
+        DetectorParams { min_face_size: 20.0, thresholds: [0.6, 0.7, 0.7], factor: 0.709 }
     }
 }
 
