@@ -1,6 +1,6 @@
 //! `rollcall bench`.
 
-use crate::cli::{BenchArgs, GlobalArgs};
+use crate::cli::{GlobalArgs, BenchArgs};
 
 pub fn run(_global: &GlobalArgs, _args: BenchArgs) -> anyhow::Result<()> {
     anyhow::bail!("`bench` is not implemented yet")

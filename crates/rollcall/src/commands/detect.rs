@@ -1,6 +1,6 @@
 //! `rollcall detect`.
 
-use crate::cli::{DetectArgs, GlobalArgs};
+use crate::cli::{GlobalArgs, DetectArgs};
 
 pub fn run(_global: &GlobalArgs, _args: DetectArgs) -> anyhow::Result<()> {
     anyhow::bail!("`detect` is not implemented yet")
