@@ -92,8 +92,8 @@
         h('img', { src: u.image_url || `/users/${u.id}/photo`, alt: `Reference photo of ${name}`, loading: 'lazy', width: 200, height: 200 }),
         h('div', { class: 'person-body' },
           h('span', { class: 'person-name', text: name }),
-          h('span', { class: 'person-meta', text: [registered && `Registered ${registered}`, faces].filter(Boolean).join(' · ') }),
-          h('span', { class: 'person-meta', text: u.model ? `Model: ${u.model}` : '' }),
+          h('span', { class: 'person-meta', text: registered ? `Registered ${registered}` : '' }),
+          h('span', { class: 'person-meta', text: [faces, u.model].filter(Boolean).join(' · ') }),
           h('div', { class: 'person-actions' },
             h('button', { class: 'btn btn-danger-ghost btn-sm', type: 'button', 'aria-label': `Delete ${name}`, onclick: () => confirmDelete(u) }, 'Delete'))));
     }

@@ -274,6 +274,11 @@
       return;
     }
     els.camera.dataset.state = 'live';
+    const fitBox = () => {
+      if (els.video.videoWidth) els.camera.style.setProperty('--ar', `${els.video.videoWidth} / ${els.video.videoHeight}`);
+    };
+    fitBox();
+    els.video.addEventListener('resize', fitBox); // e.g. a phone turned on its side
     els.video.classList.add('mirror');
     stream.getVideoTracks().forEach((track) => track.addEventListener('ended', () => {
       stream = null;
