@@ -17,8 +17,14 @@ pub enum EmbedderKind {
 }
 
 pub enum Embedder {
-    Facenet { net: InceptionResnetV1, model_id: String },
-    FaceApi { net: FaceDescriptorNet, model_id: String },
+    Facenet {
+        net: InceptionResnetV1,
+        model_id: String,
+    },
+    FaceApi {
+        net: FaceDescriptorNet,
+        model_id: String,
+    },
 }
 
 impl Embedder {
