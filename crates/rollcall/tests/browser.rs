@@ -48,7 +48,11 @@ async fn kiosk_and_admin_in_chromium() {
 
     // ---- admin: register two people from uploaded photos --------------------------------------
     let admin = driver
-        .session(&camera_stranger, &work.path().join("profile-admin"), LAPTOP)
+        .session(
+            Some(&camera_stranger),
+            &work.path().join("profile-admin"),
+            LAPTOP,
+        )
         .await;
     resize(&admin, LAPTOP).await;
     admin
@@ -96,7 +100,11 @@ async fn kiosk_and_admin_in_chromium() {
 
     // ---- kiosk: the same person, another photo ---------------------------------------------
     let kiosk = driver
-        .session(&camera_known, &work.path().join("profile-kiosk"), LAPTOP)
+        .session(
+            Some(&camera_known),
+            &work.path().join("profile-kiosk"),
+            LAPTOP,
+        )
         .await;
     resize(&kiosk, LAPTOP).await;
     kiosk.goto(&server.url).await.expect("open the kiosk");
@@ -129,7 +137,7 @@ async fn kiosk_and_admin_in_chromium() {
     // ---- kiosk: a stranger -----------------------------------------------------------------
     let stranger = driver
         .session(
-            &camera_stranger,
+            Some(&camera_stranger),
             &work.path().join("profile-stranger"),
             LAPTOP,
         )
@@ -148,7 +156,43 @@ async fn kiosk_and_admin_in_chromium() {
     let (state, _, detail) = check_in(&stranger).await;
     assert_eq!(state, "unknown", "{detail}");
     screenshot(&stranger, "kiosk-not-recognised-tablet").await;
-    stranger.close().await.expect("close the stranger's kiosk");
+
+    // ---- kiosk: the camera is refused; a photo upload still checks in ----------------------
+    let refused = driver
+        .session(None, &work.path().join("profile-refused"), PHONE)
+        .await;
+    resize(&refused, PHONE).await;
+    refused.goto(&server.url).await.expect("open the kiosk");
+    let message = wait_js(
+        &refused,
+        "the camera refusal",
+        "const c = document.querySelector('#camera'); \
+         return c.dataset.state === 'failed' ? document.querySelector('#camera-message-text').textContent : null;",
+    )
+    .await;
+    assert!(
+        message.as_str().is_some_and(|m| m.contains("denied")),
+        "camera message: {message}"
+    );
+    screenshot(&refused, "kiosk-camera-refused-phone").await;
+    let upload = refused
+        .find(Locator::Css("#upload"))
+        .await
+        .expect("upload input");
+    upload
+        .send_keys(&face(KNOWN.0, KNOWN.2).display().to_string())
+        .await
+        .expect("choose a photo");
+    let answer = wait_js(
+        &refused,
+        "the answer to the upload",
+        "const s = document.querySelector('#status'); \
+         return ['busy', 'idle'].includes(s.dataset.state) ? null : document.querySelector('#status-title').textContent;",
+    )
+    .await;
+    assert_eq!(answer, json!("Welcome, Tony Blair"), "upload fallback");
+    screenshot(&refused, "kiosk-upload-phone").await;
+    refused.close().await.expect("close the refused kiosk");
 
     // ---- admin: the check-in is in today's summary, the log and the CSV --------------------
     resize(&admin, LAPTOP).await;
@@ -157,15 +201,24 @@ async fn kiosk_and_admin_in_chromium() {
         .await
         .expect("attendance tab");
     admin.refresh().await.expect("reload");
-    let row = wait_js(
+    let rows = wait_js(
         &admin,
-        "the check-in in the log",
+        "the check-ins in the log",
         "const r = [...document.querySelectorAll('#log-table tbody tr')] \
-           .map(tr => [...tr.cells].map(c => c.textContent)) \
-           .find(c => c[2] === 'Tony Blair'); return r || null;",
+           .map(tr => [...tr.cells].map(c => c.textContent)); \
+         return r.length ? r : null;",
     )
     .await;
-    assert_eq!(row[4], json!("Front desk"), "log row {row}");
+    // Checked in at the renamed kiosk (and by upload at the one that kept the default name).
+    let rows = rows.as_array().expect("rows");
+    assert!(
+        rows.iter().all(|r| r[2] == json!("Tony Blair")),
+        "log: {rows:?}"
+    );
+    assert!(
+        rows.iter().any(|r| r[4] == json!("Front desk")),
+        "log: {rows:?}"
+    );
     let present = wait_js(
         &admin,
         "the day's summary",
@@ -252,8 +305,15 @@ async fn kiosk_and_admin_in_chromium() {
     assert_eq!(users.as_array().map(Vec::len), Some(1), "{users}");
 
     admin.close().await.expect("close admin");
-    drop(driver);
+
+    // ---- kiosk: the server goes away -------------------------------------------------------
     drop(server);
+    let (state, title, detail) = check_in(&stranger).await;
+    assert_eq!(state, "offline", "{title} / {detail}");
+    assert_eq!(title, "Server unreachable", "{detail}");
+    screenshot(&stranger, "kiosk-server-unreachable-tablet").await;
+    stranger.close().await.expect("close the stranger's kiosk");
+    drop(driver);
 }
 
 /// Fill the register form, upload `photo`, wait for the face check, save, wait for the answer.

@@ -198,14 +198,15 @@ impl Driver {
         }
     }
 
-    /// A fresh headless Chromium whose camera shows `camera` (a Y4M file), with its own profile.
+    /// A fresh headless Chromium with its own profile whose camera shows `camera` (a Y4M file),
+    /// or, with `None`, whose user refuses the camera.
     pub async fn session(
         &self,
-        camera: &Path,
+        camera: Option<&Path>,
         profile: &Path,
         (width, height): (u32, u32),
     ) -> Client {
-        let args = vec![
+        let mut args = vec![
             "--headless=new".to_owned(),
             "--no-sandbox".to_owned(),
             "--disable-gpu".to_owned(),
@@ -216,13 +217,19 @@ impl Driver {
             "--disable-sync".to_owned(),
             "--disable-quic".to_owned(),
             "--hide-scrollbars".to_owned(),
-            "--use-fake-ui-for-media-stream".to_owned(),
             "--use-fake-device-for-media-stream".to_owned(),
-            format!("--use-file-for-fake-video-capture={}", camera.display()),
             format!("--user-data-dir={}", profile.display()),
             format!("--window-size={width},{height}"),
             "--lang=en-GB".to_owned(),
         ];
+        match camera {
+            Some(clip) => args.extend([
+                "--use-fake-ui-for-media-stream".to_owned(),
+                format!("--use-file-for-fake-video-capture={}", clip.display()),
+            ]),
+            // The fake permission prompt answers "block".
+            None => args.push("--use-fake-ui-for-media-stream=deny".to_owned()),
+        }
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".to_owned(),
