@@ -156,6 +156,12 @@ async fn kiosk_and_admin_in_chromium() {
     let (state, _, detail) = check_in(&stranger).await;
     assert_eq!(state, "unknown", "{detail}");
     screenshot(&stranger, "kiosk-not-recognised-tablet").await;
+    // Automatic mode sends a frame by itself once switched on.
+    mark_pressed(&stranger).await;
+    toggle_auto(&stranger).await;
+    let (state, _, detail) = answer(&stranger).await;
+    assert_eq!(state, "unknown", "automatic mode: {detail}");
+    toggle_auto(&stranger).await;
 
     // ---- kiosk: the camera is refused; a photo upload still checks in ----------------------
     let refused = driver
@@ -430,16 +436,9 @@ async fn rename_kiosk(kiosk: &Client, name: &str) {
     assert_eq!(shown.expect("text"), name);
 }
 
-/// Press "Check in" and return the (state, title, detail) the kiosk settles on, read at once.
+/// Press "Check in" and return the (state, title, detail) the kiosk settles on.
 async fn check_in(kiosk: &Client) -> (String, String, String) {
-    // Mark the status so an answer still on screen from an earlier press is not mistaken for this one.
-    kiosk
-        .execute(
-            "document.querySelector('#status').dataset.state = 'pressed';",
-            vec![],
-        )
-        .await
-        .expect("mark status");
+    mark_pressed(kiosk).await;
     kiosk
         .find(Locator::Css("#capture"))
         .await
@@ -447,6 +446,30 @@ async fn check_in(kiosk: &Client) -> (String, String, String) {
         .click()
         .await
         .expect("click");
+    answer(kiosk).await
+}
+
+/// Mark the status so an answer still on screen from before is not mistaken for the next one.
+async fn mark_pressed(kiosk: &Client) {
+    kiosk
+        .execute(
+            "document.querySelector('#status').dataset.state = 'pressed';",
+            vec![],
+        )
+        .await
+        .expect("mark status");
+}
+
+async fn toggle_auto(kiosk: &Client) {
+    let switch = kiosk
+        .find(Locator::Css("label.switch"))
+        .await
+        .expect("switch");
+    switch.click().await.expect("click the switch");
+}
+
+/// The next (state, title, detail) the kiosk settles on after `mark_pressed`, read at once.
+async fn answer(kiosk: &Client) -> (String, String, String) {
     let answer = wait_js(
         kiosk,
         "the kiosk's answer",

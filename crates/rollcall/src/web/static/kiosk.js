@@ -286,6 +286,17 @@
     }));
     els.capture.disabled = busy;
     showReady();
+    keepAwake();
+  }
+
+  /** A kiosk screen should not go dark while it waits for people (where the browser allows). */
+  function keepAwake() {
+    if (!('wakeLock' in navigator)) return;
+    const request = () => navigator.wakeLock.request('screen').catch(() => {});
+    request();
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible') request();
+    });
   }
 
   // ---- start ------------------------------------------------------------------------------
