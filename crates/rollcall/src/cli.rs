@@ -32,10 +32,20 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "ROLLCALL_MODELS", value_name = "DIR")]
     pub models: Option<PathBuf>,
     /// Embedding network: facenet (InceptionResnetV1, vggface2), face-api (dlib ResNet) or auto.
-    #[arg(long, global = true, env = "ROLLCALL_EMBEDDER", value_name = "facenet|face-api|auto")]
+    #[arg(
+        long,
+        global = true,
+        env = "ROLLCALL_EMBEDDER",
+        value_name = "facenet|face-api|auto"
+    )]
     pub embedder: Option<String>,
     /// A FaceNet state dict (.pt) to use instead of the fetched vggface2 file.
-    #[arg(long, global = true, env = "ROLLCALL_FACENET_WEIGHTS", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "ROLLCALL_FACENET_WEIGHTS",
+        value_name = "FILE"
+    )]
     pub facenet_weights: Option<PathBuf>,
     /// Holds the SQLite database and img_refs/ (reference photos).
     #[arg(long, global = true, env = "ROLLCALL_DATA_DIR", value_name = "DIR")]

@@ -154,7 +154,10 @@ impl Embedder {
     /// The network's input crop of one face (HWC RGB, `input_size`² pixels).
     pub fn crop(&self, image: &RgbImage, det: &Detection) -> RgbImage {
         match self {
-            Embedder::Facenet { .. } => crop::box_crop(image, det, facenet::INPUT_SIZE as u32),
+            // A box wholly outside the image (which MTCNN does not produce) has no pixels:
+            // facenet-pytorch would fail; a black crop keeps the batch whole.
+            Embedder::Facenet { .. } => crop::box_crop(image, det, facenet::INPUT_SIZE as u32)
+                .unwrap_or_else(|| black(facenet::INPUT_SIZE as u32)),
             Embedder::FaceApi {
                 crop: FaceApiCrop::Box,
                 ..
@@ -189,6 +192,10 @@ impl Embedder {
             .map(<[f32]>::to_vec)
             .collect()
     }
+}
+
+fn black(size: u32) -> RgbImage {
+    RgbImage { width: size, height: size, data: vec![0; (size * size * 3) as usize] }
 }
 
 /// Same-size HWC RGB crops → [N, 3, H, W] floats, `f` applied to each 0..255 value.

@@ -21,7 +21,9 @@ pub struct DecodeLimits {
 impl Default for DecodeLimits {
     fn default() -> Self {
         // 40 megapixels: any phone photo, far below what would exhaust memory.
-        DecodeLimits { max_pixels: 40_000_000 }
+        DecodeLimits {
+            max_pixels: 40_000_000,
+        }
     }
 }
 

@@ -22,7 +22,9 @@ impl std::str::FromStr for EmbedderChoice {
             "facenet" => Ok(EmbedderChoice::Facenet),
             "face-api" => Ok(EmbedderChoice::FaceApi),
             "auto" => Ok(EmbedderChoice::Auto),
-            other => Err(format!("unknown embedder `{other}`: use facenet, face-api or auto")),
+            other => Err(format!(
+                "unknown embedder `{other}`: use facenet, face-api or auto"
+            )),
         }
     }
 }
@@ -49,7 +51,9 @@ pub fn face_api_dir(models_dir: &Path) -> PathBuf {
 }
 
 pub fn facenet_default_path(models_dir: &Path) -> PathBuf {
-    models_dir.join("facenet").join("20180402-114759-vggface2.pt")
+    models_dir
+        .join("facenet")
+        .join("20180402-114759-vggface2.pt")
 }
 
 /// The files a pipeline loads, after the embedder choice is resolved (and, with

@@ -1,7 +1,189 @@
 //! The layers the networks are built from. Each holds its (BatchNorm-folded) weights and has a
-//! `forward`. Convolution is im2col + GEMM; this is the hot path of the whole crate.
+//! `forward`. Convolution is im2col + GEMM (the `gemm` crate); this is the hot path of the whole
+//! crate. Figures and the reasons for the choices are in `docs/engine.md`.
 
 use crate::tensor::Tensor;
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+/// Multiply-adds below which a lone GEMM stays on one thread: splitting it costs more than
+/// it saves.
+const PAR_GEMM_MIN_WORK: usize = 1 << 20;
+
+/// `dst[m×n] += lhs[m×k] · rhs[k×n]`, all row-major with the given row strides.
+///
+/// # Safety contract (checked by the callers' slice lengths)
+/// `dst` holds `m` rows of `dst_rs` (≥ n), `lhs` `m` rows of `lhs_rs` (≥ k), `rhs` `k` rows of
+/// `rhs_rs` (≥ n).
+#[allow(clippy::too_many_arguments)]
+fn gemm_acc(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    dst_rs: usize,
+    lhs: &[f32],
+    lhs_rs: usize,
+    rhs: &[f32],
+    rhs_rs: usize,
+    par: Parallelism,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(dst.len() >= (m - 1) * dst_rs + n, "gemm dst too short");
+    if k == 0 {
+        return;
+    }
+    assert!(lhs.len() >= (m - 1) * lhs_rs + k, "gemm lhs too short");
+    assert!(rhs.len() >= (k - 1) * rhs_rs + n, "gemm rhs too short");
+    // SAFETY: the asserts above keep every access of the m×n, m×k and k×n strided views inside
+    // the slices; `dst` is borrowed mutably, so it cannot alias `lhs` or `rhs`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            true,
+            lhs.as_ptr(),
+            1,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            1,
+            rhs_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        )
+    }
+}
+
+/// `dst[m×n] += lhs[m×k] · rhsᵀ` where `rhs` is `n×k` row-major (a torch `Linear` weight).
+#[allow(clippy::too_many_arguments)]
+fn gemm_acc_rhs_t(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    lhs: &[f32],
+    rhs_t: &[f32],
+    par: Parallelism,
+) {
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    assert!(
+        dst.len() >= m * n && lhs.len() >= m * k && rhs_t.len() >= n * k,
+        "linear gemm sizes"
+    );
+    // SAFETY: sizes checked above; rhs element (kk, j) is rhs_t[j·k + kk] (row stride 1,
+    // column stride k), inside `rhs_t`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            true,
+            lhs.as_ptr(),
+            1,
+            k as isize,
+            rhs_t.as_ptr(),
+            k as isize,
+            1,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        )
+    }
+}
+
+fn threads() -> usize {
+    rayon::current_num_threads().max(1)
+}
+
+/// im2col band size aimed for, in floats: about 256 KB, well inside L2.
+const BAND_FLOATS: usize = 64 * 1024;
+/// Fewest output columns worth one GEMM call.
+const MIN_UNIT_COLS: usize = 512;
+
+/// How a convolution's output columns are cut into work units: either row bands of single
+/// images (`items_per_unit == 1`) or groups of whole images (`rows_per_unit == oh`).
+struct UnitPlan {
+    n: usize,
+    oh: usize,
+    rows_per_unit: usize,
+    items_per_unit: usize,
+}
+
+impl UnitPlan {
+    fn new(n: usize, oh: usize, ow: usize, k: usize, threads: usize) -> Self {
+        let plane = oh * ow;
+        let cache_cols = (BAND_FLOATS / k.max(1)).max(MIN_UNIT_COLS);
+        let balance_cols = (n * plane).div_ceil(2 * threads).max(MIN_UNIT_COLS);
+        let target = cache_cols.min(balance_cols);
+        let (rows_per_unit, items_per_unit) = if plane > target {
+            ((target / ow).clamp(1, oh), 1)
+        } else {
+            (oh, (target / plane).clamp(1, n))
+        };
+        UnitPlan {
+            n,
+            oh,
+            rows_per_unit,
+            items_per_unit,
+        }
+    }
+
+    fn bands(&self) -> usize {
+        self.oh.div_ceil(self.rows_per_unit)
+    }
+
+    fn units(&self) -> usize {
+        self.n.div_ceil(self.items_per_unit) * self.bands()
+    }
+
+    /// Images and output rows of unit `u`.
+    fn unit(&self, u: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+        let (g, band) = (u / self.bands(), u % self.bands());
+        let items = g * self.items_per_unit..((g + 1) * self.items_per_unit).min(self.n);
+        let rows = band * self.rows_per_unit..((band + 1) * self.rows_per_unit).min(self.oh);
+        (items, rows)
+    }
+}
+
+/// Per-thread buffers of the convolution: the im2col band and the GEMM result.
+#[derive(Default)]
+struct Scratch {
+    col: Vec<f32>,
+    out: Vec<f32>,
+}
+
+/// The output buffer, shared by the work units, each writing its own disjoint ranges.
+struct SharedOut(*mut f32);
+
+// SAFETY: units write disjoint ranges (see `Conv2d::forward`); the pointer is only used while
+// the owning Vec is alive and unborrowed.
+unsafe impl Sync for SharedOut {}
+unsafe impl Send for SharedOut {}
+
+impl SharedOut {
+    /// Copy `src` to `offset`. Caller guarantees the range is in bounds and owned by it.
+    unsafe fn write(&self, offset: usize, src: &[f32]) {
+        std::ptr::copy_nonoverlapping(src.as_ptr(), self.0.add(offset), src.len());
+    }
+}
 
 /// 2-D convolution, NCHW, with bias. BatchNorm that follows a convolution is folded into
 /// `weight` and `bias` at load time (see [`Conv2d::fold_batch_norm`]).
@@ -15,13 +197,38 @@ pub struct Conv2d {
 }
 
 impl Conv2d {
-    pub fn new(weight: Tensor, bias: Option<Vec<f32>>, stride: (usize, usize), padding: (usize, usize)) -> Self {
+    pub fn new(
+        weight: Tensor,
+        bias: Option<Vec<f32>>,
+        stride: (usize, usize),
+        padding: (usize, usize),
+    ) -> Self {
+        assert_eq!(
+            weight.shape.len(),
+            4,
+            "conv weight must be [out, in, kh, kw]"
+        );
         let out = weight.shape[0];
-        Conv2d { bias: bias.unwrap_or_else(|| vec![0.0; out]), weight, stride, padding }
+        let bias = bias.unwrap_or_else(|| vec![0.0; out]);
+        assert_eq!(bias.len(), out, "conv bias length");
+        assert!(stride.0 > 0 && stride.1 > 0, "conv stride must be positive");
+        Conv2d {
+            bias,
+            weight,
+            stride,
+            padding,
+        }
     }
 
     /// Fold `y = gamma * (conv(x) - mean) / sqrt(var + eps) + beta` into the weights.
-    pub fn fold_batch_norm(&mut self, gamma: &[f32], beta: &[f32], mean: &[f32], var: &[f32], eps: f32) {
+    pub fn fold_batch_norm(
+        &mut self,
+        gamma: &[f32],
+        beta: &[f32],
+        mean: &[f32],
+        var: &[f32],
+        eps: f32,
+    ) {
         let out = self.weight.shape[0];
         let per_out = self.weight.len() / out;
         for o in 0..out {
@@ -33,15 +240,233 @@ impl Conv2d {
         }
     }
 
-    /// Reference implementation (direct loops). Correct, slow; to be replaced by im2col + GEMM.
+    pub fn out_channels(&self) -> usize {
+        self.weight.shape[0]
+    }
+
+    /// Output spatial size for an `h`×`w` input.
+    pub fn output_size(&self, h: usize, w: usize) -> (usize, usize) {
+        let (kh, kw) = (self.weight.shape[2], self.weight.shape[3]);
+        let (sh, sw) = self.stride;
+        let (ph, pw) = self.padding;
+        assert!(
+            h + 2 * ph >= kh && w + 2 * pw >= kw,
+            "conv input {h}×{w} smaller than kernel {kh}×{kw}"
+        );
+        ((h + 2 * ph - kh) / sh + 1, (w + 2 * pw - kw) / sw + 1)
+    }
+
+    fn is_pointwise(&self) -> bool {
+        self.weight.shape[2] == 1
+            && self.weight.shape[3] == 1
+            && self.stride == (1, 1)
+            && self.padding == (0, 0)
+    }
+
+    /// [N, in, H, W] → [N, out, OH, OW].
+    ///
+    /// `out[oc × cols] = W[oc × in·kh·kw] · im2col(x)[in·kh·kw × cols] + bias`. The output
+    /// columns (N·OH·OW) are cut into work units: row bands of one image when images are large
+    /// (so the im2col band stays in cache), groups of whole images when they are small (so
+    /// each GEMM is big enough to run at full speed). Units run in parallel, one
+    /// single-threaded GEMM each; a lone unit gets a multi-threaded GEMM instead. 1×1 stride-1
+    /// convolutions read the input directly when a unit covers one image.
     pub fn forward(&self, x: &Tensor) -> Tensor {
+        assert_eq!(x.shape.len(), 4, "conv input must be NCHW");
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
-        let (oc, ic, kh, kw) = (self.weight.shape[0], self.weight.shape[1], self.weight.shape[2], self.weight.shape[3]);
+        assert_eq!(c, self.weight.shape[1], "conv input channels");
+        let oc = self.weight.shape[0];
+        let (oh, ow) = self.output_size(h, w);
+        let (in_len, out_len) = (c * h * w, oc * oh * ow);
+        let mut out = vec![0.0f32; n * out_len];
+        if n == 0 || out_len == 0 {
+            return Tensor::new(vec![n, oc, oh, ow], out);
+        }
+        let plan = UnitPlan::new(n, oh, ow, self.weight.len() / oc, threads());
+        let shared = SharedOut(out.as_mut_ptr());
+        let run = |u: usize, scratch: &mut Scratch, par: Parallelism| {
+            let (items, rows) = plan.unit(u);
+            let block = self.compute_unit(
+                &x.data,
+                in_len,
+                h,
+                w,
+                oh,
+                ow,
+                items.clone(),
+                rows.clone(),
+                scratch,
+                par,
+            );
+            // Scatter [oc × cols] into the NCHW output.
+            let band = rows.len() * ow;
+            let cols = items.len() * band;
+            for (j, b) in items.enumerate() {
+                for o in 0..oc {
+                    let src = &block[o * cols + j * band..][..band];
+                    let at = b * out_len + o * oh * ow + rows.start * ow;
+                    // SAFETY: unit `u` owns output columns `rows` of images `items`: these
+                    // ranges are disjoint between units and inside `out`, which outlives the
+                    // parallel loop and is not otherwise accessed during it.
+                    unsafe { shared.write(at, src) };
+                }
+            }
+        };
+        let units = plan.units();
+        let work = n * out_len * (self.weight.len() / oc);
+        if units == 1 || threads() == 1 {
+            let par = if threads() > 1 && work >= PAR_GEMM_MIN_WORK {
+                Parallelism::Rayon(threads())
+            } else {
+                Parallelism::None
+            };
+            let mut scratch = Scratch::default();
+            for u in 0..units {
+                run(u, &mut scratch, par);
+            }
+        } else {
+            (0..units)
+                .into_par_iter()
+                .for_each_init(Scratch::default, |scratch, u| {
+                    run(u, scratch, Parallelism::None)
+                });
+        }
+        Tensor::new(vec![n, oc, oh, ow], out)
+    }
+
+    /// One work unit: output rows `rows` of images `items`, as [oc × cols] in `scratch.out`.
+    #[allow(clippy::too_many_arguments)]
+    fn compute_unit<'s>(
+        &self,
+        x: &[f32],
+        in_len: usize,
+        h: usize,
+        w: usize,
+        oh: usize,
+        ow: usize,
+        items: std::ops::Range<usize>,
+        rows: std::ops::Range<usize>,
+        scratch: &'s mut Scratch,
+        par: Parallelism,
+    ) -> &'s [f32] {
+        let oc = self.weight.shape[0];
+        let k = self.weight.len() / oc;
+        let band = rows.len() * ow;
+        let cols = items.len() * band;
+        scratch.out.clear();
+        for &b in &self.bias {
+            scratch.out.extend(std::iter::repeat_n(b, cols));
+        }
+        // A whole image's input already is its im2col matrix; a band of it is copied anyway,
+        // because GEMM packs a contiguous band much faster than a strided one.
+        let direct = self.is_pointwise() && items.len() == 1 && rows.len() == oh;
+        let (rhs, rhs_rs): (&[f32], usize) = if direct {
+            (&x[items.start * in_len + rows.start * ow..], oh * ow)
+        } else {
+            scratch.col.resize(k * cols, 0.0);
+            for (j, b) in items.enumerate() {
+                self.im2col(
+                    &x[b * in_len..][..in_len],
+                    h,
+                    w,
+                    ow,
+                    rows.clone(),
+                    &mut scratch.col[j * band..],
+                    cols,
+                );
+            }
+            (&scratch.col, cols)
+        };
+        gemm_acc(
+            oc,
+            cols,
+            k,
+            &mut scratch.out,
+            cols,
+            &self.weight.data,
+            k,
+            rhs,
+            rhs_rs,
+            par,
+        );
+        &scratch.out
+    }
+
+    /// Unfold output rows `rows` of one CHW image: `col[((c·kh + ky)·kw + kx)·col_rs + p]`
+    /// for band position p, zeros where the kernel hangs over the padding.
+    #[allow(clippy::too_many_arguments)]
+    fn im2col(
+        &self,
+        x: &[f32],
+        h: usize,
+        w: usize,
+        ow: usize,
+        rows: std::ops::Range<usize>,
+        col: &mut [f32],
+        col_rs: usize,
+    ) {
+        let (ic, kh, kw) = (
+            self.weight.shape[1],
+            self.weight.shape[2],
+            self.weight.shape[3],
+        );
+        let (sh, sw) = self.stride;
+        let (ph, pw) = (self.padding.0 as isize, self.padding.1 as isize);
+        let band = rows.len() * ow;
+        for c in 0..ic {
+            let xc = &x[c * h * w..(c + 1) * h * w];
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let dst = &mut col[((c * kh + ky) * kw + kx) * col_rs..][..band];
+                    // Output columns whose input column lies inside the image: [ox0, ox1).
+                    let first_in = kx as isize - pw;
+                    let ox0 = if first_in >= 0 {
+                        0
+                    } else {
+                        ((-first_in) as usize).div_ceil(sw)
+                    };
+                    let ox1 = if (w as isize) <= first_in {
+                        0
+                    } else {
+                        ((w as isize - first_in) as usize).div_ceil(sw).min(ow)
+                    };
+                    for (oy, drow) in rows.clone().zip(dst.chunks_exact_mut(ow)) {
+                        let iy = (oy * sh + ky) as isize - ph;
+                        if iy < 0 || iy >= h as isize || ox0 >= ox1 {
+                            drow.fill(0.0);
+                            continue;
+                        }
+                        let src = &xc[iy as usize * w..(iy as usize + 1) * w];
+                        drow[..ox0].fill(0.0);
+                        drow[ox1..].fill(0.0);
+                        let ix0 = (ox0 * sw) as isize + first_in;
+                        if sw == 1 {
+                            let s = ix0 as usize;
+                            drow[ox0..ox1].copy_from_slice(&src[s..s + (ox1 - ox0)]);
+                        } else {
+                            for (i, d) in drow[ox0..ox1].iter_mut().enumerate() {
+                                *d = src[ix0 as usize + i * sw];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Direct loops, no GEMM: the reference the fast path is tested (and benchmarked) against.
+    pub fn forward_naive(&self, x: &Tensor) -> Tensor {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+        let (oc, ic, kh, kw) = (
+            self.weight.shape[0],
+            self.weight.shape[1],
+            self.weight.shape[2],
+            self.weight.shape[3],
+        );
         assert_eq!(c, ic, "conv input channels");
         let (sh, sw) = self.stride;
         let (ph, pw) = self.padding;
-        let oh = (h + 2 * ph - kh) / sh + 1;
-        let ow = (w + 2 * pw - kw) / sw + 1;
+        let (oh, ow) = self.output_size(h, w);
         let mut out = Tensor::zeros(vec![n, oc, oh, ow]);
         for b in 0..n {
             for o in 0..oc {
@@ -59,7 +484,8 @@ impl Conv2d {
                                     if ix < 0 || ix >= w as isize {
                                         continue;
                                     }
-                                    acc += x.data[((b * c + i) * h + iy as usize) * w + ix as usize]
+                                    acc += x.data
+                                        [((b * c + i) * h + iy as usize) * w + ix as usize]
                                         * self.weight.data[((o * ic + i) * kh + ky) * kw + kx];
                                 }
                             }
@@ -73,35 +499,339 @@ impl Conv2d {
     }
 }
 
-// ---- Pooling and tensor plumbing for the embedding networks (appended by the embedder branch;
-// free functions so they cannot collide with the detector's layer structs). ----
-
-/// Max pooling without padding; windows that would run past the edge are dropped (torch's
-/// default floor mode, TF's 'valid').
-pub fn max_pool2d(x: &Tensor, kernel: usize, stride: usize) -> Tensor {
-    pool2d(x, kernel, stride, |window| {
-        window.fold(f32::NEG_INFINITY, f32::max)
-    })
+/// Fully connected layer, torch layout: `weight` [out, in], `y = x·Wᵀ + b`.
+#[derive(Clone, Debug)]
+pub struct Linear {
+    pub weight: Tensor,
+    pub bias: Vec<f32>,
 }
 
-/// Average pooling without padding, floor mode (TF's 'valid').
+impl Linear {
+    pub fn new(weight: Tensor, bias: Option<Vec<f32>>) -> Self {
+        assert_eq!(weight.shape.len(), 2, "linear weight must be [out, in]");
+        let out = weight.shape[0];
+        let bias = bias.unwrap_or_else(|| vec![0.0; out]);
+        assert_eq!(bias.len(), out, "linear bias length");
+        Linear { weight, bias }
+    }
+
+    /// [N, in] (or any [N, …] whose trailing dims multiply to `in`) → [N, out].
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let (out_f, in_f) = (self.weight.shape[0], self.weight.shape[1]);
+        let n = x.shape.first().copied().unwrap_or(0);
+        assert_eq!(x.len(), n * in_f, "linear input features");
+        let mut y = Vec::with_capacity(n * out_f);
+        for _ in 0..n {
+            y.extend_from_slice(&self.bias);
+        }
+        let par = if threads() > 1 && n * out_f * in_f >= PAR_GEMM_MIN_WORK {
+            Parallelism::Rayon(threads())
+        } else {
+            Parallelism::None
+        };
+        gemm_acc_rhs_t(n, out_f, in_f, &mut y, &x.data, &self.weight.data, par);
+        Tensor::new(vec![n, out_f], y)
+    }
+}
+
+/// Parametric ReLU with one slope per channel (dimension 1): `max(0,x) + a_c·min(0,x)`.
+#[derive(Clone, Debug)]
+pub struct PReLU {
+    pub weight: Vec<f32>,
+}
+
+impl PReLU {
+    pub fn new(weight: Vec<f32>) -> Self {
+        PReLU { weight }
+    }
+
+    /// In place on [N, C, …].
+    pub fn forward_inplace(&self, x: &mut Tensor) {
+        let c = x.shape[1];
+        assert_eq!(c, self.weight.len(), "prelu channels");
+        let inner: usize = x.shape[2..].iter().product();
+        for (i, chunk) in x.data.chunks_exact_mut(inner.max(1)).enumerate() {
+            let a = self.weight[i % c];
+            for v in chunk {
+                if *v < 0.0 {
+                    *v *= a;
+                }
+            }
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let mut y = x.clone();
+        self.forward_inplace(&mut y);
+        y
+    }
+}
+
+/// `max(x, 0)` in place.
+pub fn relu_inplace(x: &mut Tensor) {
+    for v in &mut x.data {
+        *v = v.max(0.0);
+    }
+}
+
+/// Max pooling, NCHW, torch semantics: padding counts as −∞; with `ceil_mode` the last window
+/// may hang over the edge but must start inside the (left-padded) input.
+#[derive(Clone, Copy, Debug)]
+pub struct MaxPool2d {
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+    pub ceil_mode: bool,
+}
+
+impl MaxPool2d {
+    pub fn new(kernel: usize, stride: usize, padding: usize, ceil_mode: bool) -> Self {
+        MaxPool2d {
+            kernel,
+            stride,
+            padding,
+            ceil_mode,
+        }
+    }
+
+    /// torch's `pooling_output_shape`.
+    pub fn output_len(&self, len: usize) -> usize {
+        let (k, s, p) = (self.kernel, self.stride, self.padding);
+        assert!(len + 2 * p >= k, "pool input {len} smaller than kernel {k}");
+        let span = len + 2 * p - k;
+        let mut out = if self.ceil_mode {
+            span.div_ceil(s) + 1
+        } else {
+            span / s + 1
+        };
+        if self.ceil_mode && (out - 1) * s >= len + p {
+            out -= 1;
+        }
+        out
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+        let (oh, ow) = (self.output_len(h), self.output_len(w));
+        let (k, s, p) = (self.kernel, self.stride, self.padding);
+        let mut out = vec![0.0f32; n * c * oh * ow];
+        for (plane, op) in x
+            .data
+            .chunks_exact(h * w)
+            .zip(out.chunks_exact_mut(oh * ow))
+        {
+            for oy in 0..oh {
+                let y0 = (oy * s).saturating_sub(p);
+                let y1 = (oy * s + k - p).min(h);
+                for ox in 0..ow {
+                    let x0 = (ox * s).saturating_sub(p);
+                    let x1 = (ox * s + k - p).min(w);
+                    let mut m = f32::NEG_INFINITY;
+                    for row in plane[y0 * w..y1 * w].chunks_exact(w) {
+                        for &v in &row[x0..x1] {
+                            // torch propagates NaN through max pooling.
+                            if v > m || v.is_nan() {
+                                m = v;
+                            }
+                        }
+                    }
+                    op[oy * ow + ox] = m;
+                }
+            }
+        }
+        Tensor::new(vec![n, c, oh, ow], out)
+    }
+}
+
+/// Softmax over dimension 1 of [N, C, …] (torch's `Softmax(dim=1)`).
+pub fn softmax_channels(x: &Tensor) -> Tensor {
+    let (n, c) = (x.shape[0], x.shape[1]);
+    let inner: usize = x.shape[2..].iter().product();
+    let mut y = x.clone();
+    for b in 0..n {
+        let item = &mut y.data[b * c * inner..(b + 1) * c * inner];
+        for i in 0..inner {
+            let mut m = f32::NEG_INFINITY;
+            for ch in 0..c {
+                m = m.max(item[ch * inner + i]);
+            }
+            let mut sum = 0.0f32;
+            for ch in 0..c {
+                let e = (item[ch * inner + i] - m).exp();
+                item[ch * inner + i] = e;
+                sum += e;
+            }
+            for ch in 0..c {
+                item[ch * inner + i] /= sum;
+            }
+        }
+    }
+    y
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic pseudo-random values in [-1, 1).
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..n)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn conv(
+        oc: usize,
+        ic: usize,
+        kh: usize,
+        kw: usize,
+        stride: (usize, usize),
+        pad: (usize, usize),
+    ) -> Conv2d {
+        let w = Tensor::new(vec![oc, ic, kh, kw], values(oc * ic * kh * kw, 7));
+        Conv2d::new(w, Some(values(oc, 9)), stride, pad)
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        assert_eq!(a.shape, b.shape);
+        a.data
+            .iter()
+            .zip(&b.data)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn gemm_conv_matches_direct_loops() {
+        let cases = [
+            (8, 3, 3, 3, (1, 1), (0, 0), 1, 13, 17),
+            (6, 5, 3, 3, (2, 2), (1, 1), 3, 11, 10),
+            (4, 7, 1, 1, (1, 1), (0, 0), 2, 9, 9),
+            (5, 4, 1, 7, (1, 1), (0, 3), 2, 8, 9),
+            (5, 4, 7, 1, (1, 1), (3, 0), 1, 8, 9),
+            (3, 2, 2, 2, (1, 1), (0, 0), 5, 3, 3),
+            (4, 3, 1, 1, (2, 2), (0, 0), 1, 7, 7),
+        ];
+        for (i, &(oc, ic, kh, kw, s, p, n, h, w)) in cases.iter().enumerate() {
+            let c = conv(oc, ic, kh, kw, s, p);
+            let x = Tensor::new(vec![n, ic, h, w], values(n * ic * h * w, i as u64));
+            let d = max_diff(&c.forward(&x), &c.forward_naive(&x));
+            assert!(d < 1e-5, "case {i}: {d}");
+        }
+    }
+
+    #[test]
+    fn row_bands_and_image_groups_agree_with_direct_loops() {
+        // (conv, input shape): one large image cut into row bands (3×3, 1×1 and strided),
+        // and batches of small images grouped into units.
+        let cases = [
+            (conv(10, 3, 3, 3, (1, 1), (0, 0)), [1, 3, 60, 70]),
+            (conv(6, 40, 1, 1, (1, 1), (0, 0)), [2, 40, 50, 41]),
+            (conv(7, 5, 3, 3, (2, 2), (1, 1)), [1, 5, 81, 77]),
+            (conv(16, 8, 3, 3, (1, 1), (1, 1)), [9, 8, 12, 12]),
+            (conv(12, 3, 3, 3, (1, 1), (0, 0)), [37, 3, 24, 24]),
+            (conv(5, 9, 1, 1, (1, 1), (0, 0)), [23, 9, 6, 6]),
+        ];
+        for (i, (c, shape)) in cases.iter().enumerate() {
+            let x = Tensor::new(
+                shape.to_vec(),
+                values(shape.iter().product(), 40 + i as u64),
+            );
+            let d = max_diff(&c.forward(&x), &c.forward_naive(&x));
+            assert!(d < 1e-4, "case {i}: {d}");
+        }
+    }
+
+    #[test]
+    fn unit_plans_cover_every_output_column_once() {
+        for (n, oh, ow, k) in [
+            (1, 287, 383, 27),
+            (151, 22, 22, 27),
+            (1, 17, 17, 896),
+            (8, 8, 8, 2304),
+            (3, 5, 1000, 9),
+        ] {
+            let plan = UnitPlan::new(n, oh, ow, k, 2);
+            let mut seen = vec![0u8; n * oh];
+            for u in 0..plan.units() {
+                let (items, rows) = plan.unit(u);
+                assert!(items.len() <= plan.items_per_unit && rows.len() <= plan.rows_per_unit);
+                for b in items {
+                    for r in rows.clone() {
+                        seen[b * oh + r] += 1;
+                    }
+                }
+            }
+            assert!(seen.iter().all(|&s| s == 1), "{n}×{oh}×{ow}");
+        }
+    }
+
+    #[test]
+    fn linear_matches_definition() {
+        let l = Linear::new(
+            Tensor::new(vec![3, 4], values(12, 1)),
+            Some(vec![0.5, -1.0, 2.0]),
+        );
+        let x = Tensor::new(vec![2, 4], values(8, 2));
+        let y = l.forward(&x);
+        for b in 0..2 {
+            for o in 0..3 {
+                let e: f32 = l.bias[o]
+                    + (0..4)
+                        .map(|i| x.data[b * 4 + i] * l.weight.data[o * 4 + i])
+                        .sum::<f32>();
+                assert!((y.data[b * 3 + o] - e).abs() < 1e-6);
+            }
+        }
+    }
+
+    #[test]
+    fn maxpool_ceil_mode_sizes_match_torch() {
+        // torch: MaxPool2d(2,2,ceil_mode=True) on 7 → 4; MaxPool2d(3,2,ceil_mode=True) on 22 → 11, on 10 → 5.
+        assert_eq!(MaxPool2d::new(2, 2, 0, true).output_len(7), 4);
+        assert_eq!(MaxPool2d::new(3, 2, 0, true).output_len(22), 11);
+        assert_eq!(MaxPool2d::new(3, 2, 0, true).output_len(10), 5);
+        assert_eq!(MaxPool2d::new(3, 2, 0, false).output_len(10), 4);
+        assert_eq!(MaxPool2d::new(3, 2, 1, false).output_len(8), 4);
+        let x = Tensor::new(vec![1, 1, 3, 3], (1..=9).map(|v| v as f32).collect());
+        let y = MaxPool2d::new(2, 2, 0, true).forward(&x);
+        assert_eq!(y.shape, vec![1, 1, 2, 2]);
+        assert_eq!(y.data, vec![5.0, 6.0, 8.0, 9.0]);
+    }
+
+    #[test]
+    fn prelu_and_softmax() {
+        let mut x = Tensor::new(vec![1, 2, 1, 2], vec![-1.0, 2.0, -4.0, 3.0]);
+        PReLU::new(vec![0.5, 0.25]).forward_inplace(&mut x);
+        assert_eq!(x.data, vec![-0.5, 2.0, -1.0, 3.0]);
+        let s = softmax_channels(&x);
+        for i in 0..2 {
+            assert!((s.data[i] + s.data[2 + i] - 1.0).abs() < 1e-6);
+        }
+        assert!(s.data[0] > s.data[2]);
+    }
+}
+
+// ---- Pooling and tensor plumbing for the embedding networks (appended by the embedder branch). ----
+
+/// Average pooling without padding, floor mode (TF's 'valid'): `kernel`×`kernel` windows every
+/// `stride` pixels, windows that would run past the edge dropped.
 pub fn avg_pool2d(x: &Tensor, kernel: usize, stride: usize) -> Tensor {
-    let area = (kernel * kernel) as f32;
-    pool2d(x, kernel, stride, |window| window.sum::<f32>() / area)
-}
-
-fn pool2d(
-    x: &Tensor,
-    kernel: usize,
-    stride: usize,
-    reduce: impl Fn(&mut dyn Iterator<Item = f32>) -> f32,
-) -> Tensor {
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
     assert!(
         h >= kernel && w >= kernel,
         "pooling window {kernel} larger than the {h}×{w} input"
     );
     let (oh, ow) = ((h - kernel) / stride + 1, (w - kernel) / stride + 1);
+    let area = (kernel * kernel) as f32;
     let mut out = Tensor::zeros(vec![n, c, oh, ow]);
     for (plane, out_plane) in x
         .data
@@ -111,16 +841,17 @@ fn pool2d(
         for oy in 0..oh {
             for ox in 0..ow {
                 let (y0, x0) = (oy * stride, ox * stride);
-                let mut window = (y0..y0 + kernel)
-                    .flat_map(|y| plane[y * w + x0..y * w + x0 + kernel].iter().copied());
-                out_plane[oy * ow + ox] = reduce(&mut window);
+                let sum: f32 = (y0..y0 + kernel)
+                    .flat_map(|y| &plane[y * w + x0..y * w + x0 + kernel])
+                    .sum();
+                out_plane[oy * ow + ox] = sum / area;
             }
         }
     }
     out
 }
 
-/// Mean over each channel's H×W plane: [N, C, H, W] → [N, C, 1, 1].
+/// Mean over each channel's H×W plane: [N, C, H, W] → [N, C].
 pub fn global_avg_pool(x: &Tensor) -> Tensor {
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
     let area = (h * w) as f32;
@@ -129,14 +860,7 @@ pub fn global_avg_pool(x: &Tensor) -> Tensor {
         .chunks_exact(h * w)
         .map(|plane| plane.iter().sum::<f32>() / area)
         .collect();
-    Tensor::new(vec![n, c, 1, 1], data)
-}
-
-/// `max(x, 0)` in place.
-pub fn relu_inplace(x: &mut Tensor) {
-    for v in &mut x.data {
-        *v = v.max(0.0);
-    }
+    Tensor::new(vec![n, c], data)
 }
 
 /// Concatenate NCHW tensors along the channel axis (all with the same N, H, W).
@@ -158,7 +882,7 @@ pub fn cat_channels(parts: &[&Tensor]) -> Tensor {
     Tensor::new(vec![n, c, h, w], data)
 }
 
-/// Divide each row of an [N, D] (or [N, D, 1, 1]) tensor by `max(‖row‖₂, 1e-12)`, as
+/// Divide each row of an [N, D] tensor by `max(‖row‖₂, 1e-12)`, as
 /// `torch.nn.functional.normalize` does.
 pub fn l2_normalize_rows(x: &mut Tensor) {
     let d = x.shape[1..].iter().product::<usize>().max(1);
@@ -167,5 +891,41 @@ pub fn l2_normalize_rows(x: &mut Tensor) {
         for v in row {
             *v /= norm;
         }
+    }
+}
+
+#[cfg(test)]
+mod embedder_layer_tests {
+    use super::*;
+
+    #[test]
+    fn avg_pool_drops_the_ragged_edge() {
+        // 3×3 input, 2×2/2 pooling: one window, the last row and column are dropped (TF 'valid').
+        let x = Tensor::new(vec![1, 1, 3, 3], (1..=9).map(|v| v as f32).collect());
+        let y = avg_pool2d(&x, 2, 2);
+        assert_eq!(y.shape, vec![1, 1, 1, 1]);
+        assert_eq!(y.data, vec![(1.0 + 2.0 + 4.0 + 5.0) / 4.0]);
+    }
+
+    #[test]
+    fn cat_channels_interleaves_per_item() {
+        let a = Tensor::new(vec![2, 1, 1, 1], vec![1.0, 2.0]);
+        let b = Tensor::new(vec![2, 2, 1, 1], vec![10.0, 11.0, 20.0, 21.0]);
+        let y = cat_channels(&[&a, &b]);
+        assert_eq!(y.shape, vec![2, 3, 1, 1]);
+        assert_eq!(y.data, vec![1.0, 10.0, 11.0, 2.0, 20.0, 21.0]);
+    }
+
+    #[test]
+    fn global_pool_and_normalise() {
+        let x = Tensor::new(vec![1, 2, 1, 2], vec![1.0, 5.0, 4.0, 2.0]);
+        let mut y = global_avg_pool(&x);
+        assert_eq!(
+            (y.shape.clone(), y.data.clone()),
+            (vec![1, 2], vec![3.0, 3.0])
+        );
+        l2_normalize_rows(&mut y);
+        let expected = 1.0 / 2f32.sqrt();
+        assert!(y.data.iter().all(|v| (v - expected).abs() < 1e-7));
     }
 }

@@ -1,6 +1,6 @@
 //! `rollcall bench`.
 
-use crate::cli::{GlobalArgs, BenchArgs};
+use crate::cli::{BenchArgs, GlobalArgs};
 
 pub fn run(_global: &GlobalArgs, _args: BenchArgs) -> anyhow::Result<()> {
     anyhow::bail!("`bench` is not implemented yet")

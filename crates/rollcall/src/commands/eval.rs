@@ -1,6 +1,6 @@
 //! `rollcall eval`.
 
-use crate::cli::{GlobalArgs, EvalArgs};
+use crate::cli::{EvalArgs, GlobalArgs};
 
 pub fn run(_global: &GlobalArgs, _args: EvalArgs) -> anyhow::Result<()> {
     anyhow::bail!("`eval` is not implemented yet")
