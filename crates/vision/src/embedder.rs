@@ -137,13 +137,16 @@ impl Embedder {
     }
 
     /// Cosine similarity at or above which two embeddings are taken to be the same person.
+    /// Starting points, to be calibrated on LFW with `rollcall eval`:
     ///
-    /// FaceNet vggface2: 0.55 is a common operating point for facenet-pytorch embeddings
-    /// (Euclidean distance ≈ 0.95 between unit vectors, cos = 1 − d²/2). face-api: face-api.js
-    /// matches at Euclidean distance 0.6 on its raw descriptors, whose norm is close to 1, which
-    /// is cos ≈ 0.82; on rollcall's aligned crops same-person pairs of the LFW fixtures score
-    /// 0.93–0.98 and different people 0.79–0.90 (see `tests/facedesc.rs`), so 0.92 is used.
-    /// Both are starting points that `rollcall eval` calibrates on LFW.
+    /// - FaceNet vggface2: 0.55. The weights could not be run here; published operating points
+    ///   for this very model (deepface's `Facenet512`) are unit-vector distance 1.04 (cos 0.46)
+    ///   and cosine distance 0.30 (cos 0.70); 0.55 sits between them, on the strict side of the
+    ///   distance figure because box crops are unaligned.
+    /// - face-api: 0.92. On the first 10 LFW fixture people with two photos, aligned crops give
+    ///   same-person cosines 0.933–0.977 and different-person cosines 0.757–0.896
+    ///   (`tests/facedesc.rs` prints them). face-api.js's own rule, Euclidean distance 0.6 on
+    ///   raw descriptors, is cos ≈ 0.9 for descriptors of norm ≈ 1.4.
     pub fn default_threshold(&self) -> f32 {
         match self {
             Embedder::Facenet { .. } => 0.55,
@@ -195,7 +198,11 @@ impl Embedder {
 }
 
 fn black(size: u32) -> RgbImage {
-    RgbImage { width: size, height: size, data: vec![0; (size * size * 3) as usize] }
+    RgbImage {
+        width: size,
+        height: size,
+        data: vec![0; (size * size * 3) as usize],
+    }
 }
 
 /// Same-size HWC RGB crops → [N, 3, H, W] floats, `f` applied to each 0..255 value.

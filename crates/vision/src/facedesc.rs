@@ -12,7 +12,9 @@
 //! to 2 → global mean → fc 256 → 128.
 
 use crate::error::ModelError;
-use crate::nn::{avg_pool2d, global_avg_pool, l2_normalize_rows, relu_inplace, Conv2d, Linear, MaxPool2d};
+use crate::nn::{
+    avg_pool2d, global_avg_pool, l2_normalize_rows, relu_inplace, Conv2d, Linear, MaxPool2d,
+};
 use crate::tensor::Tensor;
 use crate::weights::{self, TensorMap};
 use std::path::Path;

@@ -6,7 +6,9 @@
 //! 36 → 17 (conv2d_4b, 256 ch) → 8 (mixed_6a, 896 ch) → 3 (mixed_7a, 1792 ch) → 1 (avgpool).
 
 use crate::error::ModelError;
-use crate::nn::{cat_channels, global_avg_pool, l2_normalize_rows, relu_inplace, Conv2d, Linear, MaxPool2d};
+use crate::nn::{
+    cat_channels, global_avg_pool, l2_normalize_rows, relu_inplace, Conv2d, Linear, MaxPool2d,
+};
 use crate::tensor::Tensor;
 use crate::weights::{self, TensorMap};
 use std::path::Path;
