@@ -131,6 +131,7 @@ fn facenet_end_to_end_matches_facenet_pytorch() {
     assert_eq!(shape, vec![1, 512]);
     let got = faces[0].embedding.as_deref().expect("embedding");
     let diff = max_abs_diff(got, &expected);
+    eprintln!("end-to-end FaceNet embedding: max |Δ| {diff:.2e}");
     assert!(diff <= 1e-4, "end-to-end embedding: max |Δ| {diff}");
 }
 
