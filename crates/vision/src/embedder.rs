@@ -9,6 +9,7 @@ use crate::image::RgbImage;
 use crate::models::{facenet_default_path, ResolvedModels};
 use crate::mtcnn::Detection;
 use crate::tensor::Tensor;
+use rayon::prelude::*;
 use std::path::Path;
 
 /// Which embedding network. Serialised as the names used on the command line.
@@ -174,7 +175,8 @@ impl Embedder {
 
     /// Embeddings of the faces `dets` of `image`, one batch, in the order given.
     pub fn embed_faces(&self, image: &RgbImage, dets: &[Detection]) -> Vec<Vec<f32>> {
-        let crops: Vec<RgbImage> = dets.iter().map(|d| self.crop(image, d)).collect();
+        // Crops are independent; a large group photo has enough of them to share out.
+        let crops: Vec<RgbImage> = dets.par_iter().map(|d| self.crop(image, d)).collect();
         self.embed_crops(&crops)
     }
 
