@@ -69,17 +69,6 @@ pub struct Analysis {
     pub embeddings: Vec<Embedding>,
 }
 
-/// The default threshold of each embedder: cosine similarity of L2-normalised embeddings.
-pub fn default_threshold(kind: EmbedderKind) -> f32 {
-    match kind {
-        // facenet-pytorch's vggface2 model: same-person pairs of LFW mostly above 0.5.
-        EmbedderKind::Facenet => 0.5,
-        // dlib's rule (Euclidean distance 0.6 between unit vectors) is a cosine of 0.82; a little
-        // lower keeps photos of one person taken years apart together.
-        EmbedderKind::FaceApi => 0.8,
-    }
-}
-
 /// Runs photo analysis off the async runtime, bounded.
 pub struct Inference {
     pipeline: Arc<FacePipeline>,
@@ -244,10 +233,11 @@ impl Rollcall {
         pipeline: Arc<FacePipeline>,
         options: &Options,
     ) -> Result<Rollcall, ServiceError> {
-        let kind = pipeline.embedder.kind();
+        let threshold = options
+            .threshold
+            .unwrap_or_else(|| pipeline.embedder.default_threshold());
         let threshold =
-            Threshold::new(options.threshold.unwrap_or_else(|| default_threshold(kind)))
-                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            Threshold::new(threshold).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let removed = photos.sweep(&store.all_image_paths().await?)?;
         if removed > 0 {
             tracing::info!(

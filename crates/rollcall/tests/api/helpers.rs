@@ -6,7 +6,7 @@ use rollcall::http::{app, AppState};
 use rollcall::service::{Options, Rollcall};
 use rollcall::store::{PhotoDir, Store};
 use rollcall_vision::models::{EmbedderChoice, ModelConfig};
-use rollcall_vision::{DecodeLimits, FacePipeline, PipelineConfig};
+use rollcall_vision::{FacePipeline, PipelineConfig};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -37,15 +37,12 @@ pub fn pipeline() -> Arc<FacePipeline> {
     static PIPELINE: OnceLock<Arc<FacePipeline>> = OnceLock::new();
     PIPELINE
         .get_or_init(|| {
-            let config = PipelineConfig {
-                models: ModelConfig {
-                    models_dir: models_dir(),
-                    embedder: EmbedderChoice::FaceApi,
-                    facenet_weights: None,
-                    fetch_missing: false,
-                },
-                limits: DecodeLimits::default(),
-            };
+            let config = PipelineConfig::new(ModelConfig {
+                models_dir: models_dir(),
+                embedder: EmbedderChoice::FaceApi,
+                facenet_weights: None,
+                fetch_missing: false,
+            });
             Arc::new(FacePipeline::load(&config).unwrap_or_else(|e| {
                 panic!(
                     "loading the face pipeline from {}: {e}",

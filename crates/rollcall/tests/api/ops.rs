@@ -51,7 +51,16 @@ async fn unknown_routes_answer_json(app: TestApp) {
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "not_found");
 }
 
+async fn the_pages_are_served(app: TestApp) {
+    for page in ["/", "/admin"] {
+        let r = app.get(page).await;
+        assert_eq!(r.status(), 200, "{page}");
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"), "{page}");
+    }
+}
+
 crate::on_both_backends!(
+    the_pages_are_served,
     health_reports_the_database_model_and_users,
     metrics_count_requests_and_inference_stages,
     unknown_routes_answer_json,
