@@ -55,7 +55,13 @@ async fn the_pages_are_served(app: TestApp) {
     for page in ["/", "/admin"] {
         let r = app.get(page).await;
         assert_eq!(r.status(), 200, "{page}");
-        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"), "{page}");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{page}"
+        );
     }
 }
 
