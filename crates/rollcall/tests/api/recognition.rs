@@ -133,8 +133,52 @@ async fn a_photo_without_a_face_is_refused(app: TestApp) {
 }
 
 crate::on_both_backends!(
+    other_model_embeddings_wait_for_reindex,
     a_registered_person_is_recognised_and_a_stranger_is_not,
     extra_images_become_extra_reference_faces,
     a_group_photo_lists_every_face,
     a_photo_without_a_face_is_refused,
 );
+
+/// Embeddings of another model are never compared; `reindex` re-embeds them from the stored
+/// photos and the person is recognised again.
+async fn other_model_embeddings_wait_for_reindex(app: TestApp) {
+    use rollcall::service::{Options, Rollcall};
+    use rollcall::store::{PhotoDir, Store};
+    let photos = photos_of(PERSON);
+    let id = app.register_ok("Tony", "Blair", &photos[0]).await;
+    let sql = "UPDATE users SET model = 'some-older-model' WHERE id = ?";
+    match &app.store {
+        Store::Sqlite(pool) => sqlx::query(sql).bind(id).execute(pool).await.map(drop),
+        Store::Mysql(pool) => sqlx::query(sql).bind(id).execute(pool).await.map(drop),
+    }
+    .unwrap();
+
+    // A restart: the gallery leaves the person out.
+    let options = Options {
+        threshold: None,
+        cooldown: std::time::Duration::from_secs(300),
+        workers: 1,
+        queue: 4,
+    };
+    let restarted = Rollcall::open(
+        app.store.clone(),
+        PhotoDir::new(app.data_dir.path()),
+        crate::helpers::pipeline(),
+        &options,
+    )
+    .await
+    .unwrap();
+    assert!(restarted.gallery.is_empty());
+    let probe: std::sync::Arc<[u8]> = fixture(&photos[1]).into();
+    let v = restarted.verify(probe.clone(), None, false).await.unwrap();
+    assert!(!v.faces[0].matched);
+
+    let report = restarted.reindex(false, |_, _| {}).await.unwrap();
+    assert_eq!((report.reembedded, report.failed.len()), (1, 0));
+    let v = restarted.verify(probe, None, false).await.unwrap();
+    assert!(v.faces[0].matched);
+    assert_eq!(v.faces[0].best.as_ref().map(|c| c.user_id), Some(id));
+    let user = app.store.get_user(id).await.unwrap().unwrap();
+    assert_eq!(user.model, restarted.model());
+}
