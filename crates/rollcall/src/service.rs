@@ -528,6 +528,41 @@ mod tests {
         }
     }
 
+    /// The pipeline of the shared models (face-api), as the API tests load it.
+    fn pipeline() -> Arc<FacePipeline> {
+        let shared = std::env::var_os("ROLLCALL_SHARED").map_or_else(
+            || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+            std::path::PathBuf::from,
+        );
+        let models_dir = std::env::var_os("ROLLCALL_MODELS")
+            .map_or_else(|| shared.join("models"), std::path::PathBuf::from);
+        let config = rollcall_vision::PipelineConfig::new(rollcall_vision::models::ModelConfig {
+            models_dir,
+            embedder: rollcall_vision::models::EmbedderChoice::FaceApi,
+            facenet_weights: None,
+            fetch_missing: false,
+        });
+        Arc::new(FacePipeline::load(&config).expect("loading the shared models"))
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_busy_and_503() {
+        let inference = Inference::new(pipeline(), 1, 2);
+        // Every admission slot (1 working + 2 waiting) is taken.
+        let _held = inference
+            .admitted
+            .clone()
+            .try_acquire_many_owned(3)
+            .unwrap();
+        let jpeg: Arc<[u8]> = vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 0].into();
+        let err = inference.analyze(jpeg, true).await.unwrap_err();
+        assert!(matches!(err, ServiceError::Busy), "{err}");
+        use axum::response::IntoResponse;
+        let response = crate::http::error::ApiError::from(err).into_response();
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()["retry-after"], "1");
+    }
+
     #[test]
     fn a_dominant_face_is_twice_the_next() {
         assert!(matches!(dominant_face(&[]), Err(ServiceError::NoFace)));
