@@ -257,7 +257,7 @@
       body.append('first_name', first);
       body.append('last_name', last);
       body.append('image', photo.blob, photo.name);
-      const res = await api('POST', '/register', body);
+      const res = await api('POST', '/register', body).catch((err) => ({ ok: false, message: String(err) }));
       saving = false;
       save.textContent = 'Save person';
       if (res.ok) {
