@@ -11,10 +11,6 @@ use rayon::prelude::*;
 const PAR_GEMM_MIN_WORK: usize = 1 << 20;
 
 /// `dst[m×n] += lhs[m×k] · rhs[k×n]`, all row-major with the given row strides.
-///
-/// # Safety contract (checked by the callers' slice lengths)
-/// `dst` holds `m` rows of `dst_rs` (≥ n), `lhs` `m` rows of `lhs_rs` (≥ k), `rhs` `k` rows of
-/// `rhs_rs` (≥ n).
 #[allow(clippy::too_many_arguments)]
 fn gemm_acc(
     m: usize,
@@ -32,19 +28,55 @@ fn gemm_acc(
         return;
     }
     assert!(dst.len() >= (m - 1) * dst_rs + n, "gemm dst too short");
-    if k == 0 {
+    // SAFETY: `dst` covers the m×n strided view (checked above) and, borrowed mutably, aliases
+    // nothing else.
+    unsafe {
+        gemm_acc_raw(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            dst_rs,
+            lhs,
+            lhs_rs,
+            rhs,
+            rhs_rs,
+            par,
+        )
+    }
+}
+
+/// [`gemm_acc`] into a raw destination.
+///
+/// # Safety
+/// `dst` must be valid for reads and writes of the m×n view with row stride `dst_rs`, and no
+/// other thread may access those elements during the call.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_acc_raw(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: usize,
+    lhs: &[f32],
+    lhs_rs: usize,
+    rhs: &[f32],
+    rhs_rs: usize,
+    par: Parallelism,
+) {
+    if m == 0 || n == 0 || k == 0 {
         return;
     }
     assert!(lhs.len() >= (m - 1) * lhs_rs + k, "gemm lhs too short");
     assert!(rhs.len() >= (k - 1) * rhs_rs + n, "gemm rhs too short");
-    // SAFETY: the asserts above keep every access of the m×n, m×k and k×n strided views inside
-    // the slices; `dst` is borrowed mutably, so it cannot alias `lhs` or `rhs`.
+    // SAFETY: the asserts keep the lhs and rhs views inside their slices; the caller vouches
+    // for `dst`.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
             dst_rs as isize,
             true,
@@ -278,15 +310,25 @@ impl Conv2d {
         let oc = self.weight.shape[0];
         let (oh, ow) = self.output_size(h, w);
         let (in_len, out_len) = (c * h * w, oc * oh * ow);
-        let mut out = vec![0.0f32; n * out_len];
+        let plane = oh * ow;
+        // The output starts as the bias; single-image units accumulate onto it in place.
+        let mut out = Vec::with_capacity(n * out_len);
+        for _ in 0..n {
+            for &b in &self.bias {
+                out.extend(std::iter::repeat_n(b, plane));
+            }
+        }
         if n == 0 || out_len == 0 {
             return Tensor::new(vec![n, oc, oh, ow], out);
         }
-        let plan = UnitPlan::new(n, oh, ow, self.weight.len() / oc, threads());
+        let k = self.weight.len() / oc;
+        let plan = UnitPlan::new(n, oh, ow, k, threads());
         let shared = SharedOut(out.as_mut_ptr());
         let run = |u: usize, scratch: &mut Scratch, par: Parallelism| {
             let (items, rows) = plan.unit(u);
-            let block = self.compute_unit(
+            let band = rows.len() * ow;
+            let cols = items.len() * band;
+            let (rhs, rhs_rs) = self.columns(
                 &x.data,
                 in_len,
                 h,
@@ -295,25 +337,56 @@ impl Conv2d {
                 ow,
                 items.clone(),
                 rows.clone(),
-                scratch,
+                &mut scratch.col,
+            );
+            if items.len() == 1 {
+                // SAFETY: unit `u` owns output rows `rows` of image `items.start` in every
+                // channel: the oc×band view at row stride `plane` below. Units own disjoint
+                // views, `out` outlives the loop and nothing else touches it meanwhile.
+                unsafe {
+                    let dst = shared.0.add(items.start * out_len + rows.start * ow);
+                    gemm_acc_raw(
+                        oc,
+                        band,
+                        k,
+                        dst,
+                        plane,
+                        &self.weight.data,
+                        k,
+                        rhs,
+                        rhs_rs,
+                        par,
+                    );
+                }
+                return;
+            }
+            // Several images: GEMM into a bias-filled block, then scatter it.
+            scratch.out.clear();
+            for &b in &self.bias {
+                scratch.out.extend(std::iter::repeat_n(b, cols));
+            }
+            gemm_acc(
+                oc,
+                cols,
+                k,
+                &mut scratch.out,
+                cols,
+                &self.weight.data,
+                k,
+                rhs,
+                rhs_rs,
                 par,
             );
-            // Scatter [oc × cols] into the NCHW output.
-            let band = rows.len() * ow;
-            let cols = items.len() * band;
             for (j, b) in items.enumerate() {
                 for o in 0..oc {
-                    let src = &block[o * cols + j * band..][..band];
-                    let at = b * out_len + o * oh * ow + rows.start * ow;
-                    // SAFETY: unit `u` owns output columns `rows` of images `items`: these
-                    // ranges are disjoint between units and inside `out`, which outlives the
-                    // parallel loop and is not otherwise accessed during it.
-                    unsafe { shared.write(at, src) };
+                    let src = &scratch.out[o * cols + j * band..][..band];
+                    // SAFETY: as above, image `b` rows `rows` belong to this unit only.
+                    unsafe { shared.write(b * out_len + o * plane + rows.start * ow, src) };
                 }
             }
         };
         let units = plan.units();
-        let work = n * out_len * (self.weight.len() / oc);
+        let work = n * out_len * k;
         if units == 1 || threads() == 1 {
             let par = if threads() > 1 && work >= PAR_GEMM_MIN_WORK {
                 Parallelism::Rayon(threads())
@@ -334,11 +407,13 @@ impl Conv2d {
         Tensor::new(vec![n, oc, oh, ow], out)
     }
 
-    /// One work unit: output rows `rows` of images `items`, as [oc × cols] in `scratch.out`.
+    /// The GEMM right-hand side of a unit (output rows `rows` of images `items`) and its row
+    /// stride: the input itself for a whole image under a 1×1 convolution, else im2col into
+    /// `col`.
     #[allow(clippy::too_many_arguments)]
-    fn compute_unit<'s>(
+    fn columns<'a>(
         &self,
-        x: &[f32],
+        x: &'a [f32],
         in_len: usize,
         h: usize,
         w: usize,
@@ -346,50 +421,29 @@ impl Conv2d {
         ow: usize,
         items: std::ops::Range<usize>,
         rows: std::ops::Range<usize>,
-        scratch: &'s mut Scratch,
-        par: Parallelism,
-    ) -> &'s [f32] {
-        let oc = self.weight.shape[0];
-        let k = self.weight.len() / oc;
-        let band = rows.len() * ow;
-        let cols = items.len() * band;
-        scratch.out.clear();
-        for &b in &self.bias {
-            scratch.out.extend(std::iter::repeat_n(b, cols));
-        }
+        col: &'a mut Vec<f32>,
+    ) -> (&'a [f32], usize) {
         // A whole image's input already is its im2col matrix; a band of it is copied anyway,
         // because GEMM packs a contiguous band much faster than a strided one.
-        let direct = self.is_pointwise() && items.len() == 1 && rows.len() == oh;
-        let (rhs, rhs_rs): (&[f32], usize) = if direct {
-            (&x[items.start * in_len + rows.start * ow..], oh * ow)
-        } else {
-            scratch.col.resize(k * cols, 0.0);
-            for (j, b) in items.enumerate() {
-                self.im2col(
-                    &x[b * in_len..][..in_len],
-                    h,
-                    w,
-                    ow,
-                    rows.clone(),
-                    &mut scratch.col[j * band..],
-                    cols,
-                );
-            }
-            (&scratch.col, cols)
-        };
-        gemm_acc(
-            oc,
-            cols,
-            k,
-            &mut scratch.out,
-            cols,
-            &self.weight.data,
-            k,
-            rhs,
-            rhs_rs,
-            par,
-        );
-        &scratch.out
+        if self.is_pointwise() && items.len() == 1 && rows.len() == oh {
+            return (&x[items.start * in_len..], oh * ow);
+        }
+        let k = self.weight.len() / self.weight.shape[0];
+        let band = rows.len() * ow;
+        let cols = items.len() * band;
+        col.resize(k * cols, 0.0);
+        for (j, b) in items.enumerate() {
+            self.im2col(
+                &x[b * in_len..][..in_len],
+                h,
+                w,
+                ow,
+                rows.clone(),
+                &mut col[j * band..],
+                cols,
+            );
+        }
+        (col, cols)
     }
 
     /// Unfold output rows `rows` of one CHW image: `col[((c·kh + ky)·kw + kx)·col_rs + p]`
@@ -552,10 +606,9 @@ impl PReLU {
         let inner: usize = x.shape[2..].iter().product();
         for (i, chunk) in x.data.chunks_exact_mut(inner.max(1)).enumerate() {
             let a = self.weight[i % c];
+            // A select, not a branch, so that it vectorises (signs are unpredictable).
             for v in chunk {
-                if *v < 0.0 {
-                    *v *= a;
-                }
+                *v = if *v < 0.0 { *v * a } else { *v };
             }
         }
     }
@@ -610,33 +663,46 @@ impl MaxPool2d {
         out
     }
 
+    /// Separable: the max over a window's rows first (whole rows, vectorised), then over its
+    /// columns. Planes run in parallel when there are many. (NaN inputs are not propagated as
+    /// torch would; the networks never produce them.)
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
         let (oh, ow) = (self.output_len(h), self.output_len(w));
         let (k, s, p) = (self.kernel, self.stride, self.padding);
+        let window = |o: usize, len: usize| ((o * s).saturating_sub(p), (o * s + k - p).min(len));
+        let rows: Vec<(usize, usize)> = (0..oh).map(|o| window(o, h)).collect();
+        let cols: Vec<(usize, usize)> = (0..ow).map(|o| window(o, w)).collect();
         let mut out = vec![0.0f32; n * c * oh * ow];
-        for (plane, op) in x
-            .data
-            .chunks_exact(h * w)
-            .zip(out.chunks_exact_mut(oh * ow))
-        {
-            for oy in 0..oh {
-                let y0 = (oy * s).saturating_sub(p);
-                let y1 = (oy * s + k - p).min(h);
-                for ox in 0..ow {
-                    let x0 = (ox * s).saturating_sub(p);
-                    let x1 = (ox * s + k - p).min(w);
-                    let mut m = f32::NEG_INFINITY;
-                    for row in plane[y0 * w..y1 * w].chunks_exact(w) {
-                        for &v in &row[x0..x1] {
-                            // torch propagates NaN through max pooling.
-                            if v > m || v.is_nan() {
-                                m = v;
-                            }
-                        }
+        let pool_plane = |rowmax: &mut Vec<f32>, (plane, op): (&[f32], &mut [f32])| {
+            rowmax.resize(w, 0.0);
+            for (orow, &(y0, y1)) in op.chunks_exact_mut(ow).zip(&rows) {
+                rowmax.copy_from_slice(&plane[y0 * w..(y0 + 1) * w]);
+                for r in y0 + 1..y1 {
+                    for (m, &v) in rowmax.iter_mut().zip(&plane[r * w..(r + 1) * w]) {
+                        *m = m.max(v);
                     }
-                    op[oy * ow + ox] = m;
                 }
+                for (o, &(x0, x1)) in orow.iter_mut().zip(&cols) {
+                    *o = rowmax[x0..x1]
+                        .iter()
+                        .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                }
+            }
+        };
+        if x.len() >= 1 << 18 && threads() > 1 {
+            x.data
+                .par_chunks_exact(h * w)
+                .zip(out.par_chunks_exact_mut(oh * ow))
+                .for_each_init(Vec::new, |rowmax, pair| pool_plane(rowmax, pair));
+        } else {
+            let mut rowmax = Vec::new();
+            for pair in x
+                .data
+                .chunks_exact(h * w)
+                .zip(out.chunks_exact_mut(oh * ow))
+            {
+                pool_plane(&mut rowmax, pair);
             }
         }
         Tensor::new(vec![n, c, oh, ow], out)
@@ -808,6 +874,41 @@ mod tests {
     }
 
     #[test]
+    fn maxpool_matches_brute_force() {
+        for (k, s, p, ceil, h, w) in [
+            (2, 2, 0, true, 7, 9),
+            (3, 2, 0, true, 22, 21),
+            (3, 2, 1, false, 8, 11),
+            (3, 1, 1, false, 5, 5),
+        ] {
+            let pool = MaxPool2d::new(k, s, p, ceil);
+            let x = Tensor::new(vec![2, 3, h, w], values(2 * 3 * h * w, 5));
+            let y = pool.forward(&x);
+            let (oh, ow) = (pool.output_len(h), pool.output_len(w));
+            for plane in 0..6 {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let mut m = f32::NEG_INFINITY;
+                        for dy in 0..k {
+                            for dx in 0..k {
+                                let (iy, ix) = (
+                                    (oy * s + dy) as isize - p as isize,
+                                    (ox * s + dx) as isize - p as isize,
+                                );
+                                if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                                    m = m
+                                        .max(x.data[plane * h * w + iy as usize * w + ix as usize]);
+                                }
+                            }
+                        }
+                        assert_eq!(y.data[(plane * oh + oy) * ow + ox], m);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn prelu_and_softmax() {
         let mut x = Tensor::new(vec![1, 2, 1, 2], vec![-1.0, 2.0, -4.0, 3.0]);
         PReLU::new(vec![0.5, 0.25]).forward_inplace(&mut x);
@@ -817,5 +918,95 @@ mod tests {
             assert!((s.data[i] + s.data[2 + i] - 1.0).abs() < 1e-6);
         }
         assert!(s.data[0] > s.data[2]);
+    }
+}
+
+// ---- Pooling and tensor plumbing for the embedding networks (appended by the embedder branch;
+// free functions so they cannot collide with the detector's layer structs). ----
+
+/// Max pooling without padding; windows that would run past the edge are dropped (torch's
+/// default floor mode, TF's 'valid').
+pub fn max_pool2d(x: &Tensor, kernel: usize, stride: usize) -> Tensor {
+    pool2d(x, kernel, stride, |window| {
+        window.fold(f32::NEG_INFINITY, f32::max)
+    })
+}
+
+/// Average pooling without padding, floor mode (TF's 'valid').
+pub fn avg_pool2d(x: &Tensor, kernel: usize, stride: usize) -> Tensor {
+    let area = (kernel * kernel) as f32;
+    pool2d(x, kernel, stride, |window| window.sum::<f32>() / area)
+}
+
+fn pool2d(
+    x: &Tensor,
+    kernel: usize,
+    stride: usize,
+    reduce: impl Fn(&mut dyn Iterator<Item = f32>) -> f32,
+) -> Tensor {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+    assert!(
+        h >= kernel && w >= kernel,
+        "pooling window {kernel} larger than the {h}×{w} input"
+    );
+    let (oh, ow) = ((h - kernel) / stride + 1, (w - kernel) / stride + 1);
+    let mut out = Tensor::zeros(vec![n, c, oh, ow]);
+    for (plane, out_plane) in x
+        .data
+        .chunks_exact(h * w)
+        .zip(out.data.chunks_exact_mut(oh * ow))
+    {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let (y0, x0) = (oy * stride, ox * stride);
+                let mut window = (y0..y0 + kernel)
+                    .flat_map(|y| plane[y * w + x0..y * w + x0 + kernel].iter().copied());
+                out_plane[oy * ow + ox] = reduce(&mut window);
+            }
+        }
+    }
+    out
+}
+
+/// Mean over each channel's H×W plane: [N, C, H, W] → [N, C, 1, 1].
+pub fn global_avg_pool(x: &Tensor) -> Tensor {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+    let area = (h * w) as f32;
+    let data = x
+        .data
+        .chunks_exact(h * w)
+        .map(|plane| plane.iter().sum::<f32>() / area)
+        .collect();
+    Tensor::new(vec![n, c, 1, 1], data)
+}
+
+/// Concatenate NCHW tensors along the channel axis (all with the same N, H, W).
+pub fn cat_channels(parts: &[&Tensor]) -> Tensor {
+    let (n, h, w) = (parts[0].shape[0], parts[0].shape[2], parts[0].shape[3]);
+    let c: usize = parts.iter().map(|p| p.shape[1]).sum();
+    let mut data = Vec::with_capacity(n * c * h * w);
+    for b in 0..n {
+        for p in parts {
+            assert_eq!(
+                (p.shape[0], p.shape[2], p.shape[3]),
+                (n, h, w),
+                "cat_channels shapes"
+            );
+            let item = p.shape[1] * h * w;
+            data.extend_from_slice(&p.data[b * item..(b + 1) * item]);
+        }
+    }
+    Tensor::new(vec![n, c, h, w], data)
+}
+
+/// Divide each row of an [N, D] (or [N, D, 1, 1]) tensor by `max(‖row‖₂, 1e-12)`, as
+/// `torch.nn.functional.normalize` does.
+pub fn l2_normalize_rows(x: &mut Tensor) {
+    let d = x.shape[1..].iter().product::<usize>().max(1);
+    for row in x.data.chunks_exact_mut(d) {
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        for v in row {
+            *v /= norm;
+        }
     }
 }

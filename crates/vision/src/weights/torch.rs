@@ -115,16 +115,21 @@ fn parse_zip(bytes: &[u8]) -> Result<BTreeMap<String, Tensor>, String> {
     })
 }
 
+/// Entries are read up to their declared size and at most this much, so a deflate bomb
+/// cannot take the machine down (torch stores its entries uncompressed anyway).
+const MAX_ENTRY: u64 = 2 << 30;
+
 fn read_entry(
     zip: &mut zip::ZipArchive<std::io::Cursor<&[u8]>>,
     name: &str,
 ) -> Result<Vec<u8>, String> {
-    let mut f = zip
+    let f = zip
         .by_name(name)
         .map_err(|e| format!("zip entry `{name}`: {e}"))?;
-    // The declared size is only a hint (it may lie); reading checks the real length.
-    let mut out = Vec::with_capacity(f.size().min(1 << 30) as usize);
-    f.read_to_end(&mut out)
+    let limit = f.size().min(MAX_ENTRY);
+    let mut out = Vec::new();
+    f.take(limit)
+        .read_to_end(&mut out)
         .map_err(|e| format!("zip entry `{name}`: {e}"))?;
     Ok(out)
 }
