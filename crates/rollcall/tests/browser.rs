@@ -26,6 +26,12 @@ const TRICKY: (&str, &str) = ("Wen_Jiabao", "Wen_Jiabao_0001.jpg");
 const TRICKY_FIRST: &str = "Zoë \"Z\" <i>";
 const TRICKY_LAST: &str = "<b>O'Brien</b> 🙂";
 
+fn scene(file: &str) -> PathBuf {
+    let path = shared_dir().join("fixtures/scenes").join(file);
+    path.canonicalize()
+        .unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
 fn face(person: &str, file: &str) -> PathBuf {
     let path = shared_dir().join("fixtures/faces").join(person).join(file);
     // chromedriver only accepts canonical paths for file uploads.
@@ -162,6 +168,27 @@ async fn kiosk_and_admin_in_chromium() {
     let (state, _, detail) = answer(&stranger).await;
     assert_eq!(state, "unknown", "automatic mode: {detail}");
     toggle_auto(&stranger).await;
+
+    // ---- kiosk: nobody in front of the camera ---------------------------------------------
+    let camera_empty = work.path().join("empty.y4m");
+    y4m::write_from_jpeg(&scene("no_face/dog.jpg"), &camera_empty);
+    let empty = driver
+        .session(
+            Some(&camera_empty),
+            &work.path().join("profile-empty"),
+            PHONE,
+        )
+        .await;
+    resize(&empty, PHONE).await;
+    empty.goto(&server.url).await.expect("open the kiosk");
+    wait_camera(&empty).await;
+    let (state, title, _) = check_in(&empty).await;
+    assert_eq!(
+        (state.as_str(), title.as_str()),
+        ("noface", "No face found — look at the camera")
+    );
+    screenshot(&empty, "kiosk-no-face-phone").await;
+    empty.close().await.expect("close the empty kiosk");
 
     // ---- kiosk: the camera is refused; a photo upload still checks in ----------------------
     let refused = driver
