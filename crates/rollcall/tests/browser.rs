@@ -3,8 +3,11 @@
 //! The camera is Chromium's fake capture device playing a clip made here from an LFW photo. The
 //! story: an administrator registers a person from an uploaded photo; a kiosk whose camera shows
 //! *another* photo of that person welcomes them; the admin log shows the check-in; a kiosk whose
-//! camera shows a stranger says "Not recognised". Screenshots of every page at laptop, tablet
-//! (upright) and phone sizes land in `target/test-artifacts/screenshots/` for a person to look at.
+//! camera shows a stranger says "Not recognised". Along the way: names with HTML stay text,
+//! automatic mode, nobody in front of the camera, a refused camera with the upload fallback, a
+//! delete with confirmation, and the server going away. Screenshots of every page at laptop,
+//! tablet (upright) and phone sizes land in `target/test-artifacts/screenshots/` for a person to
+//! look at.
 
 mod browser_support;
 
