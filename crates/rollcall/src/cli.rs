@@ -32,10 +32,20 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "ROLLCALL_MODELS", value_name = "DIR")]
     pub models: Option<PathBuf>,
     /// Embedding network: facenet (InceptionResnetV1, vggface2), face-api (dlib ResNet) or auto.
-    #[arg(long, global = true, env = "ROLLCALL_EMBEDDER", value_name = "facenet|face-api|auto")]
+    #[arg(
+        long,
+        global = true,
+        env = "ROLLCALL_EMBEDDER",
+        value_name = "facenet|face-api|auto"
+    )]
     pub embedder: Option<String>,
     /// A FaceNet state dict (.pt) to use instead of the fetched vggface2 file.
-    #[arg(long, global = true, env = "ROLLCALL_FACENET_WEIGHTS", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "ROLLCALL_FACENET_WEIGHTS",
+        value_name = "FILE"
+    )]
     pub facenet_weights: Option<PathBuf>,
     /// Holds the SQLite database and img_refs/ (reference photos).
     #[arg(long, global = true, env = "ROLLCALL_DATA_DIR", value_name = "DIR")]
@@ -78,9 +88,24 @@ pub enum Command {
 
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
-    /// Address and port to listen on.
+    /// Address and port to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "ROLLCALL_BIND", value_name = "ADDR:PORT")]
     pub bind: Option<String>,
+    /// Cosine similarity at or above which a face matches [default: the embedder's].
+    #[arg(long, env = "ROLLCALL_THRESHOLD", value_name = "SIMILARITY")]
+    pub threshold: Option<f32>,
+    /// No second check-in of a person within this many seconds [default: 300].
+    #[arg(long, env = "ROLLCALL_COOLDOWN_SECS", value_name = "SECONDS")]
+    pub cooldown_secs: Option<u64>,
+    /// Largest accepted upload (the whole request body) [default: 10 MiB].
+    #[arg(long, env = "ROLLCALL_MAX_UPLOAD_BYTES", value_name = "BYTES")]
+    pub max_upload_bytes: Option<usize>,
+    /// Photos analysed at the same time [default: 2].
+    #[arg(long, env = "ROLLCALL_WORKERS", value_name = "N")]
+    pub workers: Option<usize>,
+    /// Photos waiting for a worker before the server answers 503 [default: 8].
+    #[arg(long, env = "ROLLCALL_QUEUE", value_name = "N")]
+    pub queue: Option<usize>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -196,7 +221,7 @@ pub struct EvalArgs {
     pub references: u64,
     /// How face-api crops faces: `box` (the detection box) or `aligned` (5-landmark alignment).
     #[arg(long, value_name = "box|aligned")]
-    pub face_api_crop: Option<String>,
+    pub face_api_crop: Option<rollcall_vision::embedder::FaceApiCrop>,
     /// Worker threads for embedding photos.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,

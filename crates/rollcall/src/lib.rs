@@ -12,5 +12,6 @@ pub mod domain;
 pub mod eval;
 pub mod gallery;
 pub mod http;
+pub mod service;
 pub mod store;
 pub mod web;

@@ -1,10 +1,15 @@
 //! The two embedders behind one interface: how a detected face becomes a crop, and how crops
 //! become L2-normalised embeddings.
 
-use crate::facedesc::FaceDescriptorNet;
-use crate::facenet::InceptionResnetV1;
+use crate::crop;
+use crate::error::ModelError;
+use crate::facedesc::{self, FaceDescriptorNet};
+use crate::facenet::{self, InceptionResnetV1};
 use crate::image::RgbImage;
+use crate::models::{facenet_default_path, ResolvedModels};
 use crate::mtcnn::Detection;
+use crate::tensor::Tensor;
+use std::path::Path;
 
 /// Which embedding network. Serialised as the names used on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -16,12 +21,92 @@ pub enum EmbedderKind {
     FaceApi,
 }
 
+/// How a detection becomes the face-api network's 150×150 input.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaceApiCrop {
+    /// What face-api.js does: the detection box, letterboxed into a square (`imageToSquare`).
+    Box,
+    /// dlib's 5-landmark similarity alignment to its mean face (size 150, padding 0.25), the
+    /// crop the network was trained on.
+    #[default]
+    Aligned,
+}
+
+impl std::str::FromStr for FaceApiCrop {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "box" => Ok(FaceApiCrop::Box),
+            "aligned" => Ok(FaceApiCrop::Aligned),
+            other => Err(format!(
+                "unknown face-api crop `{other}`: use box or aligned"
+            )),
+        }
+    }
+}
+
+/// dlib's face chips: 150 pixels with 25 % padding around the mean face.
+const DLIB_CHIP_PADDING: f32 = 0.25;
+/// facenet-pytorch's `fixed_image_standardization`: `(x − 127.5) / 128`.
+const FACENET_MEAN: f32 = 127.5;
+const FACENET_DIVISOR: f32 = 128.0;
+
+// Loaded once per process and never moved on a hot path, so the size difference is harmless.
+#[allow(clippy::large_enum_variant)]
 pub enum Embedder {
-    Facenet { net: InceptionResnetV1, model_id: String },
-    FaceApi { net: FaceDescriptorNet, model_id: String },
+    Facenet {
+        net: InceptionResnetV1,
+        model_id: String,
+    },
+    FaceApi {
+        net: FaceDescriptorNet,
+        model_id: String,
+        crop: FaceApiCrop,
+    },
 }
 
 impl Embedder {
+    /// Load the embedder `models` resolved to (`face_api_crop` only matters for face-api).
+    pub fn load(models: &ResolvedModels, face_api_crop: FaceApiCrop) -> Result<Self, ModelError> {
+        match models.kind {
+            EmbedderKind::Facenet => {
+                let path = models.facenet_weights.as_deref().ok_or_else(|| {
+                    ModelError::Config(
+                        "the FaceNet embedder was chosen but no weights file was resolved".into(),
+                    )
+                })?;
+                Self::load_facenet(path)
+            }
+            EmbedderKind::FaceApi => Self::load_face_api(&models.face_api_dir, face_api_crop),
+        }
+    }
+
+    /// InceptionResnetV1 from a facenet-pytorch state dict.
+    pub fn load_facenet(path: &Path) -> Result<Self, ModelError> {
+        Ok(Embedder::Facenet {
+            net: InceptionResnetV1::load(path)?,
+            model_id: facenet_model_id(path),
+        })
+    }
+
+    /// face-api's recogniser from the directory holding its manifest and `.bin`.
+    pub fn load_face_api(dir: &Path, crop: FaceApiCrop) -> Result<Self, ModelError> {
+        let model_id = match crop {
+            FaceApiCrop::Aligned => "face-api-resnet128",
+            // Box and aligned crops give different embeddings of the same face: a gallery built
+            // with one must not be searched with the other.
+            FaceApiCrop::Box => "face-api-resnet128-box",
+        };
+        Ok(Embedder::FaceApi {
+            net: FaceDescriptorNet::load(dir)?,
+            model_id: model_id.to_string(),
+            crop,
+        })
+    }
+
     pub fn kind(&self) -> EmbedderKind {
         match self {
             Embedder::Facenet { .. } => EmbedderKind::Facenet,
@@ -38,14 +123,140 @@ impl Embedder {
 
     pub fn dim(&self) -> usize {
         match self {
-            Embedder::Facenet { .. } => 512,
-            Embedder::FaceApi { .. } => 128,
+            Embedder::Facenet { .. } => facenet::EMBEDDING_DIM,
+            Embedder::FaceApi { .. } => facedesc::EMBEDDING_DIM,
         }
     }
 
-    /// Embeddings of the faces `dets` of `image`, one batch, in the order given.
+    /// Side of the square crop the network takes.
+    pub fn input_size(&self) -> u32 {
+        match self {
+            Embedder::Facenet { .. } => facenet::INPUT_SIZE as u32,
+            Embedder::FaceApi { .. } => facedesc::INPUT_SIZE as u32,
+        }
+    }
+
+    /// Cosine similarity at or above which two embeddings are taken to be the same person.
+    ///
+    /// FaceNet vggface2: 0.55 is a common operating point for facenet-pytorch embeddings
+    /// (Euclidean distance ≈ 0.95 between unit vectors, cos = 1 − d²/2). face-api: face-api.js
+    /// matches at Euclidean distance 0.6 on its raw descriptors, whose norm is close to 1, which
+    /// is cos ≈ 0.82; on rollcall's aligned crops same-person pairs of the LFW fixtures score
+    /// 0.93–0.98 and different people 0.79–0.90 (see `tests/facedesc.rs`), so 0.92 is used.
+    /// Both are starting points that `rollcall eval` calibrates on LFW.
+    pub fn default_threshold(&self) -> f32 {
+        match self {
+            Embedder::Facenet { .. } => 0.55,
+            Embedder::FaceApi { .. } => 0.92,
+        }
+    }
+
+    /// The network's input crop of one face (HWC RGB, `input_size`² pixels); `None` when the
+    /// face's box has no pixels inside the image.
+    pub fn crop(&self, image: &RgbImage, det: &Detection) -> Option<RgbImage> {
+        crop::box_int(det.bbox, image.width, image.height)?;
+        Some(match self {
+            Embedder::Facenet { .. } => crop::box_crop(image, det, facenet::INPUT_SIZE as u32)?,
+            Embedder::FaceApi {
+                crop: FaceApiCrop::Box,
+                ..
+            } => crop::square_box_crop(image, det, facedesc::INPUT_SIZE as u32),
+            Embedder::FaceApi {
+                crop: FaceApiCrop::Aligned,
+                ..
+            } => crop::aligned_crop(image, det, facedesc::INPUT_SIZE as u32, DLIB_CHIP_PADDING),
+        })
+    }
+
+    /// Embeddings of the faces `dets` of `image`, one batch, in the order given. Faces without
+    /// pixels inside the image (see [`crop`](Self::crop)) are skipped; `FacePipeline` never
+    /// passes such faces.
     pub fn embed_faces(&self, image: &RgbImage, dets: &[Detection]) -> Vec<Vec<f32>> {
-        let _ = (image, dets);
-        todo!("Embedder::embed_faces")
+        let crops: Vec<RgbImage> = dets.iter().filter_map(|d| self.crop(image, d)).collect();
+        self.embed_crops(&crops)
+    }
+
+    /// Embeddings of crops already made by [`crop`](Self::crop), one batch.
+    pub fn embed_crops(&self, crops: &[RgbImage]) -> Vec<Vec<f32>> {
+        if crops.is_empty() {
+            return Vec::new();
+        }
+        let out = match self {
+            Embedder::Facenet { net, .. } => {
+                net.forward(&to_batch(crops, |v| (v - FACENET_MEAN) / FACENET_DIVISOR))
+            }
+            // face-api normalises inside the network.
+            Embedder::FaceApi { net, .. } => net.forward(&to_batch(crops, |v| v)),
+        };
+        out.data
+            .chunks_exact(self.dim())
+            .map(<[f32]>::to_vec)
+            .collect()
+    }
+}
+
+/// Same-size HWC RGB crops → [N, 3, H, W] floats, `f` applied to each 0..255 value.
+fn to_batch(crops: &[RgbImage], f: impl Fn(f32) -> f32) -> Tensor {
+    let (w, h) = (crops[0].width as usize, crops[0].height as usize);
+    let mut data = Vec::with_capacity(crops.len() * 3 * h * w);
+    for crop in crops {
+        assert_eq!(
+            (crop.width as usize, crop.height as usize),
+            (w, h),
+            "crops of one batch differ in size"
+        );
+        for c in 0..3 {
+            data.extend(crop.data.iter().skip(c).step_by(3).map(|&v| f(v as f32)));
+        }
+    }
+    Tensor::new(vec![crops.len(), 3, h, w], data)
+}
+
+/// `facenet-vggface2` for the published vggface2 file, `facenet-<stem>` for any other.
+fn facenet_model_id(path: &Path) -> String {
+    let default_name = facenet_default_path(Path::new(""))
+        .file_name()
+        .map(|n| n.to_os_string());
+    if path.file_name().map(|n| n.to_os_string()) == default_name {
+        return "facenet-vggface2".to_string();
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut stem = name.as_str();
+    for ext in [".zst", ".pt", ".pth"] {
+        stem = stem.strip_suffix(ext).unwrap_or(stem);
+    }
+    format!("facenet-{stem}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_ids_name_the_weights() {
+        assert_eq!(
+            facenet_model_id(Path::new("models/facenet/20180402-114759-vggface2.pt")),
+            "facenet-vggface2"
+        );
+        assert_eq!(
+            facenet_model_id(Path::new("/x/irv1_parity.pt.zst")),
+            "facenet-irv1_parity"
+        );
+        assert_eq!(facenet_model_id(Path::new("casia.pth")), "facenet-casia");
+    }
+
+    #[test]
+    fn batch_is_planar_rgb() {
+        let crop = RgbImage {
+            width: 2,
+            height: 1,
+            data: vec![1, 2, 3, 4, 5, 6],
+        };
+        let t = to_batch(&[crop.clone(), crop], |v| v * 10.0);
+        assert_eq!(t.shape, vec![2, 3, 1, 2]);
+        assert_eq!(&t.data[..6], &[10.0, 40.0, 20.0, 50.0, 30.0, 60.0]);
     }
 }

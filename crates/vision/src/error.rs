@@ -10,7 +10,11 @@ pub enum ImageError {
     #[error("the image could not be decoded: {0}")]
     Corrupt(String),
     #[error("the image is {width}×{height} pixels; the limit is {max_pixels} pixels")]
-    TooLarge { width: u64, height: u64, max_pixels: u64 },
+    TooLarge {
+        width: u64,
+        height: u64,
+        max_pixels: u64,
+    },
     #[error("the image is empty (0 pixels)")]
     Empty,
 }
@@ -19,13 +23,21 @@ pub enum ImageError {
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error("model file {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("model file {path}: {reason}")]
     Format { path: PathBuf, reason: String },
     #[error("model file {path}: missing tensor `{name}`")]
     MissingTensor { path: PathBuf, name: String },
     #[error("model file {path}: tensor `{name}` has shape {found:?}, expected {expected:?}")]
-    Shape { path: PathBuf, name: String, found: Vec<usize>, expected: Vec<usize> },
+    Shape {
+        path: PathBuf,
+        name: String,
+        found: Vec<usize>,
+        expected: Vec<usize>,
+    },
     #[error("{0}")]
     Fetch(String),
     #[error("{0}")]

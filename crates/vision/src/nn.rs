@@ -1,7 +1,221 @@
 //! The layers the networks are built from. Each holds its (BatchNorm-folded) weights and has a
-//! `forward`. Convolution is im2col + GEMM; this is the hot path of the whole crate.
+//! `forward`. Convolution is im2col + GEMM (the `gemm` crate); this is the hot path of the whole
+//! crate. Figures and the reasons for the choices are in `docs/engine.md`.
 
 use crate::tensor::Tensor;
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+/// Multiply-adds below which a lone GEMM stays on one thread: splitting it costs more than
+/// it saves.
+const PAR_GEMM_MIN_WORK: usize = 1 << 20;
+
+/// `dst[m×n] += lhs[m×k] · rhs[k×n]`, all row-major with the given row strides.
+#[allow(clippy::too_many_arguments)]
+fn gemm_acc(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    dst_rs: usize,
+    lhs: &[f32],
+    lhs_rs: usize,
+    rhs: &[f32],
+    rhs_rs: usize,
+    par: Parallelism,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(dst.len() >= (m - 1) * dst_rs + n, "gemm dst too short");
+    // SAFETY: `dst` covers the m×n strided view (checked above) and, borrowed mutably, aliases
+    // nothing else.
+    unsafe {
+        gemm_acc_raw(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            dst_rs,
+            lhs,
+            lhs_rs,
+            rhs,
+            rhs_rs,
+            par,
+        )
+    }
+}
+
+/// [`gemm_acc`] into a raw destination.
+///
+/// # Safety
+/// `dst` must be valid for reads and writes of the m×n view with row stride `dst_rs`, and no
+/// other thread may access those elements during the call.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_acc_raw(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: usize,
+    lhs: &[f32],
+    lhs_rs: usize,
+    rhs: &[f32],
+    rhs_rs: usize,
+    par: Parallelism,
+) {
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    assert!(lhs.len() >= (m - 1) * lhs_rs + k, "gemm lhs too short");
+    assert!(rhs.len() >= (k - 1) * rhs_rs + n, "gemm rhs too short");
+    // SAFETY: the asserts keep the lhs and rhs views inside their slices; the caller vouches
+    // for `dst`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            1,
+            dst_rs as isize,
+            true,
+            lhs.as_ptr(),
+            1,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            1,
+            rhs_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        )
+    }
+}
+
+/// `dst[m×n] += lhs[m×k] · rhsᵀ` where `rhs` is `n×k` row-major (a torch `Linear` weight).
+#[allow(clippy::too_many_arguments)]
+fn gemm_acc_rhs_t(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    lhs: &[f32],
+    rhs_t: &[f32],
+    par: Parallelism,
+) {
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    assert!(
+        dst.len() >= m * n && lhs.len() >= m * k && rhs_t.len() >= n * k,
+        "linear gemm sizes"
+    );
+    // SAFETY: sizes checked above; rhs element (kk, j) is rhs_t[j·k + kk] (row stride 1,
+    // column stride k), inside `rhs_t`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            true,
+            lhs.as_ptr(),
+            1,
+            k as isize,
+            rhs_t.as_ptr(),
+            k as isize,
+            1,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        )
+    }
+}
+
+fn threads() -> usize {
+    rayon::current_num_threads().max(1)
+}
+
+/// im2col band size aimed for, in floats: about 256 KB, well inside L2.
+const BAND_FLOATS: usize = 64 * 1024;
+/// Fewest output columns worth one GEMM call.
+const MIN_UNIT_COLS: usize = 512;
+
+/// How a convolution's output columns are cut into work units: either row bands of single
+/// images (`items_per_unit == 1`) or groups of whole images (`rows_per_unit == oh`).
+struct UnitPlan {
+    n: usize,
+    oh: usize,
+    rows_per_unit: usize,
+    items_per_unit: usize,
+}
+
+impl UnitPlan {
+    fn new(n: usize, oh: usize, ow: usize, k: usize, threads: usize) -> Self {
+        let plane = oh * ow;
+        let cache_cols = (BAND_FLOATS / k.max(1)).max(MIN_UNIT_COLS);
+        let balance_cols = (n * plane).div_ceil(2 * threads).max(MIN_UNIT_COLS);
+        let target = cache_cols.min(balance_cols);
+        let (rows_per_unit, items_per_unit) = if plane > target {
+            ((target / ow).clamp(1, oh), 1)
+        } else {
+            (oh, (target / plane).clamp(1, n))
+        };
+        UnitPlan {
+            n,
+            oh,
+            rows_per_unit,
+            items_per_unit,
+        }
+    }
+
+    fn bands(&self) -> usize {
+        self.oh.div_ceil(self.rows_per_unit)
+    }
+
+    fn units(&self) -> usize {
+        self.n.div_ceil(self.items_per_unit) * self.bands()
+    }
+
+    /// Images and output rows of unit `u`.
+    fn unit(&self, u: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+        let (g, band) = (u / self.bands(), u % self.bands());
+        let items = g * self.items_per_unit..((g + 1) * self.items_per_unit).min(self.n);
+        let rows = band * self.rows_per_unit..((band + 1) * self.rows_per_unit).min(self.oh);
+        (items, rows)
+    }
+}
+
+/// Per-thread buffers of the convolution: the im2col band and the GEMM result.
+#[derive(Default)]
+struct Scratch {
+    col: Vec<f32>,
+    out: Vec<f32>,
+}
+
+/// The output buffer, shared by the work units, each writing its own disjoint ranges.
+struct SharedOut(*mut f32);
+
+// SAFETY: units write disjoint ranges (see `Conv2d::forward`); the pointer is only used while
+// the owning Vec is alive and unborrowed.
+unsafe impl Sync for SharedOut {}
+unsafe impl Send for SharedOut {}
+
+impl SharedOut {
+    /// Copy `src` to `offset`. Caller guarantees the range is in bounds and owned by it.
+    unsafe fn write(&self, offset: usize, src: &[f32]) {
+        std::ptr::copy_nonoverlapping(src.as_ptr(), self.0.add(offset), src.len());
+    }
+}
 
 /// 2-D convolution, NCHW, with bias. BatchNorm that follows a convolution is folded into
 /// `weight` and `bias` at load time (see [`Conv2d::fold_batch_norm`]).
@@ -15,13 +229,38 @@ pub struct Conv2d {
 }
 
 impl Conv2d {
-    pub fn new(weight: Tensor, bias: Option<Vec<f32>>, stride: (usize, usize), padding: (usize, usize)) -> Self {
+    pub fn new(
+        weight: Tensor,
+        bias: Option<Vec<f32>>,
+        stride: (usize, usize),
+        padding: (usize, usize),
+    ) -> Self {
+        assert_eq!(
+            weight.shape.len(),
+            4,
+            "conv weight must be [out, in, kh, kw]"
+        );
         let out = weight.shape[0];
-        Conv2d { bias: bias.unwrap_or_else(|| vec![0.0; out]), weight, stride, padding }
+        let bias = bias.unwrap_or_else(|| vec![0.0; out]);
+        assert_eq!(bias.len(), out, "conv bias length");
+        assert!(stride.0 > 0 && stride.1 > 0, "conv stride must be positive");
+        Conv2d {
+            bias,
+            weight,
+            stride,
+            padding,
+        }
     }
 
     /// Fold `y = gamma * (conv(x) - mean) / sqrt(var + eps) + beta` into the weights.
-    pub fn fold_batch_norm(&mut self, gamma: &[f32], beta: &[f32], mean: &[f32], var: &[f32], eps: f32) {
+    pub fn fold_batch_norm(
+        &mut self,
+        gamma: &[f32],
+        beta: &[f32],
+        mean: &[f32],
+        var: &[f32],
+        eps: f32,
+    ) {
         let out = self.weight.shape[0];
         let per_out = self.weight.len() / out;
         for o in 0..out {
@@ -33,15 +272,255 @@ impl Conv2d {
         }
     }
 
-    /// Reference implementation (direct loops). Correct, slow; to be replaced by im2col + GEMM.
+    pub fn out_channels(&self) -> usize {
+        self.weight.shape[0]
+    }
+
+    /// Output spatial size for an `h`×`w` input.
+    pub fn output_size(&self, h: usize, w: usize) -> (usize, usize) {
+        let (kh, kw) = (self.weight.shape[2], self.weight.shape[3]);
+        let (sh, sw) = self.stride;
+        let (ph, pw) = self.padding;
+        assert!(
+            h + 2 * ph >= kh && w + 2 * pw >= kw,
+            "conv input {h}×{w} smaller than kernel {kh}×{kw}"
+        );
+        ((h + 2 * ph - kh) / sh + 1, (w + 2 * pw - kw) / sw + 1)
+    }
+
+    fn is_pointwise(&self) -> bool {
+        self.weight.shape[2] == 1
+            && self.weight.shape[3] == 1
+            && self.stride == (1, 1)
+            && self.padding == (0, 0)
+    }
+
+    /// [N, in, H, W] → [N, out, OH, OW].
+    ///
+    /// `out[oc × cols] = W[oc × in·kh·kw] · im2col(x)[in·kh·kw × cols] + bias`. The output
+    /// columns (N·OH·OW) are cut into work units: row bands of one image when images are large
+    /// (so the im2col band stays in cache), groups of whole images when they are small (so
+    /// each GEMM is big enough to run at full speed). Units run in parallel, one
+    /// single-threaded GEMM each; a lone unit gets a multi-threaded GEMM instead. 1×1 stride-1
+    /// convolutions read the input directly when a unit covers one image.
     pub fn forward(&self, x: &Tensor) -> Tensor {
+        assert_eq!(x.shape.len(), 4, "conv input must be NCHW");
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
-        let (oc, ic, kh, kw) = (self.weight.shape[0], self.weight.shape[1], self.weight.shape[2], self.weight.shape[3]);
+        assert_eq!(c, self.weight.shape[1], "conv input channels");
+        let oc = self.weight.shape[0];
+        let (oh, ow) = self.output_size(h, w);
+        let (in_len, out_len) = (c * h * w, oc * oh * ow);
+        let plane = oh * ow;
+        // The output starts as the bias; single-image units accumulate onto it in place.
+        let mut out = Vec::with_capacity(n * out_len);
+        for _ in 0..n {
+            for &b in &self.bias {
+                out.extend(std::iter::repeat_n(b, plane));
+            }
+        }
+        if n == 0 || out_len == 0 {
+            return Tensor::new(vec![n, oc, oh, ow], out);
+        }
+        let k = self.weight.len() / oc;
+        let plan = UnitPlan::new(n, oh, ow, k, threads());
+        let shared = SharedOut(out.as_mut_ptr());
+        let run = |u: usize, scratch: &mut Scratch, par: Parallelism| {
+            let (items, rows) = plan.unit(u);
+            let band = rows.len() * ow;
+            let cols = items.len() * band;
+            let (rhs, rhs_rs) = self.columns(
+                &x.data,
+                in_len,
+                h,
+                w,
+                oh,
+                ow,
+                items.clone(),
+                rows.clone(),
+                &mut scratch.col,
+            );
+            if items.len() == 1 {
+                // SAFETY: unit `u` owns output rows `rows` of image `items.start` in every
+                // channel: the oc×band view at row stride `plane` below. Units own disjoint
+                // views, `out` outlives the loop and nothing else touches it meanwhile.
+                unsafe {
+                    let dst = shared.0.add(items.start * out_len + rows.start * ow);
+                    gemm_acc_raw(
+                        oc,
+                        band,
+                        k,
+                        dst,
+                        plane,
+                        &self.weight.data,
+                        k,
+                        rhs,
+                        rhs_rs,
+                        par,
+                    );
+                }
+                return;
+            }
+            // Several images: GEMM into a bias-filled block, then scatter it.
+            scratch.out.clear();
+            for &b in &self.bias {
+                scratch.out.extend(std::iter::repeat_n(b, cols));
+            }
+            gemm_acc(
+                oc,
+                cols,
+                k,
+                &mut scratch.out,
+                cols,
+                &self.weight.data,
+                k,
+                rhs,
+                rhs_rs,
+                par,
+            );
+            for (j, b) in items.enumerate() {
+                for o in 0..oc {
+                    let src = &scratch.out[o * cols + j * band..][..band];
+                    // SAFETY: as above, image `b` rows `rows` belong to this unit only.
+                    unsafe { shared.write(b * out_len + o * plane + rows.start * ow, src) };
+                }
+            }
+        };
+        let units = plan.units();
+        let work = n * out_len * k;
+        if units == 1 || threads() == 1 {
+            let par = if threads() > 1 && work >= PAR_GEMM_MIN_WORK {
+                Parallelism::Rayon(threads())
+            } else {
+                Parallelism::None
+            };
+            let mut scratch = Scratch::default();
+            for u in 0..units {
+                run(u, &mut scratch, par);
+            }
+        } else {
+            (0..units)
+                .into_par_iter()
+                .for_each_init(Scratch::default, |scratch, u| {
+                    run(u, scratch, Parallelism::None)
+                });
+        }
+        Tensor::new(vec![n, oc, oh, ow], out)
+    }
+
+    /// The GEMM right-hand side of a unit (output rows `rows` of images `items`) and its row
+    /// stride: the input itself for a whole image under a 1×1 convolution, else im2col into
+    /// `col`.
+    #[allow(clippy::too_many_arguments)]
+    fn columns<'a>(
+        &self,
+        x: &'a [f32],
+        in_len: usize,
+        h: usize,
+        w: usize,
+        oh: usize,
+        ow: usize,
+        items: std::ops::Range<usize>,
+        rows: std::ops::Range<usize>,
+        col: &'a mut Vec<f32>,
+    ) -> (&'a [f32], usize) {
+        // A whole image's input already is its im2col matrix; a band of it is copied anyway,
+        // because GEMM packs a contiguous band much faster than a strided one.
+        if self.is_pointwise() && items.len() == 1 && rows.len() == oh {
+            return (&x[items.start * in_len..], oh * ow);
+        }
+        let k = self.weight.len() / self.weight.shape[0];
+        let band = rows.len() * ow;
+        let cols = items.len() * band;
+        col.resize(k * cols, 0.0);
+        for (j, b) in items.enumerate() {
+            self.im2col(
+                &x[b * in_len..][..in_len],
+                h,
+                w,
+                ow,
+                rows.clone(),
+                &mut col[j * band..],
+                cols,
+            );
+        }
+        (col, cols)
+    }
+
+    /// Unfold output rows `rows` of one CHW image: `col[((c·kh + ky)·kw + kx)·col_rs + p]`
+    /// for band position p, zeros where the kernel hangs over the padding.
+    #[allow(clippy::too_many_arguments)]
+    fn im2col(
+        &self,
+        x: &[f32],
+        h: usize,
+        w: usize,
+        ow: usize,
+        rows: std::ops::Range<usize>,
+        col: &mut [f32],
+        col_rs: usize,
+    ) {
+        let (ic, kh, kw) = (
+            self.weight.shape[1],
+            self.weight.shape[2],
+            self.weight.shape[3],
+        );
+        let (sh, sw) = self.stride;
+        let (ph, pw) = (self.padding.0 as isize, self.padding.1 as isize);
+        let band = rows.len() * ow;
+        for c in 0..ic {
+            let xc = &x[c * h * w..(c + 1) * h * w];
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let dst = &mut col[((c * kh + ky) * kw + kx) * col_rs..][..band];
+                    // Output columns whose input column lies inside the image: [ox0, ox1).
+                    let first_in = kx as isize - pw;
+                    let ox0 = if first_in >= 0 {
+                        0
+                    } else {
+                        ((-first_in) as usize).div_ceil(sw)
+                    };
+                    let ox1 = if (w as isize) <= first_in {
+                        0
+                    } else {
+                        ((w as isize - first_in) as usize).div_ceil(sw).min(ow)
+                    };
+                    for (oy, drow) in rows.clone().zip(dst.chunks_exact_mut(ow)) {
+                        let iy = (oy * sh + ky) as isize - ph;
+                        if iy < 0 || iy >= h as isize || ox0 >= ox1 {
+                            drow.fill(0.0);
+                            continue;
+                        }
+                        let src = &xc[iy as usize * w..(iy as usize + 1) * w];
+                        drow[..ox0].fill(0.0);
+                        drow[ox1..].fill(0.0);
+                        let ix0 = (ox0 * sw) as isize + first_in;
+                        if sw == 1 {
+                            let s = ix0 as usize;
+                            drow[ox0..ox1].copy_from_slice(&src[s..s + (ox1 - ox0)]);
+                        } else {
+                            for (i, d) in drow[ox0..ox1].iter_mut().enumerate() {
+                                *d = src[ix0 as usize + i * sw];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Direct loops, no GEMM: the reference the fast path is tested (and benchmarked) against.
+    pub fn forward_naive(&self, x: &Tensor) -> Tensor {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+        let (oc, ic, kh, kw) = (
+            self.weight.shape[0],
+            self.weight.shape[1],
+            self.weight.shape[2],
+            self.weight.shape[3],
+        );
         assert_eq!(c, ic, "conv input channels");
         let (sh, sw) = self.stride;
         let (ph, pw) = self.padding;
-        let oh = (h + 2 * ph - kh) / sh + 1;
-        let ow = (w + 2 * pw - kw) / sw + 1;
+        let (oh, ow) = self.output_size(h, w);
         let mut out = Tensor::zeros(vec![n, oc, oh, ow]);
         for b in 0..n {
             for o in 0..oc {
@@ -59,7 +538,8 @@ impl Conv2d {
                                     if ix < 0 || ix >= w as isize {
                                         continue;
                                     }
-                                    acc += x.data[((b * c + i) * h + iy as usize) * w + ix as usize]
+                                    acc += x.data
+                                        [((b * c + i) * h + iy as usize) * w + ix as usize]
                                         * self.weight.data[((o * ic + i) * kh + ky) * kw + kx];
                                 }
                             }
@@ -70,5 +550,463 @@ impl Conv2d {
             }
         }
         out
+    }
+}
+
+/// Fully connected layer, torch layout: `weight` [out, in], `y = x·Wᵀ + b`.
+#[derive(Clone, Debug)]
+pub struct Linear {
+    pub weight: Tensor,
+    pub bias: Vec<f32>,
+}
+
+impl Linear {
+    pub fn new(weight: Tensor, bias: Option<Vec<f32>>) -> Self {
+        assert_eq!(weight.shape.len(), 2, "linear weight must be [out, in]");
+        let out = weight.shape[0];
+        let bias = bias.unwrap_or_else(|| vec![0.0; out]);
+        assert_eq!(bias.len(), out, "linear bias length");
+        Linear { weight, bias }
+    }
+
+    /// [N, in] (or any [N, …] whose trailing dims multiply to `in`) → [N, out].
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let (out_f, in_f) = (self.weight.shape[0], self.weight.shape[1]);
+        let n = x.shape.first().copied().unwrap_or(0);
+        assert_eq!(x.len(), n * in_f, "linear input features");
+        let mut y = Vec::with_capacity(n * out_f);
+        for _ in 0..n {
+            y.extend_from_slice(&self.bias);
+        }
+        let par = if threads() > 1 && n * out_f * in_f >= PAR_GEMM_MIN_WORK {
+            Parallelism::Rayon(threads())
+        } else {
+            Parallelism::None
+        };
+        gemm_acc_rhs_t(n, out_f, in_f, &mut y, &x.data, &self.weight.data, par);
+        Tensor::new(vec![n, out_f], y)
+    }
+}
+
+/// Parametric ReLU with one slope per channel (dimension 1): `max(0,x) + a_c·min(0,x)`.
+#[derive(Clone, Debug)]
+pub struct PReLU {
+    pub weight: Vec<f32>,
+}
+
+impl PReLU {
+    pub fn new(weight: Vec<f32>) -> Self {
+        PReLU { weight }
+    }
+
+    /// In place on [N, C, …].
+    pub fn forward_inplace(&self, x: &mut Tensor) {
+        let c = x.shape[1];
+        assert_eq!(c, self.weight.len(), "prelu channels");
+        let inner: usize = x.shape[2..].iter().product();
+        for (i, chunk) in x.data.chunks_exact_mut(inner.max(1)).enumerate() {
+            let a = self.weight[i % c];
+            // A select, not a branch, so that it vectorises (signs are unpredictable).
+            for v in chunk {
+                *v = if *v < 0.0 { *v * a } else { *v };
+            }
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let mut y = x.clone();
+        self.forward_inplace(&mut y);
+        y
+    }
+}
+
+/// `max(x, 0)` in place.
+pub fn relu_inplace(x: &mut Tensor) {
+    for v in &mut x.data {
+        *v = v.max(0.0);
+    }
+}
+
+/// Max pooling, NCHW, torch semantics: padding counts as −∞; with `ceil_mode` the last window
+/// may hang over the edge but must start inside the (left-padded) input.
+#[derive(Clone, Copy, Debug)]
+pub struct MaxPool2d {
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+    pub ceil_mode: bool,
+}
+
+impl MaxPool2d {
+    pub fn new(kernel: usize, stride: usize, padding: usize, ceil_mode: bool) -> Self {
+        MaxPool2d {
+            kernel,
+            stride,
+            padding,
+            ceil_mode,
+        }
+    }
+
+    /// torch's `pooling_output_shape`.
+    pub fn output_len(&self, len: usize) -> usize {
+        let (k, s, p) = (self.kernel, self.stride, self.padding);
+        assert!(len + 2 * p >= k, "pool input {len} smaller than kernel {k}");
+        let span = len + 2 * p - k;
+        let mut out = if self.ceil_mode {
+            span.div_ceil(s) + 1
+        } else {
+            span / s + 1
+        };
+        if self.ceil_mode && (out - 1) * s >= len + p {
+            out -= 1;
+        }
+        out
+    }
+
+    /// Separable: the max over a window's rows first (whole rows, vectorised), then over its
+    /// columns. Planes run in parallel when there are many. (NaN inputs are not propagated as
+    /// torch would; the networks never produce them.)
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+        let (oh, ow) = (self.output_len(h), self.output_len(w));
+        let (k, s, p) = (self.kernel, self.stride, self.padding);
+        let window = |o: usize, len: usize| ((o * s).saturating_sub(p), (o * s + k - p).min(len));
+        let rows: Vec<(usize, usize)> = (0..oh).map(|o| window(o, h)).collect();
+        let cols: Vec<(usize, usize)> = (0..ow).map(|o| window(o, w)).collect();
+        let mut out = vec![0.0f32; n * c * oh * ow];
+        let pool_plane = |rowmax: &mut Vec<f32>, (plane, op): (&[f32], &mut [f32])| {
+            rowmax.resize(w, 0.0);
+            for (orow, &(y0, y1)) in op.chunks_exact_mut(ow).zip(&rows) {
+                rowmax.copy_from_slice(&plane[y0 * w..(y0 + 1) * w]);
+                for r in y0 + 1..y1 {
+                    for (m, &v) in rowmax.iter_mut().zip(&plane[r * w..(r + 1) * w]) {
+                        *m = m.max(v);
+                    }
+                }
+                for (o, &(x0, x1)) in orow.iter_mut().zip(&cols) {
+                    *o = rowmax[x0..x1]
+                        .iter()
+                        .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                }
+            }
+        };
+        if x.len() >= 1 << 18 && threads() > 1 {
+            x.data
+                .par_chunks_exact(h * w)
+                .zip(out.par_chunks_exact_mut(oh * ow))
+                .for_each_init(Vec::new, |rowmax, pair| pool_plane(rowmax, pair));
+        } else {
+            let mut rowmax = Vec::new();
+            for pair in x
+                .data
+                .chunks_exact(h * w)
+                .zip(out.chunks_exact_mut(oh * ow))
+            {
+                pool_plane(&mut rowmax, pair);
+            }
+        }
+        Tensor::new(vec![n, c, oh, ow], out)
+    }
+}
+
+/// Softmax over dimension 1 of [N, C, …] (torch's `Softmax(dim=1)`).
+pub fn softmax_channels(x: &Tensor) -> Tensor {
+    let (n, c) = (x.shape[0], x.shape[1]);
+    let inner: usize = x.shape[2..].iter().product();
+    let mut y = x.clone();
+    for b in 0..n {
+        let item = &mut y.data[b * c * inner..(b + 1) * c * inner];
+        for i in 0..inner {
+            let mut m = f32::NEG_INFINITY;
+            for ch in 0..c {
+                m = m.max(item[ch * inner + i]);
+            }
+            let mut sum = 0.0f32;
+            for ch in 0..c {
+                let e = (item[ch * inner + i] - m).exp();
+                item[ch * inner + i] = e;
+                sum += e;
+            }
+            for ch in 0..c {
+                item[ch * inner + i] /= sum;
+            }
+        }
+    }
+    y
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic pseudo-random values in [-1, 1).
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..n)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn conv(
+        oc: usize,
+        ic: usize,
+        kh: usize,
+        kw: usize,
+        stride: (usize, usize),
+        pad: (usize, usize),
+    ) -> Conv2d {
+        let w = Tensor::new(vec![oc, ic, kh, kw], values(oc * ic * kh * kw, 7));
+        Conv2d::new(w, Some(values(oc, 9)), stride, pad)
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        assert_eq!(a.shape, b.shape);
+        a.data
+            .iter()
+            .zip(&b.data)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn gemm_conv_matches_direct_loops() {
+        let cases = [
+            (8, 3, 3, 3, (1, 1), (0, 0), 1, 13, 17),
+            (6, 5, 3, 3, (2, 2), (1, 1), 3, 11, 10),
+            (4, 7, 1, 1, (1, 1), (0, 0), 2, 9, 9),
+            (5, 4, 1, 7, (1, 1), (0, 3), 2, 8, 9),
+            (5, 4, 7, 1, (1, 1), (3, 0), 1, 8, 9),
+            (3, 2, 2, 2, (1, 1), (0, 0), 5, 3, 3),
+            (4, 3, 1, 1, (2, 2), (0, 0), 1, 7, 7),
+        ];
+        for (i, &(oc, ic, kh, kw, s, p, n, h, w)) in cases.iter().enumerate() {
+            let c = conv(oc, ic, kh, kw, s, p);
+            let x = Tensor::new(vec![n, ic, h, w], values(n * ic * h * w, i as u64));
+            let d = max_diff(&c.forward(&x), &c.forward_naive(&x));
+            assert!(d < 1e-5, "case {i}: {d}");
+        }
+    }
+
+    #[test]
+    fn row_bands_and_image_groups_agree_with_direct_loops() {
+        // (conv, input shape): one large image cut into row bands (3×3, 1×1 and strided),
+        // and batches of small images grouped into units.
+        let cases = [
+            (conv(10, 3, 3, 3, (1, 1), (0, 0)), [1, 3, 60, 70]),
+            (conv(6, 40, 1, 1, (1, 1), (0, 0)), [2, 40, 50, 41]),
+            (conv(7, 5, 3, 3, (2, 2), (1, 1)), [1, 5, 81, 77]),
+            (conv(16, 8, 3, 3, (1, 1), (1, 1)), [9, 8, 12, 12]),
+            (conv(12, 3, 3, 3, (1, 1), (0, 0)), [37, 3, 24, 24]),
+            (conv(5, 9, 1, 1, (1, 1), (0, 0)), [23, 9, 6, 6]),
+        ];
+        for (i, (c, shape)) in cases.iter().enumerate() {
+            let x = Tensor::new(
+                shape.to_vec(),
+                values(shape.iter().product(), 40 + i as u64),
+            );
+            let d = max_diff(&c.forward(&x), &c.forward_naive(&x));
+            assert!(d < 1e-4, "case {i}: {d}");
+        }
+    }
+
+    #[test]
+    fn unit_plans_cover_every_output_column_once() {
+        for (n, oh, ow, k) in [
+            (1, 287, 383, 27),
+            (151, 22, 22, 27),
+            (1, 17, 17, 896),
+            (8, 8, 8, 2304),
+            (3, 5, 1000, 9),
+        ] {
+            let plan = UnitPlan::new(n, oh, ow, k, 2);
+            let mut seen = vec![0u8; n * oh];
+            for u in 0..plan.units() {
+                let (items, rows) = plan.unit(u);
+                assert!(items.len() <= plan.items_per_unit && rows.len() <= plan.rows_per_unit);
+                for b in items {
+                    for r in rows.clone() {
+                        seen[b * oh + r] += 1;
+                    }
+                }
+            }
+            assert!(seen.iter().all(|&s| s == 1), "{n}×{oh}×{ow}");
+        }
+    }
+
+    #[test]
+    fn linear_matches_definition() {
+        let l = Linear::new(
+            Tensor::new(vec![3, 4], values(12, 1)),
+            Some(vec![0.5, -1.0, 2.0]),
+        );
+        let x = Tensor::new(vec![2, 4], values(8, 2));
+        let y = l.forward(&x);
+        for b in 0..2 {
+            for o in 0..3 {
+                let e: f32 = l.bias[o]
+                    + (0..4)
+                        .map(|i| x.data[b * 4 + i] * l.weight.data[o * 4 + i])
+                        .sum::<f32>();
+                assert!((y.data[b * 3 + o] - e).abs() < 1e-6);
+            }
+        }
+    }
+
+    #[test]
+    fn maxpool_ceil_mode_sizes_match_torch() {
+        // torch: MaxPool2d(2,2,ceil_mode=True) on 7 → 4; MaxPool2d(3,2,ceil_mode=True) on 22 → 11, on 10 → 5.
+        assert_eq!(MaxPool2d::new(2, 2, 0, true).output_len(7), 4);
+        assert_eq!(MaxPool2d::new(3, 2, 0, true).output_len(22), 11);
+        assert_eq!(MaxPool2d::new(3, 2, 0, true).output_len(10), 5);
+        assert_eq!(MaxPool2d::new(3, 2, 0, false).output_len(10), 4);
+        assert_eq!(MaxPool2d::new(3, 2, 1, false).output_len(8), 4);
+        let x = Tensor::new(vec![1, 1, 3, 3], (1..=9).map(|v| v as f32).collect());
+        let y = MaxPool2d::new(2, 2, 0, true).forward(&x);
+        assert_eq!(y.shape, vec![1, 1, 2, 2]);
+        assert_eq!(y.data, vec![5.0, 6.0, 8.0, 9.0]);
+    }
+
+    #[test]
+    fn maxpool_matches_brute_force() {
+        for (k, s, p, ceil, h, w) in [
+            (2, 2, 0, true, 7, 9),
+            (3, 2, 0, true, 22, 21),
+            (3, 2, 1, false, 8, 11),
+            (3, 1, 1, false, 5, 5),
+        ] {
+            let pool = MaxPool2d::new(k, s, p, ceil);
+            let x = Tensor::new(vec![2, 3, h, w], values(2 * 3 * h * w, 5));
+            let y = pool.forward(&x);
+            let (oh, ow) = (pool.output_len(h), pool.output_len(w));
+            for plane in 0..6 {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let mut m = f32::NEG_INFINITY;
+                        for dy in 0..k {
+                            for dx in 0..k {
+                                let (iy, ix) = (
+                                    (oy * s + dy) as isize - p as isize,
+                                    (ox * s + dx) as isize - p as isize,
+                                );
+                                if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
+                                    m = m
+                                        .max(x.data[plane * h * w + iy as usize * w + ix as usize]);
+                                }
+                            }
+                        }
+                        assert_eq!(y.data[(plane * oh + oy) * ow + ox], m);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn prelu_and_softmax() {
+        let mut x = Tensor::new(vec![1, 2, 1, 2], vec![-1.0, 2.0, -4.0, 3.0]);
+        PReLU::new(vec![0.5, 0.25]).forward_inplace(&mut x);
+        assert_eq!(x.data, vec![-0.5, 2.0, -1.0, 3.0]);
+        let s = softmax_channels(&x);
+        for i in 0..2 {
+            assert!((s.data[i] + s.data[2 + i] - 1.0).abs() < 1e-6);
+        }
+        assert!(s.data[0] > s.data[2]);
+    }
+}
+
+// ---- Pooling and tensor plumbing for the embedding networks (appended by the embedder branch;
+// free functions so they cannot collide with the detector's layer structs). ----
+
+/// Max pooling without padding; windows that would run past the edge are dropped (torch's
+/// default floor mode, TF's 'valid').
+pub fn max_pool2d(x: &Tensor, kernel: usize, stride: usize) -> Tensor {
+    pool2d(x, kernel, stride, |window| {
+        window.fold(f32::NEG_INFINITY, f32::max)
+    })
+}
+
+/// Average pooling without padding, floor mode (TF's 'valid').
+pub fn avg_pool2d(x: &Tensor, kernel: usize, stride: usize) -> Tensor {
+    let area = (kernel * kernel) as f32;
+    pool2d(x, kernel, stride, |window| window.sum::<f32>() / area)
+}
+
+fn pool2d(
+    x: &Tensor,
+    kernel: usize,
+    stride: usize,
+    reduce: impl Fn(&mut dyn Iterator<Item = f32>) -> f32,
+) -> Tensor {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+    assert!(
+        h >= kernel && w >= kernel,
+        "pooling window {kernel} larger than the {h}×{w} input"
+    );
+    let (oh, ow) = ((h - kernel) / stride + 1, (w - kernel) / stride + 1);
+    let mut out = Tensor::zeros(vec![n, c, oh, ow]);
+    for (plane, out_plane) in x
+        .data
+        .chunks_exact(h * w)
+        .zip(out.data.chunks_exact_mut(oh * ow))
+    {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let (y0, x0) = (oy * stride, ox * stride);
+                let mut window = (y0..y0 + kernel)
+                    .flat_map(|y| plane[y * w + x0..y * w + x0 + kernel].iter().copied());
+                out_plane[oy * ow + ox] = reduce(&mut window);
+            }
+        }
+    }
+    out
+}
+
+/// Mean over each channel's H×W plane: [N, C, H, W] → [N, C, 1, 1].
+pub fn global_avg_pool(x: &Tensor) -> Tensor {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+    let area = (h * w) as f32;
+    let data = x
+        .data
+        .chunks_exact(h * w)
+        .map(|plane| plane.iter().sum::<f32>() / area)
+        .collect();
+    Tensor::new(vec![n, c, 1, 1], data)
+}
+
+/// Concatenate NCHW tensors along the channel axis (all with the same N, H, W).
+pub fn cat_channels(parts: &[&Tensor]) -> Tensor {
+    let (n, h, w) = (parts[0].shape[0], parts[0].shape[2], parts[0].shape[3]);
+    let c: usize = parts.iter().map(|p| p.shape[1]).sum();
+    let mut data = Vec::with_capacity(n * c * h * w);
+    for b in 0..n {
+        for p in parts {
+            assert_eq!(
+                (p.shape[0], p.shape[2], p.shape[3]),
+                (n, h, w),
+                "cat_channels shapes"
+            );
+            let item = p.shape[1] * h * w;
+            data.extend_from_slice(&p.data[b * item..(b + 1) * item]);
+        }
+    }
+    Tensor::new(vec![n, c, h, w], data)
+}
+
+/// Divide each row of an [N, D] (or [N, D, 1, 1]) tensor by `max(‖row‖₂, 1e-12)`, as
+/// `torch.nn.functional.normalize` does.
+pub fn l2_normalize_rows(x: &mut Tensor) {
+    let d = x.shape[1..].iter().product::<usize>().max(1);
+    for row in x.data.chunks_exact_mut(d) {
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        for v in row {
+            *v /= norm;
+        }
     }
 }

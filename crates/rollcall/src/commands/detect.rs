@@ -1,7 +1,135 @@
-//! `rollcall detect`.
+//! `rollcall detect`: find the faces in photos and print them (boxes, probabilities, landmarks
+//! and, with `--embed`, embeddings), as a table or as JSON.
 
-use crate::cli::{GlobalArgs, DetectArgs};
+use crate::cli::{DetectArgs, GlobalArgs};
+use anyhow::Context;
+use rollcall_vision::models::{EmbedderChoice, ModelConfig};
+use rollcall_vision::{Face, FacePipeline, PipelineConfig};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
 
-pub fn run(_global: &GlobalArgs, _args: DetectArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`detect` is not implemented yet")
+/// Where the data lives when neither `--data-dir` nor `ROLLCALL_DATA_DIR` says.
+const DEFAULT_DATA_DIR: &str = "./data";
+
+/// The models directory: `--models` / `ROLLCALL_MODELS`, else `<data-dir>/models`, with the
+/// data directory defaulting to `./data` (the same place `serve` uses).
+pub fn models_dir(global: &GlobalArgs) -> PathBuf {
+    match &global.models {
+        Some(dir) => dir.clone(),
+        None => global
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
+            .join("models"),
+    }
+}
+
+/// The pipeline the global flags describe; missing model files are fetched.
+pub fn pipeline_config(global: &GlobalArgs) -> anyhow::Result<PipelineConfig> {
+    let embedder = match &global.embedder {
+        Some(name) => name.parse::<EmbedderChoice>().map_err(anyhow::Error::msg)?,
+        None => EmbedderChoice::Auto,
+    };
+    Ok(PipelineConfig::new(ModelConfig {
+        models_dir: models_dir(global),
+        embedder,
+        facenet_weights: global.facenet_weights.clone(),
+        fetch_missing: true,
+    }))
+}
+
+/// One photo's line of the JSON output.
+#[derive(Serialize)]
+struct PhotoReport<'a> {
+    image: &'a Path,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    faces: Option<Vec<Face>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+pub fn run(global: &GlobalArgs, args: DetectArgs) -> anyhow::Result<()> {
+    let pipeline = FacePipeline::load(&pipeline_config(global)?).context("loading the models")?;
+
+    let mut reports = Vec::with_capacity(args.photos.len());
+    for path in &args.photos {
+        let result = std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| faces_of(&pipeline, &bytes, args.embed).map_err(|e| e.to_string()));
+        let report = match result {
+            Ok(faces) => PhotoReport {
+                image: path,
+                faces: Some(faces),
+                error: None,
+            },
+            Err(error) => {
+                eprintln!("{}: {error}", path.display());
+                PhotoReport {
+                    image: path,
+                    faces: None,
+                    error: Some(error),
+                }
+            }
+        };
+        if !args.json {
+            print_table(&report);
+        }
+        reports.push(report);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    }
+
+    let failed = reports.iter().filter(|r| r.error.is_some()).count();
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} photos could not be read", reports.len());
+    }
+    Ok(())
+}
+
+fn faces_of(
+    pipeline: &FacePipeline,
+    bytes: &[u8],
+    embed: bool,
+) -> Result<Vec<Face>, rollcall_vision::PipelineError> {
+    if embed {
+        pipeline.analyze(bytes)
+    } else {
+        let detections = pipeline.detect(bytes)?;
+        Ok(detections
+            .into_iter()
+            .map(|detection| Face {
+                detection,
+                embedding: None,
+            })
+            .collect())
+    }
+}
+
+fn print_table(report: &PhotoReport) {
+    let Some(faces) = &report.faces else { return };
+    println!(
+        "{}: {} face{}",
+        report.image.display(),
+        faces.len(),
+        if faces.len() == 1 { "" } else { "s" }
+    );
+    for (i, face) in faces.iter().enumerate() {
+        let d = &face.detection;
+        let [x1, y1, x2, y2] = d.bbox;
+        let landmarks: Vec<String> = d
+            .landmarks
+            .iter()
+            .map(|[x, y]| format!("({x:.1},{y:.1})"))
+            .collect();
+        println!(
+            "  #{i}  box [{x1:.1}, {y1:.1}, {x2:.1}, {y2:.1}]  p {:.5}  landmarks {}",
+            d.probability,
+            landmarks.join(" ")
+        );
+        if let Some(e) = &face.embedding {
+            let head: Vec<String> = e.iter().take(4).map(|v| format!("{v:+.4}")).collect();
+            println!("      embedding {}-d [{}, …]", e.len(), head.join(", "));
+        }
+    }
 }

@@ -2,11 +2,12 @@
 //! (see [`crate::eval`] for what is measured and how).
 
 use crate::cli::{EvalArgs, GlobalArgs};
+use crate::config;
 use crate::eval::dataset::{generate_pairs, Dataset, PairsFile};
 use crate::eval::report::ModelInfo;
 use crate::eval::{embed, evaluate, plots, PairSet, Settings};
 use anyhow::Context;
-use rollcall_vision::models::{EmbedderChoice, ModelConfig};
+use rollcall_vision::embedder::FaceApiCrop;
 use rollcall_vision::{DecodeLimits, EmbedderKind, FacePipeline, PipelineConfig};
 use std::path::PathBuf;
 
@@ -20,13 +21,23 @@ pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
     let dataset = Dataset::scan(&args.root, args.limit)?;
     let pair_set = pair_set(&args, &dataset)?;
 
+    let config = config::Settings::resolve(global, None)?;
+    let face_api_crop = args.face_api_crop.unwrap_or_default();
     let pipeline = FacePipeline::load(&PipelineConfig {
-        models: model_config(global)?,
+        models: config.models.clone(),
         limits: DecodeLimits::default(),
+        face_api_crop,
     })
     .context("loading the face models")?;
     let kind = pipeline.embedder.kind();
-    let threshold = args.threshold.unwrap_or_else(|| default_threshold(kind));
+    // As the server decides: the flag, else the configured threshold, else the embedder's.
+    let threshold = args.threshold.unwrap_or_else(|| {
+        decimal(
+            config
+                .threshold
+                .unwrap_or_else(|| pipeline.embedder.default_threshold()),
+        )
+    });
     eprintln!(
         "eval: {} photos of {} people, {} pairs; embedder {} on {} thread(s)",
         dataset.photo_count(),
@@ -43,11 +54,8 @@ pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
         model: ModelInfo {
             embedder: embedder_name(kind).to_owned(),
             model_id: pipeline.model_id().to_owned(),
-            face_api_crop: (kind == EmbedderKind::FaceApi).then(|| {
-                args.face_api_crop
-                    .clone()
-                    .unwrap_or_else(|| "default".to_owned())
-            }),
+            face_api_crop: (kind == EmbedderKind::FaceApi)
+                .then(|| crop_name(face_api_crop).to_owned()),
         },
         limit: args.limit,
     };
@@ -125,22 +133,6 @@ fn pair_set(args: &EvalArgs, dataset: &Dataset) -> anyhow::Result<PairSet> {
     })
 }
 
-fn model_config(global: &GlobalArgs) -> anyhow::Result<ModelConfig> {
-    let embedder = match &global.embedder {
-        Some(name) => name.parse::<EmbedderChoice>().map_err(anyhow::Error::msg)?,
-        None => EmbedderChoice::Auto,
-    };
-    Ok(ModelConfig {
-        models_dir: global
-            .models
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("models")),
-        embedder,
-        facenet_weights: global.facenet_weights.clone(),
-        fetch_missing: true,
-    })
-}
-
 fn embedder_name(kind: EmbedderKind) -> &'static str {
     match kind {
         EmbedderKind::Facenet => "facenet",
@@ -148,10 +140,14 @@ fn embedder_name(kind: EmbedderKind) -> &'static str {
     }
 }
 
-/// Placeholder until the embedder's calibrated defaults land.
-fn default_threshold(kind: EmbedderKind) -> f64 {
-    match kind {
-        EmbedderKind::Facenet => 0.6,
-        EmbedderKind::FaceApi => 0.8,
+fn crop_name(crop: FaceApiCrop) -> &'static str {
+    match crop {
+        FaceApiCrop::Box => "box",
+        FaceApiCrop::Aligned => "aligned",
     }
+}
+
+/// An f32 setting as the decimal it was written as (0.92, not 0.9200000166893005).
+fn decimal(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::from(x))
 }

@@ -4,7 +4,7 @@
 use super::dataset::{Dataset, PhotoId};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
-use rollcall_vision::{image, Detection, FacePipeline};
+use rollcall_vision::{crop, image, Detection, FacePipeline};
 
 /// What the pipeline made of one photo.
 #[derive(Clone, Debug, PartialEq)]
@@ -94,7 +94,10 @@ pub fn embed_photo(pipeline: &FacePipeline, path: &std::path::Path) -> PhotoOutc
         Ok(i) => i,
         Err(e) => return PhotoOutcome::Unreadable(e.to_string()),
     };
-    let detections = pipeline.detector.detect(&img);
+    // As `FacePipeline` does: MTCNN boxes are not clipped, and one wholly outside the frame
+    // has nothing to crop.
+    let mut detections = pipeline.detector.detect(&img);
+    detections.retain(|d| crop::box_int(d.bbox, img.width, img.height).is_some());
     let Some(subject) = subject_index(&detections, img.width, img.height) else {
         return PhotoOutcome::NoFace;
     };

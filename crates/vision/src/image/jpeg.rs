@@ -1,0 +1,125 @@
+//! JPEG through libjpeg-turbo (the `mozjpeg` crate) with Pillow's settings (ISLOW IDCT, fancy
+//! upsampling), so the pixels equal Pillow 10's bit for bit.
+//!
+//! libjpeg reports fatal errors by unwinding (mozjpeg's error manager calls `resume_unwind`),
+//! so all of it runs inside `catch_unwind`. Running out of data is only a warning in libjpeg,
+//! which then grey-fills the rest; a source that records when that happens lets us refuse
+//! truncated files instead.
+
+use super::{check_size, exif_orientation, DecodeLimits, RgbImage};
+use crate::error::ImageError;
+use mozjpeg::{ColorSpace, DctMethod, Decompress, Marker};
+use std::cell::Cell;
+use std::io::{BufRead, Read};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+pub(super) fn decode(
+    bytes: &[u8],
+    limits: DecodeLimits,
+) -> Result<(RgbImage, Option<u16>), ImageError> {
+    let ran_out = Cell::new(false);
+    let source = Source {
+        data: bytes,
+        ran_out: &ran_out,
+    };
+    match catch_unwind(AssertUnwindSafe(|| decode_from(source, &ran_out, limits))) {
+        Ok(result) => result,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("libjpeg error");
+            Err(ImageError::Corrupt(format!("JPEG: {msg}")))
+        }
+    }
+}
+
+fn decode_from(
+    source: Source,
+    ran_out: &Cell<bool>,
+    limits: DecodeLimits,
+) -> Result<(RgbImage, Option<u16>), ImageError> {
+    let corrupt = |e: std::io::Error| ImageError::Corrupt(format!("JPEG: {e}"));
+    let mut d = Decompress::with_markers(&[Marker::APP(1)])
+        .from_reader(source)
+        .map_err(corrupt)?;
+    check_size(d.width() as u64, d.height() as u64, limits)?;
+    let orientation = d
+        .markers()
+        .find_map(|m| m.data.strip_prefix(b"Exif\0\0").and_then(exif_orientation));
+    // These are libjpeg's defaults and Pillow's; set them so parity never depends on a default.
+    d.dct_method(DctMethod::IntegerSlow);
+    d.do_fancy_upsampling(true);
+    let cmyk = matches!(d.color_space(), ColorSpace::JCS_CMYK | ColorSpace::JCS_YCCK);
+    // libjpeg converts gray and YCbCr to RGB itself, but not CMYK.
+    let mut started = if cmyk {
+        d.to_colorspace(ColorSpace::JCS_CMYK)
+    } else {
+        d.rgb()
+    }
+    .map_err(corrupt)?;
+    let (width, height) = (started.width() as u32, started.height() as u32);
+    let pixels: Vec<u8> = started.read_scanlines().map_err(corrupt)?;
+    if ran_out.get() {
+        return Err(ImageError::Corrupt("JPEG: the file is truncated".into()));
+    }
+    // A missing EOI marker after complete image data is tolerated.
+    started.finish().map_err(corrupt)?;
+    let data = if cmyk { cmyk_to_rgb(&pixels) } else { pixels };
+    if data.len() != width as usize * height as usize * 3 {
+        return Err(ImageError::Corrupt("JPEG: short image data".into()));
+    }
+    Ok((
+        RgbImage {
+            width,
+            height,
+            data,
+        },
+        orientation,
+    ))
+}
+
+/// Pillow's CMYK → RGB, after undoing Adobe's inverted storage (Pillow reads CMYK JPEGs as
+/// "CMYK;I"): each channel is (255 − K) · (1 − C/255), rounded as Pillow's MULDIV255.
+fn cmyk_to_rgb(inverted: &[u8]) -> Vec<u8> {
+    let muldiv255 = |a: u32, b: u32| {
+        let t = a * b + 128;
+        ((t >> 8) + t) >> 8
+    };
+    inverted
+        .chunks_exact(4)
+        .flat_map(|p| {
+            let nk = u32::from(p[3]); // 255 − K, as K is stored inverted
+            let ch = |c: u8| (nk - muldiv255(255 - u32::from(c), nk)) as u8;
+            [ch(p[0]), ch(p[1]), ch(p[2])]
+        })
+        .collect()
+}
+
+/// The input as a `BufRead` that notes when libjpeg asks for bytes past the end.
+struct Source<'a> {
+    data: &'a [u8],
+    ran_out: &'a Cell<bool>,
+}
+
+impl Read for Source<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.fill_buf()?.read(buf)?;
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Source<'_> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.data.is_empty() {
+            self.ran_out.set(true);
+        }
+        Ok(self.data)
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.data = &self.data[n.min(self.data.len())..];
+    }
+}

@@ -1,0 +1,127 @@
+//! The image pyramid and torch's `interpolate(mode='area')`, which feeds every net: P-Net gets
+//! the whole image at each scale, R-Net and O-Net get box crops resized to 24 and 48.
+
+use crate::image::RgbImage;
+
+/// facenet-pytorch's scales: `m = 12/min_face_size`, then a cumulative product by `factor`
+/// while `min(H,W)·m` (also multiplied each step) stays ≥ 12. Python floats, so f64.
+pub fn scales(width: u32, height: u32, min_face_size: f32, factor: f64) -> Vec<f64> {
+    let m = 12.0 / min_face_size as f64;
+    let mut minl = width.min(height) as f64 * m;
+    let mut s = m;
+    let mut out = Vec::new();
+    while minl >= 12.0 {
+        out.push(s);
+        s *= factor;
+        minl *= factor;
+    }
+    out
+}
+
+/// The P-Net input size at `scale`: `(int(H·s + 1), int(W·s + 1))`.
+pub fn level_size(width: u32, height: u32, scale: f64) -> (usize, usize) {
+    (
+        (height as f64 * scale + 1.0) as usize,
+        (width as f64 * scale + 1.0) as usize,
+    )
+}
+
+/// A rectangle of the image, in pixels: columns `x0..x1`, rows `y0..y1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rect {
+    pub x0: usize,
+    pub y0: usize,
+    pub x1: usize,
+    pub y1: usize,
+}
+
+/// `interpolate(mode='area')` (= adaptive average pooling) of `rect` of `image` to `oh`×`ow`,
+/// normalised for the nets with `(x − 127.5)·0.0078125`, written as planar CHW into `out`
+/// (`3·oh·ow` values).
+///
+/// Output row i averages input rows `[⌊i·H/oh⌋, ⌈(i+1)·H/oh⌉)`, columns likewise. Window sums
+/// are integers, so they are computed exactly in integers; torch then divides in f32 by the
+/// row count and then by the column count (two roundings, which matter for the last bit).
+pub fn area_resize_normalized(image: &RgbImage, rect: Rect, oh: usize, ow: usize, out: &mut [f32]) {
+    let (h, w) = (rect.y1 - rect.y0, rect.x1 - rect.x0);
+    assert!(h > 0 && w > 0 && oh > 0 && ow > 0, "empty area resize");
+    assert_eq!(out.len(), 3 * oh * ow, "area resize output size");
+    let stride = image.width as usize * 3;
+    let cols: Vec<(usize, usize)> = (0..ow).map(|j| window(j, w, ow)).collect();
+    // Column sums of the current row window, interleaved RGB like the image.
+    let mut colsum = vec![0u32; w * 3];
+    let plane = oh * ow;
+    for i in 0..oh {
+        let (r0, r1) = window(i, h, oh);
+        colsum.fill(0);
+        for r in r0..r1 {
+            let row = &image.data[(rect.y0 + r) * stride + rect.x0 * 3..][..w * 3];
+            for (s, &v) in colsum.iter_mut().zip(row) {
+                *s += v as u32;
+            }
+        }
+        let kh = (r1 - r0) as f32;
+        for (j, &(c0, c1)) in cols.iter().enumerate() {
+            let kw = (c1 - c0) as f32;
+            let mut sum = [0u32; 3];
+            for px in colsum[c0 * 3..c1 * 3].chunks_exact(3) {
+                sum[0] += px[0];
+                sum[1] += px[1];
+                sum[2] += px[2];
+            }
+            for (c, &s) in sum.iter().enumerate() {
+                let avg = s as f32 / kh / kw;
+                out[c * plane + i * ow + j] = (avg - 127.5) * 0.0078125;
+            }
+        }
+    }
+}
+
+/// Adaptive pooling window of output index `i` when `len` inputs become `out` outputs.
+fn window(i: usize, len: usize, out: usize) -> (usize, usize) {
+    ((i * len) / out, ((i + 1) * len).div_ceil(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scales_are_a_cumulative_product() {
+        // The astronaut fixture (512×512): 10 scales, as in mtcnn_golden.json.
+        let s = scales(512, 512, 20.0, 0.709);
+        assert_eq!(s.len(), 10);
+        assert_eq!(s[1], 0.6 * 0.709);
+        assert_eq!(s[9], 0.027162351627517383);
+        assert_eq!(level_size(512, 512, s[0]), (308, 308));
+        assert!(scales(8, 8, 20.0, 0.709).is_empty());
+    }
+
+    #[test]
+    fn area_resize_averages_windows() {
+        // 3×2 image, one channel pattern repeated on RGB → 2×1.
+        let px = [0u8, 10, 20, 30, 40, 50];
+        let data: Vec<u8> = px.iter().flat_map(|&v| [v, v, v]).collect();
+        let img = RgbImage {
+            width: 2,
+            height: 3,
+            data,
+        };
+        let mut out = vec![0.0; 3 * 2];
+        area_resize_normalized(
+            &img,
+            Rect {
+                x0: 0,
+                y0: 0,
+                x1: 2,
+                y1: 3,
+            },
+            2,
+            1,
+            &mut out,
+        );
+        // rows [0,2) → mean(0,10,20,30) = 15; rows [1,3) → mean(20,30,40,50) = 35
+        assert_eq!(out[0], (15.0 - 127.5) * 0.0078125);
+        assert_eq!(out[1], (35.0 - 127.5) * 0.0078125);
+    }
+}
