@@ -50,6 +50,7 @@ pub async fn open(settings: &Settings) -> anyhow::Result<Rollcall> {
     let config = PipelineConfig {
         models: settings.models.clone(),
         limits: DecodeLimits::default(),
+        face_api_crop: Default::default(),
     };
     let pipeline = tokio::task::spawn_blocking(move || FacePipeline::load(&config))
         .await?
