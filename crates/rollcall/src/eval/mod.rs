@@ -89,6 +89,9 @@ pub fn evaluate(
             .map(|&(k, far)| (k.to_owned(), metrics::open_set_at_far(&probes, far)))
             .collect(),
         references_comparison: references_comparison(dataset, embeddings, settings.threshold),
+        sweep: threshold_grid(&probes)
+            .map(|t| metrics::open_set_at(&probes, t))
+            .collect(),
     };
 
     let mut no_face = Vec::new();
@@ -214,3 +217,23 @@ fn open_set_sweep(probes: &[metrics::ProbeMatch]) -> Vec<RatePoint> {
         })
         .collect()
 }
+
+/// Thresholds every 1/[`GRID_STEPS`] from just below the lowest best-match score to just above
+/// the highest (exact decimals: i / 200).
+fn threshold_grid(probes: &[metrics::ProbeMatch]) -> impl Iterator<Item = f64> {
+    let scores = || probes.iter().filter_map(|p| p.best.map(|b| b.1));
+    let lo = scores().fold(f64::INFINITY, f64::min);
+    let hi = scores().fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if lo <= hi {
+        (
+            (lo * GRID_STEPS).floor() as i64,
+            (hi * GRID_STEPS).ceil() as i64,
+        )
+    } else {
+        (1, 0)
+    };
+    (lo..=hi).map(|i| i as f64 / GRID_STEPS)
+}
+
+/// Grid steps per unit of cosine similarity in the sweep.
+const GRID_STEPS: f64 = 200.0;

@@ -99,6 +99,8 @@ pub struct Identification {
     pub at_far: BTreeMap<String, OpenSetRates>,
     /// 1, 2, 3 references per person on one fixed probe set.
     pub references_comparison: Vec<ReferencesRow>,
+    /// The rates on a 0.005 grid of thresholds across the best-match scores (for calibration).
+    pub sweep: Vec<OpenSetRates>,
 }
 
 #[derive(Clone, Debug, Serialize)]
