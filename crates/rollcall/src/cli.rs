@@ -213,6 +213,18 @@ pub struct EvalArgs {
     /// Use at most this many people (for quick runs).
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Cosine similarity at which a face is accepted (default: the embedder's default).
+    #[arg(long)]
+    pub threshold: Option<f64>,
+    /// Reference photos per enrolled person in the attendance scenario (best-of matching).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10))]
+    pub references: u64,
+    /// How face-api crops faces: `box` (the detection box) or `aligned` (5-landmark alignment).
+    #[arg(long, value_name = "box|aligned")]
+    pub face_api_crop: Option<rollcall_vision::embedder::FaceApiCrop>,
+    /// Worker threads for embedding photos.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
 }
 
 /// Parse the command line and run the command; errors are printed, not panicked.

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod domain;
+pub mod eval;
 pub mod gallery;
 pub mod http;
 pub mod service;

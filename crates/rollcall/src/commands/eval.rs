@@ -1,7 +1,153 @@
-//! `rollcall eval`.
+//! `rollcall eval`: run the labelled photo set through the pipeline and print the figures
+//! (see [`crate::eval`] for what is measured and how).
 
 use crate::cli::{EvalArgs, GlobalArgs};
+use crate::config;
+use crate::eval::dataset::{generate_pairs, Dataset, PairsFile};
+use crate::eval::report::ModelInfo;
+use crate::eval::{embed, evaluate, plots, PairSet, Settings};
+use anyhow::Context;
+use rollcall_vision::embedder::FaceApiCrop;
+use rollcall_vision::{DecodeLimits, EmbedderKind, FacePipeline, PipelineConfig};
+use std::path::PathBuf;
 
-pub fn run(_global: &GlobalArgs, _args: EvalArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`eval` is not implemented yet")
+/// Folds generated when the photo set comes without a pairs file.
+const GENERATED_FOLDS: usize = 10;
+/// Where plots go without `--plots`.
+const DEFAULT_PLOTS_DIR: &str = "eval-plots";
+
+pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let dataset = Dataset::scan(&args.root, args.limit)?;
+    let pair_set = pair_set(&args, &dataset)?;
+
+    let config = config::Settings::resolve(global, None)?;
+    let face_api_crop = args.face_api_crop.unwrap_or_default();
+    let pipeline = FacePipeline::load(&PipelineConfig {
+        models: config.models.clone(),
+        limits: DecodeLimits::default(),
+        face_api_crop,
+    })
+    .context("loading the face models")?;
+    let kind = pipeline.embedder.kind();
+    // As the server decides: the flag, else the configured threshold, else the embedder's.
+    let threshold = args.threshold.unwrap_or_else(|| {
+        decimal(
+            config
+                .threshold
+                .unwrap_or_else(|| pipeline.embedder.default_threshold()),
+        )
+    });
+    eprintln!(
+        "eval: {} photos of {} people, {} pairs; embedder {} on {} thread(s)",
+        dataset.photo_count(),
+        dataset.people.len(),
+        pair_set.folds.iter().map(Vec::len).sum::<usize>(),
+        pipeline.model_id(),
+        args.threads
+    );
+    let embeddings = embed::embed_dataset(&pipeline, &dataset, args.threads)?;
+
+    let settings = Settings {
+        threshold,
+        references: usize::try_from(args.references).unwrap_or(1),
+        model: ModelInfo {
+            embedder: embedder_name(kind).to_owned(),
+            model_id: pipeline.model_id().to_owned(),
+            face_api_crop: (kind == EmbedderKind::FaceApi)
+                .then(|| crop_name(face_api_crop).to_owned()),
+        },
+        limit: args.limit,
+    };
+    let evaluation = evaluate(&dataset, &pair_set, &embeddings, &settings);
+
+    let plots_dir = args
+        .plots
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_PLOTS_DIR));
+    let title = match &settings.model.face_api_crop {
+        Some(crop) => format!("{} ({crop} crop)", settings.model.embedder),
+        None => settings.model.embedder.clone(),
+    };
+    let written = plots::write_all(
+        &plots_dir,
+        &plots::PlotInput {
+            title: &title,
+            pairs: &evaluation.pairs,
+            roc: &evaluation.roc,
+            open_set: &evaluation.open_set,
+            threshold,
+        },
+    )?;
+    if !written.with_text {
+        eprintln!(
+            "warning: no TrueType font found (set ROLLCALL_PLOT_FONT to a .ttf file): plots have no text"
+        );
+    }
+
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&evaluation.report)?);
+    } else {
+        print!("{}", evaluation.report.to_table());
+        println!(
+            "\nPlots: {}",
+            written
+                .files
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    eprintln!("eval: done in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// The pairs file given, else ROOT/pairs.txt when present, else generated pairs.
+fn pair_set(args: &EvalArgs, dataset: &Dataset) -> anyhow::Result<PairSet> {
+    let path = args.pairs.clone().or_else(|| {
+        let default = args.root.join("pairs.txt");
+        default.is_file().then_some(default)
+    });
+    Ok(match path {
+        Some(path) => {
+            let resolved = PairsFile::read(&path)?.resolve(dataset, &path, args.limit.is_some())?;
+            if resolved.skipped > 0 {
+                eprintln!(
+                    "eval: {} pairs name photos outside the first {} people and are skipped",
+                    resolved.skipped,
+                    dataset.people.len()
+                );
+            }
+            PairSet {
+                source: path.display().to_string(),
+                folds: resolved.folds,
+                skipped: resolved.skipped,
+            }
+        }
+        None => PairSet {
+            source: "generated".to_owned(),
+            folds: generate_pairs(dataset, GENERATED_FOLDS),
+            skipped: 0,
+        },
+    })
+}
+
+fn embedder_name(kind: EmbedderKind) -> &'static str {
+    match kind {
+        EmbedderKind::Facenet => "facenet",
+        EmbedderKind::FaceApi => "face-api",
+    }
+}
+
+fn crop_name(crop: FaceApiCrop) -> &'static str {
+    match crop {
+        FaceApiCrop::Box => "box",
+        FaceApiCrop::Aligned => "aligned",
+    }
+}
+
+/// An f32 setting as the decimal it was written as (0.92, not 0.9200000166893005).
+fn decimal(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::from(x))
 }

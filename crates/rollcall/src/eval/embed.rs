@@ -1,0 +1,181 @@
+//! Every photo of the set through the server's pipeline (decode → detect → crop → embed), once
+//! each, on a bounded thread pool, with a progress bar.
+
+use super::dataset::{Dataset, PhotoId};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use rollcall_vision::{crop, image, Detection, FacePipeline};
+
+/// What the pipeline made of one photo.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PhotoOutcome {
+    /// The subject's embedding (L2-normalised) and how many faces the photo held.
+    Face {
+        embedding: Vec<f32>,
+        faces: usize,
+    },
+    NoFace,
+    /// The file could not be read or decoded.
+    Unreadable(String),
+}
+
+impl PhotoOutcome {
+    pub fn embedding(&self) -> Option<&[f32]> {
+        match self {
+            PhotoOutcome::Face { embedding, .. } => Some(embedding),
+            _ => None,
+        }
+    }
+}
+
+/// The outcome of every photo, indexed like the dataset (`[person][photo]`): each path is read
+/// and embedded exactly once, however many pairs and probes use it.
+pub struct Embeddings {
+    outcomes: Vec<Vec<PhotoOutcome>>,
+}
+
+impl Embeddings {
+    pub fn get(&self, (person, photo): PhotoId) -> &PhotoOutcome {
+        &self.outcomes[person][photo]
+    }
+
+    pub fn embedding(&self, id: PhotoId) -> Option<&[f32]> {
+        self.get(id).embedding()
+    }
+
+    /// Build from outcomes computed elsewhere (tests, or a cache).
+    pub fn from_outcomes(outcomes: Vec<Vec<PhotoOutcome>>) -> Self {
+        Embeddings { outcomes }
+    }
+}
+
+/// Embed every photo of `dataset` on `threads` worker threads.
+pub fn embed_dataset(
+    pipeline: &FacePipeline,
+    dataset: &Dataset,
+    threads: usize,
+) -> anyhow::Result<Embeddings> {
+    let ids: Vec<PhotoId> = dataset.photo_ids().collect();
+    let bar = ProgressBar::new(ids.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("embedding {bar:40} {pos}/{len} photos, {per_sec}, eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()?;
+    // `collect` keeps the input order, so results do not depend on thread scheduling.
+    let flat: Vec<PhotoOutcome> = pool.install(|| {
+        ids.par_iter()
+            .map(|&id| {
+                let outcome = embed_photo(pipeline, &dataset.photo(id).path);
+                bar.inc(1);
+                outcome
+            })
+            .collect()
+    });
+    bar.finish_and_clear();
+    let mut flat = flat.into_iter();
+    let outcomes = dataset
+        .people
+        .iter()
+        .map(|p| flat.by_ref().take(p.photos.len()).collect())
+        .collect();
+    Ok(Embeddings { outcomes })
+}
+
+/// One photo: the same steps as the server, the subject picked by [`subject_index`].
+pub fn embed_photo(pipeline: &FacePipeline, path: &std::path::Path) -> PhotoOutcome {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => return PhotoOutcome::Unreadable(e.to_string()),
+    };
+    let img = match image::decode(&bytes, pipeline.limits) {
+        Ok(i) => i,
+        Err(e) => return PhotoOutcome::Unreadable(e.to_string()),
+    };
+    // As `FacePipeline` does: MTCNN boxes are not clipped, and one wholly outside the frame
+    // has nothing to crop.
+    let mut detections = pipeline.detector.detect(&img);
+    detections.retain(|d| crop::box_int(d.bbox, img.width, img.height).is_some());
+    let Some(subject) = subject_index(&detections, img.width, img.height) else {
+        return PhotoOutcome::NoFace;
+    };
+    let faces = detections.len();
+    let chosen = [detections[subject].clone()];
+    match pipeline
+        .embedder
+        .embed_faces(&img, &chosen)
+        .into_iter()
+        .next()
+    {
+        Some(embedding) => PhotoOutcome::Face { embedding, faces },
+        None => PhotoOutcome::NoFace,
+    }
+}
+
+/// Which face is the photo's subject: the one with the highest *centrality-weighted area*,
+/// `area × (1 − d / r)²`, where `area` is the box clipped to the image, `d` the distance from
+/// the box centre to the image centre and `r` half the image diagonal. A face at the centre
+/// keeps its whole area, one at a corner counts for nothing; so a large bystander at the edge
+/// loses to the central subject, while a lone off-centre face is still chosen. Ties go to the
+/// earlier (larger) detection.
+pub fn subject_index(dets: &[Detection], width: u32, height: u32) -> Option<usize> {
+    let (w, h) = (width as f32, height as f32);
+    let (cx, cy) = (w / 2.0, h / 2.0);
+    let r = (cx * cx + cy * cy).sqrt().max(f32::MIN_POSITIVE);
+    let score = |d: &Detection| {
+        let [x1, y1, x2, y2] = d.bbox;
+        let area = (x2.min(w) - x1.max(0.0)).max(0.0) * (y2.min(h) - y1.max(0.0)).max(0.0);
+        let dist = (((x1 + x2) / 2.0 - cx).powi(2) + ((y1 + y2) / 2.0 - cy).powi(2)).sqrt();
+        area * (1.0 - dist / r).max(0.0).powi(2)
+    };
+    let mut best: Option<(usize, f32)> = None;
+    for (i, d) in dets.iter().enumerate() {
+        let s = score(d);
+        if best.is_none_or(|(_, b)| s > b) {
+            best = Some((i, s));
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+/// Cosine similarity of two L2-normalised embeddings, summed in f64 so that figures do not
+/// depend on summation order.
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| f64::from(x) * f64::from(y))
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn det(bbox: [f32; 4]) -> Detection {
+        Detection {
+            bbox,
+            probability: 0.99,
+            landmarks: [[0.0; 2]; 5],
+        }
+    }
+
+    #[test]
+    fn central_face_beats_larger_face_at_the_edge() {
+        let dets = [
+            det([150.0, 0.0, 250.0, 110.0]),
+            det([85.0, 80.0, 165.0, 170.0]),
+        ];
+        assert_eq!(subject_index(&dets, 250, 250), Some(1));
+    }
+
+    #[test]
+    fn lone_off_centre_face_is_chosen() {
+        assert_eq!(
+            subject_index(&[det([0.0, 0.0, 40.0, 40.0])], 250, 250),
+            Some(0)
+        );
+        assert_eq!(subject_index(&[], 250, 250), None);
+    }
+}

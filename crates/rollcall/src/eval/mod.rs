@@ -1,0 +1,239 @@
+//! `rollcall eval`: recognition accuracy measured on a labelled folder-per-person photo set.
+//!
+//! [`dataset`] reads the photo tree and LFW's `pairs.txt` → [`embed`] runs each photo once
+//! through the server's pipeline → [`scenario`] scores verification pairs and plays the
+//! attendance kiosk (enrolled people vs strangers) → [`metrics`] turns scores into rates →
+//! [`report`] (table, JSON) and [`plots`] (PNG).
+
+pub mod dataset;
+pub mod embed;
+pub mod metrics;
+pub mod plots;
+pub mod report;
+pub mod scenario;
+
+use dataset::{Dataset, Pair};
+use embed::{Embeddings, PhotoOutcome};
+use metrics::{ProbeCounts, Scored};
+use plots::RatePoint;
+use report::{
+    DatasetInfo, Identification, ModelInfo, ReferencesRow, Report, Unreadable, Verification,
+};
+use std::collections::BTreeMap;
+
+/// The false-accept rates at which TAR is reported for verification pairs.
+pub const VERIFICATION_FARS: [(&str, f64); 2] = [("0.01", 1e-2), ("0.001", 1e-3)];
+/// The false-accept rates at which the attendance scenario is reported.
+pub const ATTENDANCE_FARS: [(&str, f64); 2] = [("0.001", 1e-3), ("0.0001", 1e-4)];
+/// The reference counts compared on a fixed probe set.
+pub const COMPARED_REFERENCES: usize = 3;
+
+/// Where the verification pairs came from.
+pub struct PairSet {
+    /// The pairs file's path, or "generated".
+    pub source: String,
+    pub folds: Vec<Vec<Pair>>,
+    pub skipped: usize,
+}
+
+/// How to evaluate.
+pub struct Settings {
+    pub threshold: f64,
+    pub references: usize,
+    pub model: ModelInfo,
+    pub limit: Option<usize>,
+}
+
+/// Everything computed: the report and what the plots draw.
+pub struct Evaluation {
+    pub report: Report,
+    pub pairs: Vec<Scored>,
+    pub roc: Vec<metrics::RocPoint>,
+    pub open_set: Vec<RatePoint>,
+}
+
+/// All figures, from embeddings already computed. Deterministic: the same inputs give the
+/// same report, bit for bit.
+pub fn evaluate(
+    dataset: &Dataset,
+    pair_set: &PairSet,
+    embeddings: &Embeddings,
+    settings: &Settings,
+) -> Evaluation {
+    let scored_folds = scenario::score_pairs(&pair_set.folds, embeddings);
+    let all_pairs: Vec<Scored> = scored_folds.iter().flatten().copied().collect();
+    let verification = verification(pair_set, &scored_folds, &all_pairs, settings.threshold);
+
+    let split = scenario::attendance_split(dataset, settings.references);
+    let (probes, not_enrolled) = scenario::match_probes(&split, embeddings);
+    let counts = ProbeCounts::of(&probes);
+    let at_threshold = metrics::open_set_at(&probes, settings.threshold);
+    let identification = Identification {
+        threshold: settings.threshold,
+        true_accept_rate: at_threshold.true_accept_rate,
+        false_accept_rate: at_threshold.false_accept_rate,
+        false_reject_rate: at_threshold.false_reject_rate,
+        rank1: counts.rank1(),
+        references: settings.references,
+        enrolled: split.gallery.len(),
+        genuine_probes: counts.genuine,
+        stranger_probes: counts.strangers,
+        not_enrolled: not_enrolled
+            .iter()
+            .map(|&p| dataset.people[p].name.clone())
+            .collect(),
+        at_threshold,
+        best: metrics::open_set_best(&probes),
+        at_far: ATTENDANCE_FARS
+            .iter()
+            .map(|&(k, far)| (k.to_owned(), metrics::open_set_at_far(&probes, far)))
+            .collect(),
+        references_comparison: references_comparison(dataset, embeddings, settings.threshold),
+        sweep: threshold_grid(&probes)
+            .map(|t| metrics::open_set_at(&probes, t))
+            .collect(),
+    };
+
+    let mut no_face = Vec::new();
+    let mut unreadable = Vec::new();
+    for id in dataset.photo_ids() {
+        let path = dataset.photo(id).path.display().to_string();
+        match embeddings.get(id) {
+            PhotoOutcome::Face { .. } => {}
+            PhotoOutcome::NoFace => no_face.push(path),
+            PhotoOutcome::Unreadable(error) => unreadable.push(Unreadable {
+                path,
+                error: error.clone(),
+            }),
+        }
+    }
+    let several = dataset
+        .people
+        .iter()
+        .filter(|p| p.photos.len() >= 2)
+        .count();
+    let report = Report {
+        model: settings.model.clone(),
+        dataset: DatasetInfo {
+            root: dataset.root.display().to_string(),
+            people: dataset.people.len(),
+            photos: dataset.photo_count(),
+            people_with_several_photos: several,
+            people_with_one_photo: dataset.people.len() - several,
+            limit: settings.limit,
+        },
+        verification,
+        identification,
+        no_face,
+        unreadable,
+    };
+    let open_set = open_set_sweep(&probes);
+    Evaluation {
+        report,
+        roc: metrics::roc(&all_pairs),
+        pairs: all_pairs,
+        open_set,
+    }
+}
+
+fn verification(
+    pair_set: &PairSet,
+    folds: &[Vec<Scored>],
+    all: &[Scored],
+    threshold: f64,
+) -> Verification {
+    let best = metrics::best_threshold(all);
+    let (protocol, accuracy, accuracy_std, fold_results) =
+        match metrics::cross_validated_accuracy(folds) {
+            Some(cv) => ("cross-validated".to_owned(), cv.mean, cv.std, cv.folds),
+            None => (
+                "best threshold on all pairs".to_owned(),
+                best.map_or(0.0, |b| b.accuracy),
+                0.0,
+                Vec::new(),
+            ),
+        };
+    let same_pairs = all.iter().filter(|p| p.same).count();
+    Verification {
+        pairs_source: pair_set.source.clone(),
+        pairs: all.len(),
+        same_pairs,
+        different_pairs: all.len() - same_pairs,
+        pairs_without_face: all.iter().filter(|p| p.score.is_none()).count(),
+        pairs_skipped: pair_set.skipped,
+        folds: folds.iter().filter(|f| !f.is_empty()).count(),
+        protocol,
+        accuracy,
+        accuracy_std,
+        fold_results,
+        best_threshold: best,
+        accuracy_at_threshold: metrics::accuracy_at(all, threshold),
+        auc: metrics::auc(all),
+        tar_at_far: VERIFICATION_FARS
+            .iter()
+            .filter_map(|&(k, far)| Some((k.to_owned(), metrics::tar_at_far(all, far)?)))
+            .collect::<BTreeMap<_, _>>(),
+    }
+}
+
+/// 1, 2 … [`COMPARED_REFERENCES`] references per person on the same probes.
+fn references_comparison(
+    dataset: &Dataset,
+    embeddings: &Embeddings,
+    threshold: f64,
+) -> Vec<ReferencesRow> {
+    (1..=COMPARED_REFERENCES)
+        .filter_map(|refs| {
+            let split = scenario::fixed_probe_split(dataset, refs, COMPARED_REFERENCES);
+            let (probes, _) = scenario::match_probes(&split, embeddings);
+            let counts = ProbeCounts::of(&probes);
+            (counts.genuine > 0).then(|| ReferencesRow {
+                references: refs,
+                genuine_probes: counts.genuine,
+                stranger_probes: counts.strangers,
+                rank1: counts.rank1(),
+                at_threshold: metrics::open_set_at(&probes, threshold),
+                at_far_0_001: metrics::open_set_at_far(&probes, 1e-3),
+            })
+        })
+        .collect()
+}
+
+/// The attendance rates at every distinct best-match score (for the plots).
+fn open_set_sweep(probes: &[metrics::ProbeMatch]) -> Vec<RatePoint> {
+    let mut scores: Vec<f64> = probes.iter().filter_map(|p| p.best.map(|b| b.1)).collect();
+    scores.sort_by(f64::total_cmp);
+    scores.dedup();
+    scores
+        .into_iter()
+        .map(|t| {
+            let r = metrics::open_set_at(probes, t);
+            RatePoint {
+                threshold: t,
+                true_accept_rate: r.true_accept_rate,
+                false_accept_rate: r.false_accept_rate,
+                false_reject_rate: r.false_reject_rate,
+            }
+        })
+        .collect()
+}
+
+/// Thresholds every 1/[`GRID_STEPS`] from just below the lowest best-match score to just above
+/// the highest (exact decimals: i / 200).
+fn threshold_grid(probes: &[metrics::ProbeMatch]) -> impl Iterator<Item = f64> {
+    let scores = || probes.iter().filter_map(|p| p.best.map(|b| b.1));
+    let lo = scores().fold(f64::INFINITY, f64::min);
+    let hi = scores().fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if lo <= hi {
+        (
+            (lo * GRID_STEPS).floor() as i64,
+            (hi * GRID_STEPS).ceil() as i64,
+        )
+    } else {
+        (1, 0)
+    };
+    (lo..=hi).map(|i| i as f64 / GRID_STEPS)
+}
+
+/// Grid steps per unit of cosine similarity in the sweep.
+const GRID_STEPS: f64 = 200.0;

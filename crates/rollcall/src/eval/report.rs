@@ -1,0 +1,288 @@
+//! The evaluation's figures as one serialisable value, printed as a table or as JSON.
+//!
+//! JSON contract (kept stable for scripts): `verification.accuracy`, `verification.auc`,
+//! `verification.tar_at_far` (keys `"0.01"`, `"0.001"`), `identification.threshold`,
+//! `identification.true_accept_rate`, `identification.false_accept_rate`,
+//! `identification.rank1`, `no_face`. Everything else is extra detail.
+
+use super::metrics::{OpenSetRates, TarAtFar, ThresholdAccuracy};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub model: ModelInfo,
+    pub dataset: DatasetInfo,
+    pub verification: Verification,
+    pub identification: Identification,
+    /// Photos in which no face was found (paths as scanned).
+    pub no_face: Vec<String>,
+    /// Photos that could not be read or decoded, with the reason.
+    pub unreadable: Vec<Unreadable>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelInfo {
+    pub embedder: String,
+    pub model_id: String,
+    /// How face-api crops are made (`box` or `aligned`); absent for FaceNet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub face_api_crop: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DatasetInfo {
+    pub root: String,
+    pub people: usize,
+    pub photos: usize,
+    /// People with two or more photos (enrolled in the attendance scenario).
+    pub people_with_several_photos: usize,
+    /// People with exactly one photo (the strangers).
+    pub people_with_one_photo: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Unreadable {
+    pub path: String,
+    pub error: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Verification {
+    /// The pairs file read, or `generated` (none given and none at ROOT/pairs.txt).
+    pub pairs_source: String,
+    pub pairs: usize,
+    pub same_pairs: usize,
+    pub different_pairs: usize,
+    /// Pairs with a photo in which no face was found (wrong at every threshold).
+    pub pairs_without_face: usize,
+    /// Pairs naming photos outside a `--limit` subset.
+    pub pairs_skipped: usize,
+    pub folds: usize,
+    /// `cross-validated` (LFW: each fold's threshold chosen on the other folds) or
+    /// `best threshold on all pairs` (fewer than two folds: optimistic).
+    pub protocol: String,
+    /// Mean accuracy over the folds.
+    pub accuracy: f64,
+    pub accuracy_std: f64,
+    pub fold_results: Vec<ThresholdAccuracy>,
+    /// The best threshold on all pairs together, and its accuracy.
+    pub best_threshold: Option<ThresholdAccuracy>,
+    /// Accuracy of the pairs at the configured threshold.
+    pub accuracy_at_threshold: f64,
+    pub auc: Option<f64>,
+    pub tar_at_far: BTreeMap<String, TarAtFar>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Identification {
+    /// The configured threshold (the figures below are at it).
+    pub threshold: f64,
+    pub true_accept_rate: f64,
+    pub false_accept_rate: f64,
+    pub false_reject_rate: f64,
+    pub rank1: f64,
+    /// Reference photos per enrolled person (at most; each keeps at least one probe).
+    pub references: usize,
+    pub enrolled: usize,
+    pub genuine_probes: usize,
+    pub stranger_probes: usize,
+    /// Enrolled people none of whose reference photos had a face (not in the gallery).
+    pub not_enrolled: Vec<String>,
+    pub at_threshold: OpenSetRates,
+    /// The threshold with the most right decisions (right person accepted, stranger rejected).
+    pub best: OpenSetRates,
+    /// The lowest threshold whose false-accept rate is at most the key.
+    pub at_far: BTreeMap<String, OpenSetRates>,
+    /// 1, 2, 3 references per person on one fixed probe set.
+    pub references_comparison: Vec<ReferencesRow>,
+    /// The rates on a 0.005 grid of thresholds across the best-match scores (for calibration).
+    pub sweep: Vec<OpenSetRates>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ReferencesRow {
+    pub references: usize,
+    pub genuine_probes: usize,
+    pub stranger_probes: usize,
+    pub rank1: f64,
+    pub at_threshold: OpenSetRates,
+    pub at_far_0_001: OpenSetRates,
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.2}%", 100.0 * x)
+}
+
+fn thr(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.4}")
+    } else {
+        "none".to_owned()
+    }
+}
+
+impl Report {
+    /// The human-readable summary.
+    pub fn to_table(&self) -> String {
+        let mut s = String::new();
+        let m = &self.model;
+        let crop = m
+            .face_api_crop
+            .as_deref()
+            .map(|c| format!(", {c} crop"))
+            .unwrap_or_default();
+        let d = &self.dataset;
+        let _ = writeln!(s, "Model      {} ({}{crop})", m.embedder, m.model_id);
+        let _ = writeln!(
+            s,
+            "Photos     {} of {} people under {} ({} with 2+ photos, {} with one); {} without a face, {} unreadable",
+            d.photos,
+            d.people,
+            d.root,
+            d.people_with_several_photos,
+            d.people_with_one_photo,
+            self.no_face.len(),
+            self.unreadable.len()
+        );
+
+        let v = &self.verification;
+        let _ = writeln!(
+            s,
+            "\nVerification: {} pairs ({} same, {} different) in {} folds from {}{}",
+            v.pairs,
+            v.same_pairs,
+            v.different_pairs,
+            v.folds,
+            v.pairs_source,
+            if v.pairs_without_face > 0 {
+                format!(
+                    "; {} with a no-face photo count as wrong",
+                    v.pairs_without_face
+                )
+            } else {
+                String::new()
+            }
+        );
+        let _ = writeln!(
+            s,
+            "  accuracy ({})  {} ± {}",
+            v.protocol,
+            pct(v.accuracy),
+            pct(v.accuracy_std)
+        );
+        if let Some(b) = v.best_threshold {
+            let _ = writeln!(
+                s,
+                "  best threshold on all pairs     {}  ({})",
+                thr(b.threshold),
+                pct(b.accuracy)
+            );
+        }
+        let _ = writeln!(
+            s,
+            "  accuracy at threshold {}   {}",
+            thr(self.identification.threshold),
+            pct(v.accuracy_at_threshold)
+        );
+        let _ = writeln!(
+            s,
+            "  ROC AUC                         {}",
+            v.auc.map_or("n/a".into(), |a| format!("{a:.5}"))
+        );
+        for (far, t) in v.tar_at_far.iter().rev() {
+            let _ = writeln!(
+                s,
+                "  TAR at FAR {far:<6}               {}  (threshold {}, FAR reached {})",
+                pct(t.tar),
+                thr(t.threshold),
+                pct(t.far)
+            );
+        }
+
+        let i = &self.identification;
+        let _ = writeln!(
+            s,
+            "\nAttendance (open set): {} enrolled with up to {} reference photo(s); {} genuine probes, {} strangers",
+            i.enrolled, i.references, i.genuine_probes, i.stranger_probes
+        );
+        let _ = writeln!(s, "  rank-1 accuracy {}", pct(i.rank1));
+        let _ = writeln!(
+            s,
+            "  {:<18} {:>9} {:>8} {:>8} {:>8} {:>10} {:>10}",
+            "", "threshold", "TAR", "FAR", "FRR", "strangers", "wrong name"
+        );
+        let row = |s: &mut String, label: &str, r: &OpenSetRates| {
+            let _ = writeln!(
+                s,
+                "  {:<18} {:>9} {:>8} {:>8} {:>8} {:>10} {:>10}",
+                label,
+                thr(r.threshold),
+                pct(r.true_accept_rate),
+                pct(r.false_accept_rate),
+                pct(r.false_reject_rate),
+                r.strangers_accepted,
+                r.misidentified
+            );
+        };
+        row(&mut s, "configured", &i.at_threshold);
+        row(&mut s, "most right", &i.best);
+        for (far, r) in &i.at_far {
+            row(&mut s, &format!("FAR <= {far}"), r);
+        }
+        if !i.not_enrolled.is_empty() {
+            let _ = writeln!(
+                s,
+                "  not enrolled (no face in any reference): {}",
+                i.not_enrolled.join(", ")
+            );
+        }
+        if !i.references_comparison.is_empty() {
+            let first = &i.references_comparison[0];
+            let _ = writeln!(
+                s,
+                "\nReferences per person (same probes for each row: {} genuine, {} strangers)",
+                first.genuine_probes, first.stranger_probes
+            );
+            let _ = writeln!(
+                s,
+                "  {:>4} {:>8} {:>16} {:>16} {:>16} {:>22}",
+                "refs",
+                "rank-1",
+                "TAR @ configured",
+                "FRR @ configured",
+                "FAR @ configured",
+                "TAR @ FAR<=0.1% (thr)"
+            );
+            for r in &i.references_comparison {
+                let _ = writeln!(
+                    s,
+                    "  {:>4} {:>8} {:>16} {:>16} {:>16} {:>13} ({})",
+                    r.references,
+                    pct(r.rank1),
+                    pct(r.at_threshold.true_accept_rate),
+                    pct(r.at_threshold.false_reject_rate),
+                    pct(r.at_threshold.false_accept_rate),
+                    pct(r.at_far_0_001.true_accept_rate),
+                    thr(r.at_far_0_001.threshold)
+                );
+            }
+        }
+        if !self.no_face.is_empty() {
+            let _ = writeln!(s, "\nNo face found in {} photo(s):", self.no_face.len());
+            for p in &self.no_face {
+                let _ = writeln!(s, "  {p}");
+            }
+        }
+        if !self.unreadable.is_empty() {
+            let _ = writeln!(s, "\nUnreadable photos:");
+            for u in &self.unreadable {
+                let _ = writeln!(s, "  {}: {}", u.path, u.error);
+            }
+        }
+        s
+    }
+}

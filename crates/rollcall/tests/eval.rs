@@ -1,0 +1,476 @@
+//! `rollcall eval`: metrics on hand-computed examples, pairs.txt parsing, and the real binary on
+//! a small labelled subset of the shared LFW photos.
+
+use rollcall::eval::dataset::{Dataset, PairsFile};
+use rollcall::eval::metrics::{
+    accuracy_at, auc, best_threshold, cross_validated_accuracy, open_set_at, open_set_at_far,
+    open_set_best, roc, tar_at_far, ProbeCounts, ProbeMatch, Scored,
+};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-12
+}
+
+fn pairs(same: &[f64], different: &[f64]) -> Vec<Scored> {
+    same.iter()
+        .map(|&s| Scored::new(s, true))
+        .chain(different.iter().map(|&s| Scored::new(s, false)))
+        .collect()
+}
+
+#[test]
+fn auc_of_perfect_inverted_tied_and_mixed_scores() {
+    assert_eq!(auc(&pairs(&[0.9, 0.8], &[0.1, 0.2])), Some(1.0));
+    assert_eq!(auc(&pairs(&[0.1, 0.2], &[0.9, 0.8])), Some(0.0));
+    assert_eq!(auc(&pairs(&[0.5, 0.5], &[0.5, 0.5])), Some(0.5));
+    // P(same > different) over the four combinations: 0.9 beats both, 0.3 beats 0.1 only.
+    assert_eq!(auc(&pairs(&[0.9, 0.3], &[0.5, 0.1])), Some(0.75));
+    // One tie among four combinations counts half: (1 + 1 + 1 + 0.5) / 4.
+    assert_eq!(auc(&pairs(&[0.9, 0.5], &[0.5, 0.1])), Some(0.875));
+    assert_eq!(auc(&pairs(&[0.9], &[])), None);
+}
+
+#[test]
+fn roc_runs_from_origin_to_one_one() {
+    let curve = roc(&pairs(&[0.9, 0.3], &[0.5, 0.1]));
+    let points: Vec<(f64, f64)> = curve.iter().map(|p| (p.far, p.tar)).collect();
+    assert_eq!(
+        points,
+        vec![(0.0, 0.0), (0.0, 0.5), (0.5, 0.5), (0.5, 1.0), (1.0, 1.0)]
+    );
+    assert_eq!(curve[1].threshold, 0.9);
+}
+
+#[test]
+fn a_pair_without_a_face_is_wrong_at_every_threshold() {
+    let p = vec![
+        Scored {
+            score: None,
+            same: true,
+        },
+        Scored {
+            score: None,
+            same: false,
+        },
+    ];
+    for t in [-1.0, 0.0, 0.5, 1.0] {
+        assert_eq!(accuracy_at(&p, t), 0.0);
+    }
+    // A same-person pair without a face ranks below every different-person pair.
+    let mut q = pairs(&[0.9], &[0.1]);
+    q.push(Scored {
+        score: None,
+        same: true,
+    });
+    assert_eq!(auc(&q), Some(0.5));
+}
+
+#[test]
+fn best_threshold_sits_between_the_classes() {
+    let b = best_threshold(&pairs(&[0.9, 0.7], &[0.4, 0.6])).unwrap();
+    assert!(close(b.threshold, 0.65), "{b:?}");
+    assert_eq!(b.accuracy, 1.0);
+    // Two thresholds tie at 3/4 (0.2 and 0.7): the lower median is taken.
+    let b = best_threshold(&pairs(&[0.9, 0.3], &[0.1, 0.5])).unwrap();
+    assert!(close(b.threshold, 0.2), "{b:?}");
+    assert_eq!(b.accuracy, 0.75);
+    assert_eq!(best_threshold(&[]), None);
+}
+
+#[test]
+fn k_fold_accuracy_picks_each_threshold_on_the_other_folds() {
+    let folds = vec![
+        pairs(&[0.9], &[0.1]),
+        pairs(&[0.8], &[0.3]),
+        pairs(&[0.35], &[0.4]),
+    ];
+    let cv = cross_validated_accuracy(&folds).unwrap();
+    // Fold 1, trained on 2+3: thresholds 0.325 and 0.6 tie, 0.325 taken → both right.
+    // Fold 2, trained on 1+3: 0.225 → 0.3 accepted wrongly → 1/2.
+    // Fold 3, trained on 1+2: 0.55 → 0.35 rejected wrongly → 1/2.
+    let thresholds: Vec<f64> = cv.folds.iter().map(|f| f.threshold).collect();
+    assert!(
+        close(thresholds[0], 0.325) && close(thresholds[1], 0.225) && close(thresholds[2], 0.55)
+    );
+    let accuracies: Vec<f64> = cv.folds.iter().map(|f| f.accuracy).collect();
+    assert_eq!(accuracies, vec![1.0, 0.5, 0.5]);
+    assert!(close(cv.mean, 2.0 / 3.0));
+    assert!(close(cv.std, (1.0f64 / 18.0).sqrt()));
+    assert_eq!(cross_validated_accuracy(&folds[..1]), None);
+}
+
+#[test]
+fn tar_at_far_takes_the_lowest_threshold_within_the_target() {
+    let different: Vec<f64> = (0..10).map(|i| i as f64 / 10.0).collect();
+    let p = pairs(&[0.95, 0.85, 0.55], &different);
+    // FAR ≤ 10%: only the 0.9 impostor may pass → threshold between 0.8 and 0.85.
+    let r = tar_at_far(&p, 0.1).unwrap();
+    assert!(close(r.threshold, 0.825), "{r:?}");
+    assert_eq!((r.far, r.tar), (0.1, 2.0 / 3.0));
+    let r = tar_at_far(&p, 0.0).unwrap();
+    assert!(close(r.threshold, 0.925), "{r:?}");
+    assert_eq!((r.far, r.tar), (0.0, 1.0 / 3.0));
+    // FAR ≤ 30%: 0.7, 0.8 and 0.9 may pass; 0.55 of the same person is still below.
+    let r = tar_at_far(&p, 0.3).unwrap();
+    assert!(close(r.threshold, 0.65), "{r:?}");
+    assert_eq!((r.far, r.tar), (0.3, 2.0 / 3.0));
+    assert_eq!(tar_at_far(&pairs(&[0.9], &[]), 0.1), None);
+}
+
+/// Two enrolled people (0, 1); four genuine probes and three strangers.
+fn probes() -> Vec<ProbeMatch> {
+    let m = |truth, best| ProbeMatch { truth, best };
+    vec![
+        m(Some(0), Some((0, 0.9))), // right person
+        m(Some(0), Some((1, 0.7))), // wrong person
+        m(Some(1), Some((1, 0.5))), // right person, low score
+        m(Some(1), None),           // no face
+        m(None, Some((0, 0.75))),   // stranger, high score
+        m(None, Some((1, 0.3))),    // stranger, low score
+        m(None, None),              // stranger, no face
+    ]
+}
+
+#[test]
+fn open_set_rates_count_wrong_names_as_false_accepts() {
+    let p = probes();
+    let c = ProbeCounts::of(&p);
+    assert_eq!((c.genuine, c.strangers, c.rank1()), (4, 3, 0.5));
+
+    let r = open_set_at(&p, 0.6);
+    assert_eq!(
+        (
+            r.true_accepts,
+            r.misidentified,
+            r.false_rejects,
+            r.strangers_accepted
+        ),
+        (1, 1, 2, 1)
+    );
+    assert_eq!(r.true_accept_rate, 0.25);
+    assert_eq!(r.false_accept_rate, 2.0 / 7.0);
+    assert_eq!(r.false_reject_rate, 0.5);
+    assert_eq!(r.stranger_accept_rate, 1.0 / 3.0);
+    assert_eq!(r.misidentification_rate, 0.25);
+    assert_eq!(r.accuracy, 3.0 / 7.0);
+
+    let r = open_set_at(&p, 0.8);
+    assert_eq!(
+        (r.true_accept_rate, r.false_accept_rate, r.false_reject_rate),
+        (0.25, 0.0, 0.75)
+    );
+    let r = open_set_at(&p, 0.0);
+    assert_eq!(
+        (
+            r.true_accepts,
+            r.misidentified,
+            r.false_rejects,
+            r.strangers_accepted
+        ),
+        (2, 1, 1, 2)
+    );
+}
+
+#[test]
+fn open_set_thresholds_for_a_target_far_and_for_most_right_decisions() {
+    let p = probes();
+    // No false accept at all: above the stranger's 0.75, below the right 0.9.
+    let r = open_set_at_far(&p, 0.0);
+    assert!(close(r.threshold, 0.825), "{r:?}");
+    assert_eq!(r.false_accepts, 0);
+    // Right decisions (right person accepted + stranger rejected) peak at 4 of 7 at 0.4 and
+    // 0.825; the lower median is taken.
+    let r = open_set_best(&p);
+    assert!(close(r.threshold, 0.4), "{r:?}");
+    assert_eq!(r.accuracy, 4.0 / 7.0);
+}
+
+#[test]
+fn pairs_file_parses_both_headers() {
+    let f = PairsFile::parse("2\t1\nAnn\t1\t2\nAnn\t1\tBob\t3\n\nCid 2 4\nCid 1 Dan 1\n").unwrap();
+    assert_eq!(f.folds.len(), 2);
+    assert_eq!(f.pair_count(), 4);
+    let p = &f.folds[1][1];
+    assert_eq!(
+        (
+            p.a.name.as_str(),
+            p.a.number,
+            p.b.name.as_str(),
+            p.b.number,
+            p.same
+        ),
+        ("Cid", 1, "Dan", 1, false)
+    );
+    assert_eq!(p.line, 6);
+    assert_eq!(p.a.to_string(), "Cid/Cid_0001");
+    // View 1's single-number header: one fold.
+    let f = PairsFile::parse("1\nAnn 1 2\nAnn 1 Bob 1\n").unwrap();
+    assert_eq!(f.folds.len(), 1);
+}
+
+#[test]
+fn malformed_pairs_files_say_which_line_and_why() {
+    let cases = [
+        ("", 1, "empty"),
+        ("two 1\n", 1, "not a count"),
+        ("1 2 3\n", 1, "FOLDS PAIRS_PER_HALF_FOLD"),
+        ("0 1\n", 1, "positive"),
+        ("1 1\nAnn 1\nAnn 1 Bob 1\n", 2, "same-person pair"),
+        ("1 1\nAnn 1 2\nAnn 1 Bob\n", 3, "different-person pair"),
+        (
+            "1 1\nAnn 1 x\nAnn 1 Bob 1\n",
+            2,
+            "`x` is not a photo number",
+        ),
+        (
+            "1 1\nAnn 0 2\nAnn 1 Bob 1\n",
+            2,
+            "`0` is not a photo number",
+        ),
+        ("1 1\nAnn 1 Bob 1\nAnn 1 2\n", 2, "same-person pair"),
+        ("1 1\nAnn 1 2\n", 3, "ends early"),
+        (
+            "1 1\nAnn 1 2\nAnn 1 Bob 1\nAnn 2 3\n",
+            4,
+            "after the last fold",
+        ),
+    ];
+    for (text, line, words) in cases {
+        let (l, reason) = PairsFile::parse(text).expect_err(text);
+        assert_eq!(l, line, "{text:?}: {reason}");
+        assert!(reason.contains(words), "{text:?}: {reason}");
+    }
+}
+
+#[test]
+fn pairs_naming_missing_photos_are_an_error_unless_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, n) in [("Ann", 2), ("Bob", 1)] {
+        std::fs::create_dir(dir.path().join(name)).unwrap();
+        for i in 1..=n {
+            std::fs::write(
+                dir.path().join(name).join(format!("{name}_{i:04}.jpg")),
+                b"",
+            )
+            .unwrap();
+        }
+    }
+    let d = Dataset::scan(dir.path(), None).unwrap();
+    assert_eq!(d.photo_count(), 3);
+    let f = PairsFile::parse("1 1\nAnn 1 3\nAnn 1 Bob 1\n").unwrap();
+    let e = f
+        .resolve(&d, Path::new("pairs.txt"), false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("line 2") && e.contains("Ann/Ann_0003"), "{e}");
+    let r = f.resolve(&d, Path::new("pairs.txt"), true).unwrap();
+    assert_eq!((r.skipped, r.folds[0].len()), (1, 1));
+}
+
+// --- the real binary on real photos -----------------------------------------------------------
+
+fn shared_dir() -> PathBuf {
+    std::env::var_os("ROLLCALL_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
+}
+
+fn models_dir() -> PathBuf {
+    std::env::var_os("ROLLCALL_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| shared_dir().join("models"))
+}
+
+/// Photos of a person in the shared set, sorted.
+fn photos_of(faces: &Path, name: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(faces.join(name))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// 8 people with 2–4 photos and 4 people with one, as symbolic links under `root`, and a
+/// two-fold pairs file over them.
+fn build_subset(root: &Path) -> usize {
+    let faces = shared_dir().join("fixtures/faces");
+    let mut names: Vec<String> = std::fs::read_dir(&faces)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let several: Vec<&String> = names
+        .iter()
+        .filter(|n| (2..=4).contains(&photos_of(&faces, n).len()))
+        .step_by(25)
+        .take(8)
+        .collect();
+    let single: Vec<&String> = names
+        .iter()
+        .filter(|n| photos_of(&faces, n).len() == 1)
+        .step_by(200)
+        .take(4)
+        .collect();
+    assert_eq!((several.len(), single.len()), (8, 4));
+    let mut photos = 0;
+    for name in several.iter().chain(&single) {
+        std::fs::create_dir(root.join(name)).unwrap();
+        for p in photos_of(&faces, name) {
+            std::os::unix::fs::symlink(&p, root.join(name).join(p.file_name().unwrap())).unwrap();
+            photos += 1;
+        }
+    }
+    // Fold f: same-person pairs (1, 2) of people f, f+2, …; different-person pairs between
+    // neighbours of the same fold.
+    let mut text = String::from("2 4\n");
+    for fold in 0..2 {
+        let members: Vec<&&String> = several.iter().skip(fold).step_by(2).collect();
+        for n in &members {
+            text += &format!("{n}\t1\t2\n");
+        }
+        for k in 0..members.len() {
+            text += &format!(
+                "{}\t1\t{}\t2\n",
+                members[k],
+                members[(k + 1) % members.len()]
+            );
+        }
+    }
+    std::fs::write(root.join("pairs.txt"), text).unwrap();
+    photos
+}
+
+fn run_eval(root: &Path, plots: &Path) -> Vec<u8> {
+    let out = Command::new(env!("CARGO_BIN_EXE_rollcall"))
+        .args(["eval", "--json", "--embedder", "face-api", "--root"])
+        .arg(root)
+        .arg("--models")
+        .arg(models_dir())
+        .arg("--plots")
+        .arg(plots)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "eval failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[test]
+fn eval_binary_is_reproducible_and_rejects_strangers() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("faces");
+    std::fs::create_dir(&root).unwrap();
+    let photos = build_subset(&root);
+
+    let first = run_eval(&root, &dir.path().join("plots1"));
+    let second = run_eval(&root, &dir.path().join("plots2"));
+    assert!(first == second, "two runs gave different JSON");
+
+    let v: serde_json::Value = serde_json::from_slice(&first).unwrap();
+    assert_eq!(v["dataset"]["photos"], photos);
+    assert_eq!(v["dataset"]["people"], 12);
+    assert_eq!(v["verification"]["pairs"], 16);
+    assert_eq!(v["verification"]["folds"], 2);
+    let accuracy = v["verification"]["accuracy"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&accuracy));
+    assert!(
+        v["verification"]["auc"].as_f64().unwrap() > 0.9,
+        "{}",
+        v["verification"]
+    );
+    for far in ["0.01", "0.001"] {
+        assert!(
+            v["verification"]["tar_at_far"][far]["tar"].is_number(),
+            "{far}"
+        );
+    }
+    let id = &v["identification"];
+    assert_eq!(id["enrolled"], 8);
+    assert_eq!(id["stranger_probes"], 4);
+    assert!(
+        id["threshold"].is_number()
+            && id["rank1"].is_number()
+            && id["true_accept_rate"].is_number()
+    );
+    // Nobody who was never enrolled gets a name at the default threshold.
+    assert_eq!(id["at_threshold"]["strangers_accepted"], 0, "{id}");
+    assert_eq!(id["false_accept_rate"], 0.0, "{id}");
+    assert!(v["no_face"].is_array());
+    for png in ["roc.png", "scores.png", "attendance.png"] {
+        let bytes = std::fs::read(dir.path().join("plots1").join(png)).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG", "{png}");
+    }
+}
+
+#[test]
+fn eval_binary_reports_a_bad_pairs_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("Ann")).unwrap();
+    std::fs::write(dir.path().join("Ann/Ann_0001.jpg"), b"").unwrap();
+    std::fs::write(dir.path().join("pairs.txt"), "1 1\nAnn 1\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rollcall"))
+        .args(["eval", "--root"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("pairs.txt, line 2") && err.contains("same-person pair"),
+        "{err}"
+    );
+}
+
+#[test]
+fn plots_are_written_from_synthetic_scores() {
+    use rollcall::eval::plots::{write_all, PlotInput, RatePoint};
+    // Same-person scores around 0.85, different-person around 0.35, deterministic spread.
+    let spread = |i: usize| ((i * 37) % 100) as f64 / 100.0 - 0.5;
+    let same: Vec<f64> = (0..300).map(|i| 0.85 + 0.2 * spread(i)).collect();
+    let different: Vec<f64> = (0..300).map(|i| 0.35 + 0.3 * spread(i + 7)).collect();
+    let p = pairs(&same, &different);
+    let curve = roc(&p);
+    let open_set: Vec<RatePoint> = (0..100)
+        .map(|i| {
+            let t = i as f64 / 100.0;
+            let r = accuracy_at(&p, t);
+            RatePoint {
+                threshold: t,
+                true_accept_rate: r,
+                false_accept_rate: 1.0 - r,
+                false_reject_rate: 0.5 * (1.0 - r),
+            }
+        })
+        .collect();
+    // ROLLCALL_EVAL_PLOTS_KEEP=DIR keeps the plots for a look.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = std::env::var_os("ROLLCALL_EVAL_PLOTS_KEEP")
+        .map_or_else(|| tmp.path().to_path_buf(), PathBuf::from);
+    let written = write_all(
+        &dir,
+        &PlotInput {
+            title: "synthetic",
+            pairs: &p,
+            roc: &curve,
+            open_set: &open_set,
+            threshold: 0.6,
+        },
+    )
+    .unwrap();
+    assert_eq!(written.files.len(), 3);
+    for f in &written.files {
+        let bytes = std::fs::read(f).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG", "{}", f.display());
+        assert!(bytes.len() > 5_000, "{} is nearly empty", f.display());
+    }
+}
