@@ -756,6 +756,96 @@ pub fn softmax_channels(x: &Tensor) -> Tensor {
     y
 }
 
+// ---- Pooling and tensor plumbing for the embedding networks (appended by the embedder branch;
+// free functions so they cannot collide with the detector's layer structs). ----
+
+/// Max pooling without padding; windows that would run past the edge are dropped (torch's
+/// default floor mode, TF's 'valid').
+pub fn max_pool2d(x: &Tensor, kernel: usize, stride: usize) -> Tensor {
+    pool2d(x, kernel, stride, |window| {
+        window.fold(f32::NEG_INFINITY, f32::max)
+    })
+}
+
+/// Average pooling without padding, floor mode (TF's 'valid').
+pub fn avg_pool2d(x: &Tensor, kernel: usize, stride: usize) -> Tensor {
+    let area = (kernel * kernel) as f32;
+    pool2d(x, kernel, stride, |window| window.sum::<f32>() / area)
+}
+
+fn pool2d(
+    x: &Tensor,
+    kernel: usize,
+    stride: usize,
+    reduce: impl Fn(&mut dyn Iterator<Item = f32>) -> f32,
+) -> Tensor {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+    assert!(
+        h >= kernel && w >= kernel,
+        "pooling window {kernel} larger than the {h}×{w} input"
+    );
+    let (oh, ow) = ((h - kernel) / stride + 1, (w - kernel) / stride + 1);
+    let mut out = Tensor::zeros(vec![n, c, oh, ow]);
+    for (plane, out_plane) in x
+        .data
+        .chunks_exact(h * w)
+        .zip(out.data.chunks_exact_mut(oh * ow))
+    {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let (y0, x0) = (oy * stride, ox * stride);
+                let mut window = (y0..y0 + kernel)
+                    .flat_map(|y| plane[y * w + x0..y * w + x0 + kernel].iter().copied());
+                out_plane[oy * ow + ox] = reduce(&mut window);
+            }
+        }
+    }
+    out
+}
+
+/// Mean over each channel's H×W plane: [N, C, H, W] → [N, C, 1, 1].
+pub fn global_avg_pool(x: &Tensor) -> Tensor {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+    let area = (h * w) as f32;
+    let data = x
+        .data
+        .chunks_exact(h * w)
+        .map(|plane| plane.iter().sum::<f32>() / area)
+        .collect();
+    Tensor::new(vec![n, c, 1, 1], data)
+}
+
+/// Concatenate NCHW tensors along the channel axis (all with the same N, H, W).
+pub fn cat_channels(parts: &[&Tensor]) -> Tensor {
+    let (n, h, w) = (parts[0].shape[0], parts[0].shape[2], parts[0].shape[3]);
+    let c: usize = parts.iter().map(|p| p.shape[1]).sum();
+    let mut data = Vec::with_capacity(n * c * h * w);
+    for b in 0..n {
+        for p in parts {
+            assert_eq!(
+                (p.shape[0], p.shape[2], p.shape[3]),
+                (n, h, w),
+                "cat_channels shapes"
+            );
+            let item = p.shape[1] * h * w;
+            data.extend_from_slice(&p.data[b * item..(b + 1) * item]);
+        }
+    }
+    Tensor::new(vec![n, c, h, w], data)
+}
+
+/// Divide each row of an [N, D] (or [N, D, 1, 1]) tensor by `max(‖row‖₂, 1e-12)`, as
+/// `torch.nn.functional.normalize` does.
+pub fn l2_normalize_rows(x: &mut Tensor) {
+    let d = x.shape[1..].iter().product::<usize>().max(1);
+    for row in x.data.chunks_exact_mut(d) {
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        for v in row {
+            *v /= norm;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -939,95 +1029,5 @@ mod tests {
             assert!((s.data[i] + s.data[2 + i] - 1.0).abs() < 1e-6);
         }
         assert!(s.data[0] > s.data[2]);
-    }
-}
-
-// ---- Pooling and tensor plumbing for the embedding networks (appended by the embedder branch;
-// free functions so they cannot collide with the detector's layer structs). ----
-
-/// Max pooling without padding; windows that would run past the edge are dropped (torch's
-/// default floor mode, TF's 'valid').
-pub fn max_pool2d(x: &Tensor, kernel: usize, stride: usize) -> Tensor {
-    pool2d(x, kernel, stride, |window| {
-        window.fold(f32::NEG_INFINITY, f32::max)
-    })
-}
-
-/// Average pooling without padding, floor mode (TF's 'valid').
-pub fn avg_pool2d(x: &Tensor, kernel: usize, stride: usize) -> Tensor {
-    let area = (kernel * kernel) as f32;
-    pool2d(x, kernel, stride, |window| window.sum::<f32>() / area)
-}
-
-fn pool2d(
-    x: &Tensor,
-    kernel: usize,
-    stride: usize,
-    reduce: impl Fn(&mut dyn Iterator<Item = f32>) -> f32,
-) -> Tensor {
-    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
-    assert!(
-        h >= kernel && w >= kernel,
-        "pooling window {kernel} larger than the {h}×{w} input"
-    );
-    let (oh, ow) = ((h - kernel) / stride + 1, (w - kernel) / stride + 1);
-    let mut out = Tensor::zeros(vec![n, c, oh, ow]);
-    for (plane, out_plane) in x
-        .data
-        .chunks_exact(h * w)
-        .zip(out.data.chunks_exact_mut(oh * ow))
-    {
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let (y0, x0) = (oy * stride, ox * stride);
-                let mut window = (y0..y0 + kernel)
-                    .flat_map(|y| plane[y * w + x0..y * w + x0 + kernel].iter().copied());
-                out_plane[oy * ow + ox] = reduce(&mut window);
-            }
-        }
-    }
-    out
-}
-
-/// Mean over each channel's H×W plane: [N, C, H, W] → [N, C, 1, 1].
-pub fn global_avg_pool(x: &Tensor) -> Tensor {
-    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
-    let area = (h * w) as f32;
-    let data = x
-        .data
-        .chunks_exact(h * w)
-        .map(|plane| plane.iter().sum::<f32>() / area)
-        .collect();
-    Tensor::new(vec![n, c, 1, 1], data)
-}
-
-/// Concatenate NCHW tensors along the channel axis (all with the same N, H, W).
-pub fn cat_channels(parts: &[&Tensor]) -> Tensor {
-    let (n, h, w) = (parts[0].shape[0], parts[0].shape[2], parts[0].shape[3]);
-    let c: usize = parts.iter().map(|p| p.shape[1]).sum();
-    let mut data = Vec::with_capacity(n * c * h * w);
-    for b in 0..n {
-        for p in parts {
-            assert_eq!(
-                (p.shape[0], p.shape[2], p.shape[3]),
-                (n, h, w),
-                "cat_channels shapes"
-            );
-            let item = p.shape[1] * h * w;
-            data.extend_from_slice(&p.data[b * item..(b + 1) * item]);
-        }
-    }
-    Tensor::new(vec![n, c, h, w], data)
-}
-
-/// Divide each row of an [N, D] (or [N, D, 1, 1]) tensor by `max(‖row‖₂, 1e-12)`, as
-/// `torch.nn.functional.normalize` does.
-pub fn l2_normalize_rows(x: &mut Tensor) {
-    let d = x.shape[1..].iter().product::<usize>().max(1);
-    for row in x.data.chunks_exact_mut(d) {
-        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-        for v in row {
-            *v /= norm;
-        }
     }
 }
