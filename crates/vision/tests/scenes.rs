@@ -2,11 +2,10 @@
 //! photo runs, photos without people give no face, group photos give several.
 
 mod common;
-mod pillow_decode;
 
 use common::{models_dir, shared_dir};
-use pillow_decode::decode;
 use rollcall_vision::mtcnn::{Detector, DetectorParams};
+use rollcall_vision::DecodeLimits;
 
 struct Scene {
     path: String,
@@ -51,7 +50,8 @@ fn every_scene_runs_and_the_counts_are_plausible() {
     for scene in scenes() {
         let file = shared_dir().join("fixtures/scenes").join(&scene.path);
         let bytes = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        let img = decode(&bytes);
+        let img = rollcall_vision::image::decode(&bytes, DecodeLimits::default())
+            .unwrap_or_else(|e| panic!("{}: {e}", scene.path));
         let dets = detector.detect(&img);
         for d in &dets {
             assert!(
