@@ -1,1 +1,246 @@
-//! TODO
+//! Check-in rules and the views of the log: a person is checked in at most once per cooldown
+//! (even when several kiosks see them at the same moment), per-day summaries, daily counts and
+//! the CSV export.
+
+use crate::store::{AttendanceRecord, CheckIn, NewCheckIn, Store, StoreError};
+use chrono::{DateTime, NaiveDate, Utc};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Records check-ins. Two layers keep one event per cooldown: an in-process lock per person
+/// (concurrent verifies of one person wait for each other instead of racing to the database),
+/// and the database transaction of [`Store::check_in`] (several processes, one database).
+pub struct Attendance {
+    store: Store,
+    cooldown: Duration,
+    locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Attendance {
+    pub fn new(store: Store, cooldown: Duration) -> Self {
+        Attendance {
+            store,
+            cooldown,
+            locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn cooldown(&self) -> Duration {
+        self.cooldown
+    }
+
+    pub async fn check_in(
+        &self,
+        user_id: i64,
+        similarity: f32,
+        kiosk: Option<&str>,
+        model: &str,
+    ) -> Result<CheckIn, StoreError> {
+        let lock = self.lock_for(user_id);
+        let result = {
+            let _guard = lock.lock().await;
+            // Taken under the lock so that events of one person are in time order.
+            let at = now_micros();
+            let cooldown =
+                chrono::Duration::from_std(self.cooldown).unwrap_or(chrono::Duration::MAX);
+            let not_since = at
+                .checked_sub_signed(cooldown)
+                .unwrap_or(DateTime::<Utc>::MIN_UTC);
+            self.store
+                .check_in(NewCheckIn {
+                    user_id,
+                    at,
+                    similarity: f64::from(similarity),
+                    kiosk,
+                    model,
+                    not_since,
+                })
+                .await
+        };
+        self.release(user_id, lock);
+        result
+    }
+
+    fn lock_for(&self, user_id: i64) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks.entry(user_id).or_default().clone()
+    }
+
+    /// Forget the person's lock once nobody else holds or waits for it.
+    fn release(&self, user_id: i64, lock: Arc<tokio::sync::Mutex<()>>) {
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        drop(lock);
+        if locks
+            .get(&user_id)
+            .is_some_and(|l| Arc::strong_count(l) == 1)
+        {
+            locks.remove(&user_id);
+        }
+    }
+}
+
+/// Now, to the microsecond: what MySQL's DATETIME(6) keeps, so a stored event reads back equal.
+pub fn now_micros() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(6)
+}
+
+/// Who was present on a day.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PresentRow {
+    pub user_id: i64,
+    pub first_name: String,
+    pub last_name: String,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub count: usize,
+}
+
+/// One person per row, sorted by name.
+pub fn summary(records: &[AttendanceRecord]) -> Vec<PresentRow> {
+    let mut by_user: HashMap<i64, PresentRow> = HashMap::new();
+    for r in records {
+        let row = by_user.entry(r.user_id).or_insert_with(|| PresentRow {
+            user_id: r.user_id,
+            first_name: r.first_name.clone(),
+            last_name: r.last_name.clone(),
+            first_seen: r.at,
+            last_seen: r.at,
+            count: 0,
+        });
+        row.first_seen = row.first_seen.min(r.at);
+        row.last_seen = row.last_seen.max(r.at);
+        row.count += 1;
+    }
+    let mut rows: Vec<_> = by_user.into_values().collect();
+    rows.sort_by(|a, b| {
+        (&a.last_name, &a.first_name, a.user_id).cmp(&(&b.last_name, &b.first_name, b.user_id))
+    });
+    rows
+}
+
+/// Present people and events of one day.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DayCount {
+    pub date: NaiveDate,
+    pub present: usize,
+    pub events: usize,
+}
+
+/// One row per day from `from` to `to` inclusive, days without events included (a chart
+/// needs its zeros).
+pub fn daily(records: &[AttendanceRecord], from: NaiveDate, to: NaiveDate) -> Vec<DayCount> {
+    let mut days: BTreeMap<NaiveDate, (std::collections::HashSet<i64>, usize)> = BTreeMap::new();
+    for day in from.iter_days().take_while(|d| *d <= to) {
+        days.insert(day, Default::default());
+    }
+    for r in records {
+        if let Some((people, events)) = days.get_mut(&r.at.date_naive()) {
+            people.insert(r.user_id);
+            *events += 1;
+        }
+    }
+    days.into_iter()
+        .map(|(date, (people, events))| DayCount {
+            date,
+            present: people.len(),
+            events,
+        })
+        .collect()
+}
+
+pub const CSV_HEADER: [&str; 7] = [
+    "id",
+    "user_id",
+    "first_name",
+    "last_name",
+    "at",
+    "similarity",
+    "kiosk",
+];
+
+/// The log as CSV with a header row; times in RFC 3339 (UTC).
+pub fn write_csv<W: std::io::Write>(records: &[AttendanceRecord], out: W) -> csv::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(CSV_HEADER)?;
+    for r in records {
+        w.write_record([
+            r.id.to_string(),
+            r.user_id.to_string(),
+            r.first_name.clone(),
+            r.last_name.clone(),
+            r.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            format!("{:.4}", r.similarity),
+            r.kiosk.clone().unwrap_or_default(),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn rec(id: i64, user_id: i64, at: DateTime<Utc>) -> AttendanceRecord {
+        AttendanceRecord {
+            id,
+            user_id,
+            first_name: "Ada".into(),
+            last_name: format!("L{user_id}"),
+            at,
+            similarity: 0.9,
+            kiosk: Some("door, \"main\"".into()),
+            model: "m".into(),
+        }
+    }
+
+    #[test]
+    fn summaries_and_daily_counts() {
+        let t = |d, h| Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0).unwrap();
+        let records = vec![
+            rec(1, 1, t(24, 8)),
+            rec(2, 1, t(24, 12)),
+            rec(3, 2, t(24, 9)),
+            rec(4, 2, t(26, 9)),
+        ];
+        let s = summary(&records[..3]);
+        assert_eq!(s.len(), 2);
+        assert_eq!(
+            (s[0].user_id, s[0].count, s[0].first_seen, s[0].last_seen),
+            (1, 2, t(24, 8), t(24, 12))
+        );
+
+        let from = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+        let to = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+        let d = daily(&records, from, to);
+        let got: Vec<_> = d.iter().map(|c| (c.present, c.events)).collect();
+        assert_eq!(got, vec![(2, 3), (0, 0), (1, 1)]);
+    }
+
+    #[test]
+    fn csv_has_a_header_and_quotes_fields() {
+        let mut out = Vec::new();
+        write_csv(
+            &[rec(
+                7,
+                1,
+                Utc.with_ymd_and_hms(2026, 11, 24, 8, 59, 1).unwrap(),
+            )],
+            &mut out,
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some("id,user_id,first_name,last_name,at,similarity,kiosk")
+        );
+        assert_eq!(
+            lines.next(),
+            Some("7,1,Ada,L1,2026-11-24T08:59:01Z,0.9000,\"door, \"\"main\"\"\"")
+        );
+    }
+}

@@ -88,9 +88,24 @@ pub enum Command {
 
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
-    /// Address and port to listen on.
+    /// Address and port to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "ROLLCALL_BIND", value_name = "ADDR:PORT")]
     pub bind: Option<String>,
+    /// Cosine similarity at or above which a face matches [default: the embedder's].
+    #[arg(long, env = "ROLLCALL_THRESHOLD", value_name = "SIMILARITY")]
+    pub threshold: Option<f32>,
+    /// No second check-in of a person within this many seconds [default: 300].
+    #[arg(long, env = "ROLLCALL_COOLDOWN_SECS", value_name = "SECONDS")]
+    pub cooldown_secs: Option<u64>,
+    /// Largest accepted upload (the whole request body) [default: 10 MiB].
+    #[arg(long, env = "ROLLCALL_MAX_UPLOAD_BYTES", value_name = "BYTES")]
+    pub max_upload_bytes: Option<usize>,
+    /// Photos analysed at the same time [default: 2].
+    #[arg(long, env = "ROLLCALL_WORKERS", value_name = "N")]
+    pub workers: Option<usize>,
+    /// Photos waiting for a worker before the server answers 503 [default: 8].
+    #[arg(long, env = "ROLLCALL_QUEUE", value_name = "N")]
+    pub queue: Option<usize>,
 }
 
 #[derive(Subcommand, Debug)]

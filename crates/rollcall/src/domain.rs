@@ -1,1 +1,343 @@
-//! TODO
+//! Values parsed at the edge (HTTP form, CLI flag, database row) into types that cannot be wrong
+//! further in: a person's name, an embedding, a similarity threshold, an image format, a day.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use std::fmt;
+
+/// Why an input value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidInput {
+    #[error("`{0}` is empty")]
+    Empty(&'static str),
+    #[error("`{field}` is longer than {max} characters")]
+    TooLong { field: &'static str, max: usize },
+    #[error("`{0}` contains control characters")]
+    ControlCharacters(&'static str),
+    #[error("`{field}`: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+/// Longest name part we store: VARCHAR(255) in MySQL counts characters.
+const MAX_NAME_CHARS: usize = 255;
+
+/// One part of a person's name: trimmed, not empty, at most 255 characters, no control
+/// characters. Anything else (quotes, SQL, emoji) is kept exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamePart(String);
+
+impl NamePart {
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, InvalidInput> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err(InvalidInput::Empty(field));
+        }
+        if s.chars().count() > MAX_NAME_CHARS {
+            return Err(InvalidInput::TooLong {
+                field,
+                max: MAX_NAME_CHARS,
+            });
+        }
+        if s.chars().any(char::is_control) {
+            return Err(InvalidInput::ControlCharacters(field));
+        }
+        Ok(NamePart(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A person's first and last name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonName {
+    pub first: NamePart,
+    pub last: NamePart,
+}
+
+impl PersonName {
+    pub fn parse(first: &str, last: &str) -> Result<Self, InvalidInput> {
+        Ok(PersonName {
+            first: NamePart::parse("first_name", first)?,
+            last: NamePart::parse("last_name", last)?,
+        })
+    }
+
+    /// `First_Last` folder names of an enrolment tree (`Ada_Lovelace`, `Jean_Claude_Van_Damme`):
+    /// the first word is the first name, the rest the last name.
+    pub fn from_folder_name(folder: &str) -> Result<Self, InvalidInput> {
+        let mut parts = folder.split('_').filter(|p| !p.is_empty());
+        let first = parts.next().unwrap_or_default();
+        let last = parts.collect::<Vec<_>>().join(" ");
+        PersonName::parse(first, &last)
+    }
+}
+
+/// The kiosk a check-in came from: free text, trimmed, at most 255 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kiosk(String);
+
+impl Kiosk {
+    /// `None` for an absent or blank value.
+    pub fn parse(raw: &str) -> Result<Option<Self>, InvalidInput> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Ok(None);
+        }
+        if s.chars().count() > MAX_NAME_CHARS {
+            return Err(InvalidInput::TooLong {
+                field: "kiosk",
+                max: MAX_NAME_CHARS,
+            });
+        }
+        if s.chars().any(char::is_control) {
+            return Err(InvalidInput::ControlCharacters("kiosk"));
+        }
+        Ok(Some(Kiosk(s.to_owned())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An L2-normalised face embedding. Stored as little-endian f32 bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embedding(Vec<f32>);
+
+impl Embedding {
+    /// Normalises `values`; `None` when they are empty, not finite or all zero.
+    pub fn new(values: Vec<f32>) -> Option<Self> {
+        if values.is_empty() || values.iter().any(|v| !v.is_finite()) {
+            return None;
+        }
+        let norm = values.iter().map(|v| v * v).sum::<f32>().sqrt();
+        if norm == 0.0 {
+            return None;
+        }
+        Some(Embedding(values.into_iter().map(|v| v / norm).collect()))
+    }
+
+    pub fn from_le_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() % 4 != 0 {
+            return None;
+        }
+        let values = bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        Embedding::new(values)
+    }
+
+    pub fn to_le_bytes(&self) -> Vec<u8> {
+        self.0.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
+    pub fn dim(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Cosine similarity: a dot product, since both sides are unit vectors. Different
+    /// dimensions (different models) never match.
+    pub fn similarity(&self, other: &Embedding) -> Similarity {
+        if self.0.len() != other.0.len() {
+            return Similarity(-1.0);
+        }
+        Similarity(self.0.iter().zip(&other.0).map(|(a, b)| a * b).sum())
+    }
+}
+
+/// Cosine similarity of two embeddings, in [-1, 1].
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Similarity(pub f32);
+
+/// The similarity at or above which two faces are the same person.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Threshold(f32);
+
+impl Threshold {
+    pub fn new(value: f32) -> Result<Self, InvalidInput> {
+        if value.is_finite() && (-1.0..=1.0).contains(&value) {
+            Ok(Threshold(value))
+        } else {
+            Err(InvalidInput::Invalid {
+                field: "threshold",
+                reason: format!("{value} is not a cosine similarity between -1 and 1"),
+            })
+        }
+    }
+
+    pub fn value(self) -> f32 {
+        self.0
+    }
+
+    pub fn accepts(self, s: Similarity) -> bool {
+        s.0 >= self.0
+    }
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.3}", self.0)
+    }
+}
+
+/// The two upload formats, told apart by their first bytes (not by the file name, which a
+/// browser or script may get wrong).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageFormat {
+    Jpeg,
+    Png,
+}
+
+impl ImageFormat {
+    pub fn sniff(bytes: &[u8]) -> Option<Self> {
+        if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            Some(ImageFormat::Jpeg)
+        } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+            Some(ImageFormat::Png)
+        } else {
+            None
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            ImageFormat::Jpeg => "jpg",
+            ImageFormat::Png => "png",
+        }
+    }
+
+    pub fn from_extension(ext: &str) -> Option<Self> {
+        match ext.to_ascii_lowercase().as_str() {
+            "jpg" | "jpeg" => Some(ImageFormat::Jpeg),
+            "png" => Some(ImageFormat::Png),
+            _ => None,
+        }
+    }
+
+    pub fn mime(self) -> &'static str {
+        match self {
+            ImageFormat::Jpeg => "image/jpeg",
+            ImageFormat::Png => "image/png",
+        }
+    }
+}
+
+/// A calendar day (UTC), `YYYY-MM-DD`.
+pub fn parse_day(field: &'static str, raw: &str) -> Result<NaiveDate, InvalidInput> {
+    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| InvalidInput::Invalid {
+        field,
+        reason: format!("`{raw}` is not a date like 2026-11-24"),
+    })
+}
+
+/// An inclusive range of UTC days, as the attendance filters take it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayRange {
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+}
+
+impl DayRange {
+    pub const ALL: DayRange = DayRange {
+        from: None,
+        to: None,
+    };
+
+    pub fn new(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<Self, InvalidInput> {
+        if let (Some(f), Some(t)) = (from, to) {
+            if f > t {
+                return Err(InvalidInput::Invalid {
+                    field: "from",
+                    reason: format!("{f} is after {t}"),
+                });
+            }
+        }
+        Ok(DayRange { from, to })
+    }
+
+    pub fn day(day: NaiveDate) -> Self {
+        DayRange {
+            from: Some(day),
+            to: Some(day),
+        }
+    }
+
+    /// `[start, end)` instants: midnight of `from`, midnight after `to`.
+    pub fn bounds(&self) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+        let start = self
+            .from
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc());
+        let end = self
+            .to
+            .and_then(|d| d.succ_opt())
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc());
+        (start, end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_kept_intact() {
+        let n = PersonName::parse("  Zoë \"Z\" ", "O'Brien; DROP TABLE users;-- 🙂").unwrap();
+        assert_eq!(n.first.as_str(), "Zoë \"Z\"");
+        assert_eq!(n.last.as_str(), "O'Brien; DROP TABLE users;-- 🙂");
+        assert_eq!(
+            PersonName::parse(" ", "x"),
+            Err(InvalidInput::Empty("first_name"))
+        );
+        assert!(PersonName::parse("a\u{0}", "x").is_err());
+        assert!(PersonName::parse(&"a".repeat(256), "x").is_err());
+    }
+
+    #[test]
+    fn folder_names_split_on_the_first_underscore() {
+        let n = PersonName::from_folder_name("Jean_Claude_Van_Damme").unwrap();
+        assert_eq!(
+            (n.first.as_str(), n.last.as_str()),
+            ("Jean", "Claude Van Damme")
+        );
+        assert!(PersonName::from_folder_name("Madonna").is_err());
+    }
+
+    #[test]
+    fn embeddings_round_trip_and_compare() {
+        let a = Embedding::new(vec![3.0, 4.0]).unwrap();
+        let b = Embedding::from_le_bytes(&a.to_le_bytes()).unwrap();
+        assert_eq!(a, b);
+        assert!((a.similarity(&b).0 - 1.0).abs() < 1e-6);
+        let c = Embedding::new(vec![-4.0, 3.0]).unwrap();
+        assert!(a.similarity(&c).0.abs() < 1e-6);
+        assert!(Embedding::new(vec![0.0, 0.0]).is_none());
+        assert!(Embedding::from_le_bytes(&[1, 2, 3]).is_none());
+    }
+
+    #[test]
+    fn day_ranges_cover_whole_days() {
+        let d = parse_day("date", "2026-11-24").unwrap();
+        let (s, e) = DayRange::day(d).bounds();
+        assert_eq!(s.unwrap().to_rfc3339(), "2026-11-24T00:00:00+00:00");
+        assert_eq!(e.unwrap().to_rfc3339(), "2026-11-25T00:00:00+00:00");
+        assert!(parse_day("date", "24/11/2026").is_err());
+        assert!(DayRange::new(Some(d), d.pred_opt()).is_err());
+    }
+
+    #[test]
+    fn formats_are_sniffed() {
+        assert_eq!(
+            ImageFormat::sniff(&[0xFF, 0xD8, 0xFF, 0xE0]),
+            Some(ImageFormat::Jpeg)
+        );
+        assert_eq!(
+            ImageFormat::sniff(b"\x89PNG\r\n\x1a\n...."),
+            Some(ImageFormat::Png)
+        );
+        assert_eq!(ImageFormat::sniff(b"GIF89a"), None);
+    }
+}

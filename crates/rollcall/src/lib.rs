@@ -11,5 +11,6 @@ pub mod config;
 pub mod domain;
 pub mod gallery;
 pub mod http;
+pub mod service;
 pub mod store;
 pub mod web;

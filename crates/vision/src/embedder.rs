@@ -155,13 +155,12 @@ impl Embedder {
         }
     }
 
-    /// The network's input crop of one face (HWC RGB, `input_size`² pixels).
-    pub fn crop(&self, image: &RgbImage, det: &Detection) -> RgbImage {
-        match self {
-            // A box wholly outside the image (which MTCNN does not produce) has no pixels:
-            // facenet-pytorch would fail; a black crop keeps the batch whole.
-            Embedder::Facenet { .. } => crop::box_crop(image, det, facenet::INPUT_SIZE as u32)
-                .unwrap_or_else(|| black(facenet::INPUT_SIZE as u32)),
+    /// The network's input crop of one face (HWC RGB, `input_size`² pixels); `None` when the
+    /// face's box has no pixels inside the image.
+    pub fn crop(&self, image: &RgbImage, det: &Detection) -> Option<RgbImage> {
+        crop::box_int(det.bbox, image.width, image.height)?;
+        Some(match self {
+            Embedder::Facenet { .. } => crop::box_crop(image, det, facenet::INPUT_SIZE as u32)?,
             Embedder::FaceApi {
                 crop: FaceApiCrop::Box,
                 ..
@@ -170,13 +169,18 @@ impl Embedder {
                 crop: FaceApiCrop::Aligned,
                 ..
             } => crop::aligned_crop(image, det, facedesc::INPUT_SIZE as u32, DLIB_CHIP_PADDING),
-        }
+        })
     }
 
-    /// Embeddings of the faces `dets` of `image`, one batch, in the order given.
+    /// Embeddings of the faces `dets` of `image`, one batch, in the order given. Faces without
+    /// pixels inside the image (see [`crop`](Self::crop)) are skipped; `FacePipeline` never
+    /// passes such faces.
     pub fn embed_faces(&self, image: &RgbImage, dets: &[Detection]) -> Vec<Vec<f32>> {
         // Crops are independent; a large group photo has enough of them to share out.
-        let crops: Vec<RgbImage> = dets.par_iter().map(|d| self.crop(image, d)).collect();
+        let crops: Vec<RgbImage> = dets
+            .par_iter()
+            .filter_map(|d| self.crop(image, d))
+            .collect();
         self.embed_crops(&crops)
     }
 
@@ -196,14 +200,6 @@ impl Embedder {
             .chunks_exact(self.dim())
             .map(<[f32]>::to_vec)
             .collect()
-    }
-}
-
-fn black(size: u32) -> RgbImage {
-    RgbImage {
-        width: size,
-        height: size,
-        data: vec![0; (size * size * 3) as usize],
     }
 }
 

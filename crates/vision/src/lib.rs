@@ -12,6 +12,7 @@ pub mod embedder;
 pub mod error;
 pub mod facedesc;
 pub mod facenet;
+pub mod fetch;
 pub mod image;
 pub mod models;
 pub mod mtcnn;

@@ -3,6 +3,7 @@
 
 use crate::embedder::EmbedderKind;
 use crate::error::ModelError;
+use crate::fetch::{self, Fetcher, ModelFile, ModelGroup};
 use std::path::{Path, PathBuf};
 
 /// The embedder asked for on the command line / in config.
@@ -37,7 +38,9 @@ pub struct ModelConfig {
     pub embedder: EmbedderChoice,
     /// A FaceNet state dict to use instead of the fetched vggface2 file.
     pub facenet_weights: Option<PathBuf>,
-    /// Download missing files on load.
+    /// Download missing files into `models_dir` on load. Meant for the default models directory
+    /// (inside the data directory: fetched on first start); a directory the user names is used
+    /// as is, and a missing file is then an error naming the `models fetch` command.
     pub fetch_missing: bool,
 }
 
@@ -69,8 +72,21 @@ pub struct ResolvedModels {
 
 impl ModelConfig {
     /// Resolve `auto`, check the files exist (fetching them first when `fetch_missing`).
+    ///
+    /// A missing file is an error that lists every missing file and the `models fetch`
+    /// command. With `fetch_missing`, missing files are downloaded into `models_dir`; a
+    /// `facenet_weights` path given explicitly is never fetched into.
     pub fn prepare(&self) -> Result<ResolvedModels, ModelError> {
-        // First cut: no fetching yet; `auto` picks FaceNet only when its file is present.
+        self.prepare_with(&fetch::manifest(), &Fetcher::default())
+    }
+
+    /// [`prepare`](Self::prepare) with the manifest and fetcher given (tests point them at a
+    /// local server).
+    pub fn prepare_with(
+        &self,
+        manifest: &[ModelFile],
+        fetcher: &Fetcher,
+    ) -> Result<ResolvedModels, ModelError> {
         let facenet = self
             .facenet_weights
             .clone()
@@ -78,14 +94,114 @@ impl ModelConfig {
         let kind = match self.embedder {
             EmbedderChoice::Facenet => EmbedderKind::Facenet,
             EmbedderChoice::FaceApi => EmbedderKind::FaceApi,
-            EmbedderChoice::Auto if facenet.exists() => EmbedderKind::Facenet,
-            EmbedderChoice::Auto => EmbedderKind::FaceApi,
+            EmbedderChoice::Auto if self.facenet_weights.is_some() || facenet.is_file() => {
+                EmbedderKind::Facenet
+            }
+            EmbedderChoice::Auto if self.fetch_missing => {
+                match self.fetch_group(manifest, fetcher, ModelGroup::Facenet) {
+                    Ok(()) => EmbedderKind::Facenet,
+                    Err(e) => {
+                        self.warn_face_api_fallback(&facenet, Some(&e));
+                        EmbedderKind::FaceApi
+                    }
+                }
+            }
+            EmbedderChoice::Auto => {
+                self.warn_face_api_fallback(&facenet, None);
+                EmbedderKind::FaceApi
+            }
         };
+
+        if let Some(explicit) = &self.facenet_weights {
+            if kind == EmbedderKind::Facenet && !explicit.is_file() {
+                return Err(ModelError::Config(format!(
+                    "FaceNet weights {} not found (given with --facenet-weights / ROLLCALL_FACENET_WEIGHTS)",
+                    explicit.display()
+                )));
+            }
+        }
+        let mut groups = vec![ModelGroup::Mtcnn];
+        match kind {
+            EmbedderKind::Facenet if self.facenet_weights.is_none() => {
+                groups.push(ModelGroup::Facenet)
+            }
+            EmbedderKind::Facenet => {}
+            EmbedderKind::FaceApi => groups.push(ModelGroup::FaceApi),
+        }
+        for group in groups {
+            if self.fetch_missing {
+                self.fetch_group(manifest, fetcher, group)?;
+            }
+        }
+        let missing: Vec<PathBuf> = manifest
+            .iter()
+            .filter(|f| {
+                f.group == ModelGroup::Mtcnn
+                    || (f.group == ModelGroup::FaceApi && kind == EmbedderKind::FaceApi)
+                    || (f.group == ModelGroup::Facenet
+                        && kind == EmbedderKind::Facenet
+                        && self.facenet_weights.is_none())
+            })
+            .map(|f| f.path_in(&self.models_dir))
+            .filter(|p| !p.is_file())
+            .collect();
+        if !missing.is_empty() {
+            let list: Vec<String> = missing
+                .iter()
+                .map(|p| format!("\n  - {}", p.display()))
+                .collect();
+            return Err(ModelError::Fetch(format!(
+                "model files missing:{}\nget them with `rollcall models fetch --models {}`",
+                list.concat(),
+                self.models_dir.display()
+            )));
+        }
+
         Ok(ResolvedModels {
             kind,
             mtcnn_dir: mtcnn_dir(&self.models_dir),
             facenet_weights: (kind == EmbedderKind::Facenet).then_some(facenet),
             face_api_dir: face_api_dir(&self.models_dir),
         })
+    }
+
+    /// Fetch the files of `group` that are missing from `models_dir` (present files are trusted
+    /// here; `models fetch` checks their hashes).
+    fn fetch_group(
+        &self,
+        manifest: &[ModelFile],
+        fetcher: &Fetcher,
+        group: ModelGroup,
+    ) -> Result<(), ModelError> {
+        let mut failures = Vec::new();
+        for file in manifest.iter().filter(|f| f.group == group) {
+            if file.path_in(&self.models_dir).is_file() {
+                continue;
+            }
+            match fetcher.fetch(&self.models_dir, file) {
+                Ok(source) => tracing::info!(file = %file.rel_path, %source, "model file fetched"),
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(ModelError::Fetch(failures.join("\n")))
+        }
+    }
+
+    fn warn_face_api_fallback(&self, facenet: &Path, error: Option<&ModelError>) {
+        let why = match error {
+            Some(e) => format!("could not be fetched ({e})"),
+            None => "are missing".to_string(),
+        };
+        let message = format!(
+            "FaceNet's weights {} {why}; falling back to the face-api embedder (128-d, less accurate). \
+             Get FaceNet with `rollcall models fetch --models {}` or pass --facenet-weights FILE.",
+            facenet.display(),
+            self.models_dir.display()
+        );
+        tracing::warn!("{message}");
+        eprintln!("WARNING: {message}");
     }
 }

@@ -2,6 +2,7 @@
 //! Loaded once, shared by every request (`Send + Sync`); the faces of one frame are embedded as
 //! one batch.
 
+use crate::crop;
 use crate::embedder::{Embedder, FaceApiCrop};
 use crate::error::{ModelError, PipelineError};
 use crate::image::{self, DecodeLimits, RgbImage};
@@ -73,7 +74,7 @@ impl FacePipeline {
 
     /// Faces found in the photo, largest first, without embeddings.
     pub fn detect(&self, bytes: &[u8]) -> Result<Vec<Detection>, PipelineError> {
-        Ok(self.detector.detect(&self.decode(bytes)?))
+        Ok(self.find_faces(&self.decode(bytes)?))
     }
 
     /// Faces found in the photo, largest first, each with its embedding.
@@ -97,7 +98,7 @@ impl FacePipeline {
 
     fn analyze_image_timed(&self, image: &RgbImage) -> (Vec<Face>, StageTimings) {
         let start = Instant::now();
-        let detections = self.detector.detect(image);
+        let detections = self.find_faces(image);
         let detect = start.elapsed();
 
         let start = Instant::now();
@@ -120,6 +121,15 @@ impl FacePipeline {
                 embed,
             },
         )
+    }
+
+    /// The detector's faces that have pixels inside the image: MTCNN boxes are not clipped, and
+    /// one lying wholly outside the frame (or thinner than a pixel once clipped) has nothing to
+    /// crop or embed.
+    fn find_faces(&self, image: &RgbImage) -> Vec<Detection> {
+        let mut detections = self.detector.detect(image);
+        detections.retain(|d| crop::box_int(d.bbox, image.width, image.height).is_some());
+        detections
     }
 
     /// Identifies the embedding model (see [`Embedder::model_id`]).

@@ -1,7 +1,416 @@
-//! `rollcall bench`.
+//! `rollcall bench`: speed of each stage (decode, detect, crop, embed, the whole verify step)
+//! and memory with models loaded, measured the way the Python reference's `bench.py` measures.
 
 use crate::cli::{BenchArgs, GlobalArgs};
+use anyhow::Context;
+use rollcall_vision::embedder::{Embedder, EmbedderKind};
+use rollcall_vision::models::{face_api_dir, facenet_default_path, EmbedderChoice, ModelConfig};
+use rollcall_vision::pipeline::{FacePipeline, PipelineConfig};
+use rollcall_vision::{crop, image, DecodeLimits, Tensor};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
-pub fn run(_global: &GlobalArgs, _args: BenchArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`bench` is not implemented yet")
+/// The photos timed, as in the reference bench.
+const IMAGES: [&str; 2] = ["single_640x480.jpg", "single_1280x720.jpg"];
+const WARMUP: usize = 3;
+
+#[derive(Debug, Serialize)]
+pub struct BenchReport {
+    pub threads: usize,
+    pub runs: usize,
+    pub embedders: Vec<EmbedderReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EmbedderReport {
+    pub embedder: EmbedderKind,
+    pub model_id: String,
+    /// `FacePipeline::load`: MTCNN and the embedder.
+    pub load_ms: f64,
+    /// `VmHWM` once this embedder's models were loaded and measured: the process's peak so far.
+    pub peak_rss_mb: Option<f64>,
+    pub rows: Vec<Row>,
+}
+
+/// One measurement: `image` is `None` for the embedders' forward passes on a fixed input.
+#[derive(Debug, Serialize)]
+pub struct Row {
+    pub image: Option<String>,
+    pub stage: String,
+    #[serde(flatten)]
+    pub stats: Stats,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct Stats {
+    pub median_ms: f64,
+    pub min_ms: f64,
+    pub p90_ms: f64,
+    pub runs: usize,
+}
+
+impl Stats {
+    /// Median, min and p90 with the reference's index rule (`ts[int(0.9 * (n - 1))]`).
+    pub fn from_ms(mut ms: Vec<f64>) -> Stats {
+        assert!(!ms.is_empty(), "no timings");
+        ms.sort_by(f64::total_cmp);
+        let n = ms.len();
+        let median = if n % 2 == 1 {
+            ms[n / 2]
+        } else {
+            (ms[n / 2 - 1] + ms[n / 2]) / 2.0
+        };
+        Stats {
+            median_ms: median,
+            min_ms: ms[0],
+            p90_ms: ms[(0.9 * (n - 1) as f64) as usize],
+            runs: n,
+        }
+    }
+}
+
+/// Time `f` `runs` times after a warm-up.
+fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> Stats {
+    for _ in 0..WARMUP {
+        std::hint::black_box(f());
+    }
+    let ms = (0..runs.max(1))
+        .map(|_| {
+            let t0 = Instant::now();
+            std::hint::black_box(f());
+            t0.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    Stats::from_ms(ms)
+}
+
+pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
+    let images = match &args.images {
+        Some(dir) => dir.clone(),
+        None => default_images_dir().context(
+            "cannot find the shared parity images: pass --images DIR or set ROLLCALL_SHARED",
+        )?,
+    };
+    let photos: Vec<(String, Vec<u8>)> = IMAGES
+        .iter()
+        .map(|name| {
+            let path = images.join(name);
+            std::fs::read(&path)
+                .with_context(|| format!("cannot read {}", path.display()))
+                .map(|bytes| (name.to_string(), bytes))
+        })
+        .collect::<anyhow::Result<_>>()?;
+
+    let models_dir = super::models::models_dir(global);
+    let kinds = embedders_to_bench(global, &models_dir)?;
+    let mut report = BenchReport {
+        threads: rayon::current_num_threads(),
+        runs: args.runs,
+        embedders: Vec::new(),
+    };
+    for kind in kinds {
+        let config = PipelineConfig {
+            models: ModelConfig {
+                models_dir: models_dir.clone(),
+                embedder: match kind {
+                    EmbedderKind::Facenet => EmbedderChoice::Facenet,
+                    EmbedderKind::FaceApi => EmbedderChoice::FaceApi,
+                },
+                facenet_weights: global.facenet_weights.clone(),
+                // A benchmark measures what is there; it never downloads.
+                fetch_missing: false,
+            },
+            limits: DecodeLimits::default(),
+        };
+        eprintln!(
+            "benchmarking {kind:?} ({} runs per measurement)…",
+            args.runs
+        );
+        report
+            .embedders
+            .push(bench_embedder(&config, &photos, args.runs)?);
+    }
+
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render_table(&report));
+    }
+    Ok(())
+}
+
+/// `--embedder` when given; otherwise every embedder whose files are present.
+fn embedders_to_bench(global: &GlobalArgs, models_dir: &Path) -> anyhow::Result<Vec<EmbedderKind>> {
+    let choice: EmbedderChoice = match &global.embedder {
+        Some(s) => s.parse().map_err(anyhow::Error::msg)?,
+        None => EmbedderChoice::Auto,
+    };
+    Ok(match choice {
+        EmbedderChoice::Facenet => vec![EmbedderKind::Facenet],
+        EmbedderChoice::FaceApi => vec![EmbedderKind::FaceApi],
+        EmbedderChoice::Auto => {
+            let facenet = global
+                .facenet_weights
+                .clone()
+                .unwrap_or_else(|| facenet_default_path(models_dir));
+            let mut kinds = Vec::new();
+            if facenet.is_file() {
+                kinds.push(EmbedderKind::Facenet);
+            }
+            if face_api_dir(models_dir).is_dir() {
+                kinds.push(EmbedderKind::FaceApi);
+            }
+            if kinds.is_empty() {
+                anyhow::bail!(
+                    "no embedder's weights in {}: run `rollcall models fetch --models {0}` or pass --facenet-weights",
+                    models_dir.display()
+                );
+            }
+            kinds
+        }
+    })
+}
+
+fn bench_embedder(
+    config: &PipelineConfig,
+    photos: &[(String, Vec<u8>)],
+    runs: usize,
+) -> anyhow::Result<EmbedderReport> {
+    let t0 = Instant::now();
+    let pipeline = FacePipeline::load(config)?;
+    let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let embedder = &pipeline.embedder;
+    let mut rows = Vec::new();
+
+    // The networks alone, on a fixed input, as the reference times `resnet(x)`.
+    for batch in [1, 8] {
+        let x = fixed_input(embedder, batch);
+        let stats = time(runs, || forward(embedder, &x));
+        rows.push(Row {
+            image: None,
+            stage: format!("embed b{batch}"),
+            stats,
+        });
+    }
+
+    for (name, bytes) in photos {
+        let img = image::decode(bytes, pipeline.limits)?;
+        let dets = pipeline.detector.detect(&img);
+        let largest = dets
+            .first()
+            .with_context(|| format!("no face found in {name}"))?
+            .clone();
+        let crop_size = match embedder.kind() {
+            EmbedderKind::Facenet => 160,
+            EmbedderKind::FaceApi => 150,
+        };
+        let image = Some(name.clone());
+        let mut push = |stage: &str, stats| {
+            rows.push(Row {
+                image: image.clone(),
+                stage: stage.into(),
+                stats,
+            })
+        };
+        push(
+            "decode",
+            time(runs, || image::decode(bytes, pipeline.limits)),
+        );
+        push("detect", time(runs, || pipeline.detector.detect(&img)));
+        push(
+            "crop",
+            time(runs, || crop::box_crop(&img, &largest, crop_size)),
+        );
+        // JPEG bytes → embedding of the largest face: what one kiosk check-in costs.
+        push(
+            "verify",
+            time(runs, || -> Option<Vec<f32>> {
+                let img = image::decode(bytes, pipeline.limits).ok()?;
+                let dets = pipeline.detector.detect(&img);
+                embedder.embed_faces(&img, dets.get(..1)?).pop()
+            }),
+        );
+    }
+
+    Ok(EmbedderReport {
+        embedder: embedder.kind(),
+        model_id: embedder.model_id().to_string(),
+        load_ms,
+        peak_rss_mb: peak_rss_mb(),
+        rows,
+    })
+}
+
+/// A deterministic pseudo-random batch in the network's input shape and range.
+fn fixed_input(embedder: &Embedder, batch: usize) -> Tensor {
+    let side = match embedder.kind() {
+        EmbedderKind::Facenet => 160,
+        EmbedderKind::FaceApi => 150,
+    };
+    let n = batch * 3 * side * side;
+    let mut state = 0x2545_f491_u32;
+    let data = (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            match embedder.kind() {
+                EmbedderKind::Facenet => (state as f32 / u32::MAX as f32) * 2.0 - 1.0,
+                EmbedderKind::FaceApi => (state >> 24) as f32,
+            }
+        })
+        .collect();
+    Tensor::new(vec![batch, 3, side, side], data)
+}
+
+fn forward(embedder: &Embedder, x: &Tensor) -> Tensor {
+    match embedder {
+        Embedder::Facenet { net, .. } => net.forward(x),
+        Embedder::FaceApi { net, .. } => net.forward(x),
+    }
+}
+
+/// The process's peak resident set (`VmHWM`), in MB; `None` off Linux.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// `ROLLCALL_SHARED/fixtures/parity/images`, or a `shared/` folder beside an ancestor of the
+/// executable or of the working directory (the checkout's sibling).
+fn default_images_dir() -> Option<PathBuf> {
+    let rel = Path::new("fixtures").join("parity").join("images");
+    if let Some(shared) = std::env::var_os("ROLLCALL_SHARED") {
+        return Some(PathBuf::from(shared).join(rel));
+    }
+    let starts = [std::env::current_exe().ok(), std::env::current_dir().ok()];
+    starts.into_iter().flatten().find_map(|start| {
+        start
+            .ancestors()
+            .map(|a| a.join("shared").join(&rel))
+            .find(|p| p.is_dir())
+    })
+}
+
+/// The human-readable report.
+pub fn render_table(report: &BenchReport) -> String {
+    let mut out = format!(
+        "rollcall bench: {} threads, {} timed runs after {WARMUP} warm-up\n",
+        report.threads, report.runs
+    );
+    for e in &report.embedders {
+        let rss = e
+            .peak_rss_mb
+            .map(|mb| format!("{mb:.0} MB"))
+            .unwrap_or_else(|| "n/a".into());
+        out.push_str(&format!(
+            "\n{:?} ({}): load {:.0} ms, peak RSS {rss}\n",
+            e.embedder, e.model_id, e.load_ms
+        ));
+        out.push_str(&format!(
+            "  {:<22} {:<10} {:>10} {:>10} {:>10}\n",
+            "image", "stage", "median ms", "min ms", "p90 ms"
+        ));
+        for r in &e.rows {
+            out.push_str(&format!(
+                "  {:<22} {:<10} {:>10.2} {:>10.2} {:>10.2}\n",
+                r.image.as_deref().unwrap_or("(fixed input)"),
+                r.stage,
+                r.stats.median_ms,
+                r.stats.min_ms,
+                r.stats.p90_ms
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_follow_the_reference_rules() {
+        let s = Stats::from_ms(vec![5.0, 1.0, 3.0, 2.0, 4.0]);
+        assert_eq!(
+            s,
+            Stats {
+                median_ms: 3.0,
+                min_ms: 1.0,
+                p90_ms: 4.0,
+                runs: 5
+            }
+        );
+        let s = Stats::from_ms((1..=20).map(f64::from).collect());
+        assert_eq!((s.median_ms, s.min_ms, s.p90_ms), (10.5, 1.0, 18.0));
+    }
+
+    #[test]
+    fn table_has_one_line_per_measurement() {
+        let stats = Stats {
+            median_ms: 12.345,
+            min_ms: 10.0,
+            p90_ms: 15.5,
+            runs: 20,
+        };
+        let report = BenchReport {
+            threads: 2,
+            runs: 20,
+            embedders: vec![EmbedderReport {
+                embedder: EmbedderKind::Facenet,
+                model_id: "facenet-test".into(),
+                load_ms: 812.4,
+                peak_rss_mb: Some(256.4),
+                rows: vec![
+                    Row {
+                        image: None,
+                        stage: "embed b1".into(),
+                        stats,
+                    },
+                    Row {
+                        image: Some("single_640x480.jpg".into()),
+                        stage: "verify".into(),
+                        stats,
+                    },
+                ],
+            }],
+        };
+        let table = render_table(&report);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(
+            lines[0],
+            "rollcall bench: 2 threads, 20 timed runs after 3 warm-up"
+        );
+        assert_eq!(
+            lines[2],
+            "Facenet (facenet-test): load 812 ms, peak RSS 256 MB"
+        );
+        assert!(
+            lines[3].contains("median ms") && lines[3].contains("p90 ms"),
+            "{}",
+            lines[3]
+        );
+        assert_eq!(
+            lines[4],
+            format!(
+                "  {:<22} {:<10} {:>10} {:>10} {:>10}",
+                "(fixed input)", "embed b1", "12.35", "10.00", "15.50"
+            )
+        );
+        assert!(
+            lines[5].starts_with("  single_640x480.jpg") && lines[5].contains("verify"),
+            "{}",
+            lines[5]
+        );
+        assert_eq!(lines.len(), 6);
+
+        let json: serde_json::Value = serde_json::to_value(&report).unwrap();
+        let row = &json["embedders"][0]["rows"][1];
+        assert_eq!(row["stage"], "verify");
+        assert_eq!(row["median_ms"], 12.345);
+        assert_eq!(json["embedders"][0]["embedder"], "facenet");
+    }
 }

@@ -1,1 +1,521 @@
-//! TODO
+//! Users, their reference faces and the attendance log, in SQLite (the default) or MySQL.
+//!
+//! [`Store`] is an enum over the two pools. The SQL is written once, in the dialect both accept
+//! (`?` placeholders, no `RETURNING`), and [`with_pool!`] expands each method body once per
+//! backend so that sqlx checks the types against each driver. Queries are built at run time: no
+//! database is needed to compile.
+
+pub mod photos;
+
+use crate::domain::PersonName;
+use chrono::{DateTime, Utc};
+use sqlx::mysql::{MySqlPool, MySqlPoolOptions, MySqlQueryResult};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
+};
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub use photos::{PhotoDir, StagedPhoto};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("reference photo: {0}")]
+    Photo(#[from] std::io::Error),
+    #[error("unsupported database URL `{0}`: use sqlite://FILE or mysql://USER:PASS@HOST:PORT/DB")]
+    UnsupportedUrl(String),
+}
+
+/// The two backends.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Mysql(MySqlPool),
+}
+
+/// Runs `$body` with `$pool` bound to the backend's pool; the body is compiled once per backend.
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite($pool) => $body,
+            Store::Mysql($pool) => $body,
+        }
+    };
+}
+
+/// The id of the row an `INSERT` created (the two drivers name it differently).
+trait InsertedId {
+    fn inserted_id(&self) -> i64;
+}
+
+impl InsertedId for SqliteQueryResult {
+    fn inserted_id(&self) -> i64 {
+        self.last_insert_rowid()
+    }
+}
+
+impl InsertedId for MySqlQueryResult {
+    fn inserted_id(&self) -> i64 {
+        // AUTO_INCREMENT BIGINT ids stay far below i64::MAX.
+        i64::try_from(self.last_insert_id()).unwrap_or(i64::MAX)
+    }
+}
+
+/// A registered person, as listed.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct UserRecord {
+    pub id: i64,
+    pub first_name: String,
+    pub last_name: String,
+    pub image_path: String,
+    pub model: String,
+    pub created_at: DateTime<Utc>,
+    /// Reference embeddings: the one in `users` plus the extra rows in `faces`.
+    pub faces: i64,
+}
+
+/// One reference embedding, with whose it is.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EmbeddingRow {
+    pub user_id: i64,
+    pub first_name: String,
+    pub last_name: String,
+    pub model: String,
+    pub embedding: Vec<u8>,
+}
+
+/// Where a reference photo's embedding is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmbeddingOwner {
+    /// `users.embedding` of this user.
+    User(i64),
+    /// `faces.embedding` of this face row.
+    Face(i64),
+}
+
+#[derive(Debug, Clone)]
+pub struct ReferencePhoto {
+    pub owner: EmbeddingOwner,
+    pub user_id: i64,
+    pub image_path: String,
+    pub model: String,
+}
+
+/// One check-in.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
+pub struct AttendanceRecord {
+    pub id: i64,
+    pub user_id: i64,
+    pub first_name: String,
+    pub last_name: String,
+    pub at: DateTime<Utc>,
+    pub similarity: f64,
+    pub kiosk: Option<String>,
+    #[serde(skip)]
+    pub model: String,
+}
+
+/// A reference face to store: its embedding bytes and its photo, staged on disk.
+pub struct NewFace {
+    pub embedding: Vec<u8>,
+    pub photo: StagedPhoto,
+}
+
+/// A check-in to record.
+#[derive(Debug, Clone)]
+pub struct NewCheckIn<'a> {
+    pub user_id: i64,
+    pub at: DateTime<Utc>,
+    pub similarity: f64,
+    pub kiosk: Option<&'a str>,
+    pub model: &'a str,
+    /// No event is recorded when this person has one after this instant.
+    pub not_since: DateTime<Utc>,
+}
+
+/// What a check-in did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckIn {
+    Recorded(AttendanceRecord),
+    /// Already checked in within the cooldown: the earlier event.
+    AlreadyIn(AttendanceRecord),
+    /// The person was deleted meanwhile.
+    UnknownUser,
+}
+
+/// Filters of the attendance queries.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AttendanceFilter {
+    /// Inclusive.
+    pub since: Option<DateTime<Utc>>,
+    /// Exclusive.
+    pub before: Option<DateTime<Utc>>,
+    pub user_id: Option<i64>,
+}
+
+const USER_COLUMNS: &str =
+    "SELECT u.id, u.first_name, u.last_name, u.image_path, u.model, u.created_at, \
+     (SELECT COUNT(*) FROM faces f WHERE f.user_id = u.id) + 1 AS faces FROM users u";
+
+const ATTENDANCE_COLUMNS: &str =
+    "SELECT id, user_id, first_name, last_name, at, similarity, kiosk, model FROM attendance";
+
+impl Store {
+    /// Open the database, creating an SQLite file when it does not exist yet.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .foreign_keys(true)
+                // Writers queue instead of failing while another holds the lock.
+                .busy_timeout(Duration::from_secs(30));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await?;
+            Ok(Store::Sqlite(pool))
+        } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+            let url = url.replacen("mariadb:", "mysql:", 1);
+            let pool = MySqlPoolOptions::new()
+                .max_connections(8)
+                // /health answers within a few seconds when the server is gone.
+                .acquire_timeout(Duration::from_secs(3))
+                .connect(&url)
+                .await?;
+            Ok(Store::Mysql(pool))
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_owned()))
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Mysql(_) => "mysql",
+        }
+    }
+
+    /// Apply the backend's pending migrations.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Store::Mysql(pool) => sqlx::migrate!("migrations/mysql").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        with_pool!(self, pool => pool.close().await)
+    }
+
+    /// Is the database reachable?
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop)?);
+        Ok(())
+    }
+
+    pub async fn count_users(&self) -> Result<i64, StoreError> {
+        let n: i64 = with_pool!(self, pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(pool).await?
+        });
+        Ok(n)
+    }
+
+    /// Everyone, sorted by last name, first name.
+    pub async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let sql = format!("{USER_COLUMNS} ORDER BY u.last_name, u.first_name, u.id");
+        Ok(with_pool!(self, pool => sqlx::query_as(&sql).fetch_all(pool).await?))
+    }
+
+    pub async fn get_user(&self, id: i64) -> Result<Option<UserRecord>, StoreError> {
+        let sql = format!("{USER_COLUMNS} WHERE u.id = ?");
+        Ok(with_pool!(self, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?))
+    }
+
+    /// Insert a person with their reference faces (the first goes into `users`, the others into
+    /// `faces`), placing each photo under its final name before the commit.
+    pub async fn create_user(
+        &self,
+        name: &PersonName,
+        model: &str,
+        faces: Vec<NewFace>,
+        now: DateTime<Utc>,
+    ) -> Result<UserRecord, StoreError> {
+        let mut faces = faces.into_iter();
+        let Some(first) = faces.next() else {
+            return Err(StoreError::Database(sqlx::Error::Protocol(
+                "a user needs at least one reference face".into(),
+            )));
+        };
+        let id = with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let id = sqlx::query(
+                "INSERT INTO users (first_name, last_name, embedding, image_path, model, created_at) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(name.first.as_str())
+            .bind(name.last.as_str())
+            .bind(&first.embedding)
+            .bind(first.photo.image_path())
+            .bind(model)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .inserted_id();
+            let mut placed = vec![first.photo.place()?];
+            for face in faces {
+                sqlx::query(
+                    "INSERT INTO faces (user_id, embedding, model, image_path) VALUES (?, ?, ?, ?)",
+                )
+                .bind(id)
+                .bind(&face.embedding)
+                .bind(model)
+                .bind(face.photo.image_path())
+                .execute(&mut *tx)
+                .await?;
+                placed.push(face.photo.place()?);
+            }
+            tx.commit().await?;
+            placed.into_iter().for_each(photos::PlacedPhoto::keep);
+            id
+        });
+        self.get_user(id)
+            .await?
+            .ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))
+    }
+
+    /// Add a reference face to a person. `None` when there is no such person.
+    pub async fn add_face(
+        &self,
+        user_id: i64,
+        model: &str,
+        face: NewFace,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let found = with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE id = ?")
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if exists.is_some() {
+                sqlx::query(
+                    "INSERT INTO faces (user_id, embedding, model, image_path) VALUES (?, ?, ?, ?)",
+                )
+                .bind(user_id)
+                .bind(&face.embedding)
+                .bind(model)
+                .bind(face.photo.image_path())
+                .execute(&mut *tx)
+                .await?;
+                let placed = face.photo.place()?;
+                tx.commit().await?;
+                placed.keep();
+            }
+            exists.is_some()
+        });
+        if found {
+            self.get_user(user_id).await
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Delete a person and their faces (and, with `history`, their attendance). Returns the
+    /// photo paths to delete once this has committed, `None` when there is no such person.
+    pub async fn delete_user(
+        &self,
+        id: i64,
+        history: bool,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        Ok(with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let main: Option<String> = sqlx::query_scalar("SELECT image_path FROM users WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            match main {
+                None => None,
+                Some(main) => {
+                    let mut paths: Vec<String> =
+                        sqlx::query_scalar("SELECT image_path FROM faces WHERE user_id = ?")
+                            .bind(id)
+                            .fetch_all(&mut *tx)
+                            .await?;
+                    paths.insert(0, main);
+                    sqlx::query("DELETE FROM faces WHERE user_id = ?").bind(id).execute(&mut *tx).await?;
+                    sqlx::query("DELETE FROM users WHERE id = ?").bind(id).execute(&mut *tx).await?;
+                    if history {
+                        sqlx::query("DELETE FROM attendance WHERE user_id = ?")
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                    Some(paths)
+                }
+            }
+        }))
+    }
+
+    /// Every reference embedding (all models), for the gallery.
+    pub async fn all_embeddings(&self) -> Result<Vec<EmbeddingRow>, StoreError> {
+        const SQL: &str =
+            "SELECT id AS user_id, first_name, last_name, model, embedding FROM users \
+             UNION ALL \
+             SELECT f.user_id, u.first_name, u.last_name, f.model, f.embedding \
+             FROM faces f JOIN users u ON u.id = f.user_id";
+        Ok(with_pool!(self, pool => sqlx::query_as(SQL).fetch_all(pool).await?))
+    }
+
+    /// Every stored photo path (for the start-up sweep of `img_refs/`).
+    pub async fn all_image_paths(&self) -> Result<HashSet<String>, StoreError> {
+        const SQL: &str = "SELECT image_path FROM users UNION ALL SELECT image_path FROM faces";
+        let paths: Vec<String> =
+            with_pool!(self, pool => sqlx::query_scalar(SQL).fetch_all(pool).await?);
+        Ok(paths.into_iter().collect())
+    }
+
+    /// Every reference photo with where its embedding lives (for `reindex`).
+    pub async fn reference_photos(&self) -> Result<Vec<ReferencePhoto>, StoreError> {
+        let users: Vec<(i64, String, String)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT id, image_path, model FROM users ORDER BY id").fetch_all(pool).await?
+        });
+        let faces: Vec<(i64, i64, String, String)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT id, user_id, image_path, model FROM faces ORDER BY id")
+                .fetch_all(pool)
+                .await?
+        });
+        let users = users
+            .into_iter()
+            .map(|(id, image_path, model)| ReferencePhoto {
+                owner: EmbeddingOwner::User(id),
+                user_id: id,
+                image_path,
+                model,
+            });
+        let faces = faces
+            .into_iter()
+            .map(|(id, user_id, image_path, model)| ReferencePhoto {
+                owner: EmbeddingOwner::Face(id),
+                user_id,
+                image_path,
+                model,
+            });
+        Ok(users.chain(faces).collect())
+    }
+
+    /// Replace one stored embedding (after re-embedding its photo with another model).
+    pub async fn set_embedding(
+        &self,
+        owner: EmbeddingOwner,
+        embedding: &[u8],
+        model: &str,
+    ) -> Result<(), StoreError> {
+        let (sql, id) = match owner {
+            EmbeddingOwner::User(id) => {
+                ("UPDATE users SET embedding = ?, model = ? WHERE id = ?", id)
+            }
+            EmbeddingOwner::Face(id) => {
+                ("UPDATE faces SET embedding = ?, model = ? WHERE id = ?", id)
+            }
+        };
+        with_pool!(self, pool => {
+            sqlx::query(sql).bind(embedding).bind(model).bind(id).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Record a check-in unless the person has one after `not_since`. Safe across processes:
+    /// the transaction first writes the person's `users` row, which takes that row's lock
+    /// (InnoDB) or the database write lock (SQLite), so a second check-in of the same person
+    /// waits and then sees the first one's event.
+    pub async fn check_in(&self, new: NewCheckIn<'_>) -> Result<CheckIn, StoreError> {
+        let select_last = format!(
+            "{ATTENDANCE_COLUMNS} WHERE user_id = ? AND at > ? ORDER BY at DESC, id DESC LIMIT 1"
+        );
+        Ok(with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE users SET first_name = first_name WHERE id = ?")
+                .bind(new.user_id)
+                .execute(&mut *tx)
+                .await?;
+            let user: Option<(String, String)> =
+                sqlx::query_as("SELECT first_name, last_name FROM users WHERE id = ?")
+                    .bind(new.user_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            match user {
+                None => CheckIn::UnknownUser,
+                Some((first_name, last_name)) => {
+                    let last: Option<AttendanceRecord> = sqlx::query_as(&select_last)
+                        .bind(new.user_id)
+                        .bind(new.not_since)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    match last {
+                        Some(earlier) => {
+                            tx.commit().await?;
+                            CheckIn::AlreadyIn(earlier)
+                        }
+                        None => {
+                            let id = sqlx::query(
+                                "INSERT INTO attendance \
+                                 (user_id, first_name, last_name, at, similarity, kiosk, model) \
+                                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            )
+                            .bind(new.user_id)
+                            .bind(&first_name)
+                            .bind(&last_name)
+                            .bind(new.at)
+                            .bind(new.similarity)
+                            .bind(new.kiosk)
+                            .bind(new.model)
+                            .execute(&mut *tx)
+                            .await?
+                            .inserted_id();
+                            tx.commit().await?;
+                            CheckIn::Recorded(AttendanceRecord {
+                                id,
+                                user_id: new.user_id,
+                                first_name,
+                                last_name,
+                                at: new.at,
+                                similarity: new.similarity,
+                                kiosk: new.kiosk.map(str::to_owned),
+                                model: new.model.to_owned(),
+                            })
+                        }
+                    }
+                }
+            }
+        }))
+    }
+
+    /// Check-ins matching `filter`, newest first.
+    pub async fn attendance(
+        &self,
+        filter: AttendanceFilter,
+    ) -> Result<Vec<AttendanceRecord>, StoreError> {
+        let sql = format!(
+            "{ATTENDANCE_COLUMNS} WHERE (? IS NULL OR at >= ?) AND (? IS NULL OR at < ?) \
+             AND (? IS NULL OR user_id = ?) ORDER BY at DESC, id DESC"
+        );
+        Ok(with_pool!(self, pool => {
+            sqlx::query_as(&sql)
+                .bind(filter.since)
+                .bind(filter.since)
+                .bind(filter.before)
+                .bind(filter.before)
+                .bind(filter.user_id)
+                .bind(filter.user_id)
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+}

@@ -1,0 +1,134 @@
+//! `/attendance`: the log (JSON and CSV), who was present on a day, events per day.
+
+use super::error::ApiError;
+use super::AppState;
+use crate::attendance::{daily, summary, write_csv, DayCount, PresentRow};
+use crate::domain::{parse_day, DayRange};
+use crate::store::{AttendanceFilter, AttendanceRecord};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+use serde::Deserialize;
+
+/// `date=` or `from=`/`to=`, and `user_id=`; all optional.
+#[derive(Debug, Default, Deserialize)]
+pub struct Filters {
+    date: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    user_id: Option<String>,
+}
+
+/// Days shown by `/attendance/daily` when no range is given.
+const DEFAULT_DAILY_DAYS: u64 = 30;
+
+impl Filters {
+    fn days(&self) -> Result<DayRange, ApiError> {
+        let day = |field, v: &Option<String>| {
+            v.as_deref()
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| parse_day(field, s))
+                .transpose()
+        };
+        if let Some(d) = day("date", &self.date)? {
+            return Ok(DayRange::day(d));
+        }
+        Ok(DayRange::new(
+            day("from", &self.from)?,
+            day("to", &self.to)?,
+        )?)
+    }
+
+    fn filter(&self) -> Result<AttendanceFilter, ApiError> {
+        let (since, before) = self.days()?.bounds();
+        let user_id = match self.user_id.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(raw) => Some(super::users::parse_id(raw)?),
+        };
+        Ok(AttendanceFilter {
+            since,
+            before,
+            user_id,
+        })
+    }
+}
+
+fn filters(q: Result<Query<Filters>, QueryRejection>) -> Result<Filters, ApiError> {
+    q.map(|Query(f)| f)
+        .map_err(|e| ApiError::bad_request(e.body_text()))
+}
+
+async fn records(state: &AppState, f: &Filters) -> Result<Vec<AttendanceRecord>, ApiError> {
+    Ok(state.rollcall.store.attendance(f.filter()?).await?)
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    q: Result<Query<Filters>, QueryRejection>,
+) -> Result<Json<Vec<AttendanceRecord>>, ApiError> {
+    Ok(Json(records(&state, &filters(q)?).await?))
+}
+
+pub async fn csv(
+    State(state): State<AppState>,
+    q: Result<Query<Filters>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let records = records(&state, &filters(q)?).await?;
+    let mut body = Vec::new();
+    write_csv(&records, &mut body).map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            e.to_string(),
+        )
+    })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"attendance.csv\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// Who was present on `date` (default: today, UTC).
+pub async fn day_summary(
+    State(state): State<AppState>,
+    q: Result<Query<Filters>, QueryRejection>,
+) -> Result<Json<Vec<PresentRow>>, ApiError> {
+    let mut f = filters(q)?;
+    if f.date.is_none() && f.from.is_none() && f.to.is_none() {
+        f.date = Some(Utc::now().date_naive().to_string());
+    }
+    Ok(Json(summary(&records(&state, &f).await?)))
+}
+
+/// Present people and events per day, from `from` to `to` (default: the last 30 days).
+pub async fn per_day(
+    State(state): State<AppState>,
+    q: Result<Query<Filters>, QueryRejection>,
+) -> Result<Json<Vec<DayCount>>, ApiError> {
+    let mut f = filters(q)?;
+    let range = f.days()?;
+    let to = range.to.unwrap_or_else(|| Utc::now().date_naive());
+    let from = range
+        .from
+        .unwrap_or_else(|| to - chrono::Days::new(DEFAULT_DAILY_DAYS - 1));
+    if from > to {
+        return Err(ApiError::bad_request(format!(
+            "from {from} is after to {to}"
+        )));
+    }
+    if (to - from).num_days() > 3660 {
+        return Err(ApiError::bad_request("ask for at most ten years of days"));
+    }
+    (f.date, f.from, f.to) = (None, Some(from.to_string()), Some(to.to_string()));
+    Ok(Json(daily(&records(&state, &f).await?, from, to)))
+}

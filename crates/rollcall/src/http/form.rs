@@ -1,0 +1,83 @@
+//! Multipart forms read whole (they are bounded by the upload limit) and then asked for typed
+//! fields, so that "missing" and "empty" are told apart the same way for every route.
+
+use super::error::ApiError;
+use axum::extract::multipart::{Multipart, MultipartRejection};
+use axum::http::StatusCode;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Fields whose content is a file; every other field is text.
+const FILE_FIELDS: &[&str] = &["image"];
+
+#[derive(Debug, Default)]
+pub struct Form {
+    texts: HashMap<String, String>,
+    files: HashMap<String, Vec<Arc<[u8]>>>,
+}
+
+impl Form {
+    pub async fn read(
+        multipart: Result<Multipart, MultipartRejection>,
+        limit: usize,
+    ) -> Result<Form, ApiError> {
+        let too_large = |e: axum::extract::multipart::MultipartError| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::payload_too_large(limit)
+            } else {
+                ApiError::from(e)
+            }
+        };
+        let mut multipart = multipart?;
+        let mut form = Form::default();
+        while let Some(field) = multipart.next_field().await.map_err(too_large)? {
+            let name = field.name().unwrap_or_default().to_owned();
+            let bytes = field.bytes().await.map_err(too_large)?;
+            if FILE_FIELDS.contains(&name.as_str()) {
+                form.files
+                    .entry(name)
+                    .or_default()
+                    .push(bytes.to_vec().into());
+            } else {
+                let text = String::from_utf8(bytes.to_vec())
+                    .map_err(|_| ApiError::bad_request(format!("`{name}` is not UTF-8 text")))?;
+                // The first value of a repeated text field counts.
+                form.texts.entry(name).or_insert(text);
+            }
+        }
+        Ok(form)
+    }
+
+    /// A text field that must be present (it may still be blank: the domain types decide).
+    pub fn text(&self, name: &str) -> Result<&str, ApiError> {
+        self.texts
+            .get(name)
+            .map(String::as_str)
+            .ok_or_else(|| ApiError::missing_field(name))
+    }
+
+    pub fn optional_text(&self, name: &str) -> Option<&str> {
+        self.texts.get(name).map(String::as_str)
+    }
+
+    /// Every `image` part, at least one, none empty.
+    pub fn images(&self) -> Result<Vec<Arc<[u8]>>, ApiError> {
+        let images = self.files.get("image").cloned().unwrap_or_default();
+        if images.is_empty() {
+            return Err(ApiError::missing_field("image"));
+        }
+        if images.iter().any(|b| b.is_empty()) {
+            return Err(ApiError::empty_field("image"));
+        }
+        Ok(images)
+    }
+
+    /// Exactly one `image` part.
+    pub fn image(&self) -> Result<Arc<[u8]>, ApiError> {
+        let mut images = self.images()?;
+        if images.len() > 1 {
+            return Err(ApiError::bad_request("send one `image` part"));
+        }
+        Ok(images.remove(0))
+    }
+}

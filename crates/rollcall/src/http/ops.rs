@@ -1,0 +1,96 @@
+//! Operations: `/health`, `/metrics`, and the middleware counting requests per route.
+
+use super::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde_json::json;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The process-wide Prometheus recorder (metrics are global; one recorder serves every app
+/// built in this process, e.g. the tests' many servers).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            const SECONDS: &[f64] = &[
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ];
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(SECONDS)
+                .map(PrometheusBuilder::build_recorder)
+                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("another metrics recorder is installed: /metrics will be empty");
+            }
+            handle
+        })
+        .clone()
+}
+
+/// Counts and times every request by route template (`/users/{id}`, not `/users/7`).
+pub async fn track(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().to_string();
+    let start = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("rollcall_http_requests_total",
+        "method" => method.clone(), "route" => route.clone(), "status" => status)
+    .increment(1);
+    metrics::histogram!("rollcall_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(start.elapsed().as_secs_f64());
+    response
+}
+
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    if let Ok(n) = state.rollcall.store.count_users().await {
+        metrics::gauge!("rollcall_users").set(n as f64);
+    }
+    metrics::gauge!("rollcall_gallery_people").set(state.rollcall.gallery.len() as f64);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}
+
+/// How long /health waits for the database.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
+
+pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    let store = &state.rollcall.store;
+    let users = tokio::time::timeout(HEALTH_TIMEOUT, async {
+        store.ping().await?;
+        store.count_users().await
+    })
+    .await;
+    let (status, database, users) = match users {
+        Ok(Ok(n)) => (StatusCode::OK, "ok", Some(n)),
+        Ok(Err(e)) => {
+            tracing::warn!("health: database: {e}");
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None)
+        }
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
+    };
+    let body = json!({
+        "status": if status == StatusCode::OK { "ok" } else { "unavailable" },
+        "database": database,
+        "backend": store.backend(),
+        "model": state.rollcall.model(),
+        "embedder": state.rollcall.embedder(),
+        "threshold": state.rollcall.threshold.value(),
+        "users": users,
+    });
+    (status, Json(body))
+}

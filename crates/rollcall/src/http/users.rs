@@ -1,0 +1,139 @@
+//! `/users`: list, get, photo, delete, add a reference face.
+
+use super::error::ApiError;
+use super::form::Form;
+use super::AppState;
+use crate::domain::ImageFormat;
+use crate::service::ServiceError;
+use crate::store::UserRecord;
+use axum::extract::multipart::{Multipart, MultipartRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A user as the API shows them.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct UserJson {
+    pub id: i64,
+    pub first_name: String,
+    pub last_name: String,
+    pub image_url: String,
+    pub model: String,
+    pub faces: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<UserRecord> for UserJson {
+    fn from(u: UserRecord) -> Self {
+        UserJson {
+            image_url: format!("/users/{}/photo", u.id),
+            id: u.id,
+            first_name: u.first_name,
+            last_name: u.last_name,
+            model: u.model,
+            faces: u.faces,
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// `{id}` of the path, as a JSON error when it is not a number.
+pub fn parse_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::bad_request(format!("`{raw}` is not a user id")))
+}
+
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<UserJson>>, ApiError> {
+    let users = state.rollcall.store.list_users().await?;
+    Ok(Json(users.into_iter().map(UserJson::from).collect()))
+}
+
+async fn find(state: &AppState, raw_id: &str) -> Result<UserRecord, ApiError> {
+    let id = parse_id(raw_id)?;
+    state
+        .rollcall
+        .store
+        .get_user(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no user with id {id}")))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<UserJson>, ApiError> {
+    Ok(Json(find(&state, &id).await?.into()))
+}
+
+pub async fn photo(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let user = find(&state, &id).await?;
+    let missing = || ApiError::not_found(format!("the photo of user {} is missing", user.id));
+    let path = state
+        .rollcall
+        .photos
+        .resolve(&user.image_path)
+        .ok_or_else(missing)?;
+    let bytes = tokio::fs::read(&path).await.map_err(|_| missing())?;
+    let mime = path
+        .extension()
+        .and_then(|e| ImageFormat::from_extension(&e.to_string_lossy()))
+        .map_or("application/octet-stream", ImageFormat::mime);
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime),
+            (header::CACHE_CONTROL, "private, max-age=3600"),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeleteQuery {
+    #[serde(default)]
+    history: Option<String>,
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<DeleteQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id(&id)?;
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let history = match query.history.as_deref().map(str::trim) {
+        None | Some("" | "false" | "0") => false,
+        Some("true" | "1") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "history=`{other}`: use true or false"
+            )))
+        }
+    };
+    state.rollcall.delete_user(id, history).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn add_face(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Json<UserJson>, ApiError> {
+    let id = parse_id(&id)?;
+    let form = Form::read(multipart, state.max_upload_bytes).await?;
+    let user = state
+        .rollcall
+        .add_face(id, form.image()?)
+        .await
+        .map_err(|e| match e {
+            ServiceError::UserNotFound(id) => ApiError::not_found(format!("no user with id {id}")),
+            other => other.into(),
+        })?;
+    Ok(Json(user.into()))
+}

@@ -1,0 +1,467 @@
+// The admin page: people (list, register, delete) and attendance (chart, day summary, log, CSV).
+// All user-provided text goes into the page as text nodes (RC.h), never as HTML.
+'use strict';
+
+(() => {
+  const { h, $, api, fullName, time, day, todayUtc, addDays } = RC;
+
+  let users = [];
+
+  // ---- tabs -------------------------------------------------------------------------------
+  const TABS = ['people', 'register', 'attendance'];
+  function showTab(name) {
+    if (!TABS.includes(name)) name = 'people';
+    for (const tab of TABS) {
+      const selected = tab === name;
+      $(`#tab-${tab}`).setAttribute('aria-selected', String(selected));
+      $(`#tab-${tab}`).tabIndex = selected ? 0 : -1;
+      $(`#panel-${tab}`).hidden = !selected;
+    }
+    if (name !== 'register') register.stopCamera();
+    if (name === 'attendance') attendance.refresh();
+    if (name === 'people') people.load();
+  }
+  for (const button of document.querySelectorAll('.tab')) {
+    button.addEventListener('click', () => {
+      window.location.hash = button.dataset.tab;
+    });
+    button.addEventListener('keydown', (e) => {
+      // Arrow keys move between tabs, as in any tab list.
+      const step = { ArrowRight: 1, ArrowLeft: -1 }[e.key];
+      if (!step) return;
+      const next = TABS[(TABS.indexOf(button.dataset.tab) + step + TABS.length) % TABS.length];
+      window.location.hash = next;
+      $(`#tab-${next}`).focus();
+    });
+  }
+  window.addEventListener('hashchange', () => showTab(window.location.hash.slice(1)));
+
+  function notice(container, kind, text) {
+    container.replaceChildren(text ? h('p', { class: `notice notice-${kind}`, text }) : '');
+  }
+
+  // ---- server state -----------------------------------------------------------------------
+  async function health() {
+    const el = $('#server-state');
+    const res = await api('GET', '/health');
+    const d = res.data || {};
+    if (res.ok) {
+      el.dataset.state = 'ok';
+      el.textContent = `Server OK · ${d.embedder || d.model || 'model ?'} · ${d.users ?? '?'} registered`;
+    } else if (res.status === 0) {
+      el.dataset.state = 'down';
+      el.textContent = 'Server unreachable';
+    } else {
+      el.dataset.state = 'down';
+      el.textContent = d.database === 'unavailable' ? 'Database unavailable' : `Server error (${res.status})`;
+    }
+  }
+
+  // ---- people -----------------------------------------------------------------------------
+  const people = (() => {
+    const list = $('#people-list');
+    const search = $('#people-search');
+    const dialog = $('#delete-dialog');
+    let pending = null; // the person the delete dialog is about
+
+    async function load() {
+      const res = await api('GET', '/users');
+      if (!res.ok) {
+        notice($('#people-notice'), 'error', `Could not load people: ${res.message}`);
+        return;
+      }
+      users = res.data || [];
+      render();
+      attendance.fillPeople();
+    }
+
+    function render() {
+      const query = search.value.trim().toLocaleLowerCase();
+      const shown = users.filter((u) => !query || fullName(u).toLocaleLowerCase().includes(query));
+      $('#people-count').textContent = users.length === 1 ? '1 person registered' : `${users.length} people registered`;
+      $('#people-empty').hidden = users.length > 0;
+      list.replaceChildren(...shown.map(card));
+      if (users.length && !shown.length) list.append(h('li', { class: 'empty' }, 'Nobody matches this search.'));
+    }
+
+    function card(u) {
+      const name = fullName(u);
+      const registered = u.created_at ? day(u.created_at.slice(0, 10), { weekday: undefined }) : '';
+      const faces = u.faces === 1 ? '1 photo' : `${u.faces ?? '?'} photos`;
+      return h('li', { class: 'person', 'data-user-id': u.id },
+        h('img', { src: u.image_url || `/users/${u.id}/photo`, alt: `Reference photo of ${name}`, loading: 'lazy', width: 200, height: 200 }),
+        h('div', { class: 'person-body' },
+          h('span', { class: 'person-name', text: name }),
+          h('span', { class: 'person-meta', text: registered ? `Registered ${registered}` : '' }),
+          h('span', { class: 'person-meta', text: [faces, u.model].filter(Boolean).join(' · ') }),
+          h('div', { class: 'person-actions' },
+            h('button', { class: 'btn btn-danger-ghost btn-sm', type: 'button', 'aria-label': `Delete ${name}`, onclick: () => confirmDelete(u) }, 'Delete'))));
+    }
+
+    function confirmDelete(u) {
+      pending = u;
+      $('#delete-title').textContent = `Delete ${fullName(u)}?`;
+      $('#delete-history').checked = false;
+      dialog.showModal();
+    }
+
+    dialog.addEventListener('close', async () => {
+      const u = pending;
+      pending = null;
+      if (dialog.returnValue !== 'delete' || !u) return;
+      const history = $('#delete-history').checked;
+      const res = await api('DELETE', `/users/${encodeURIComponent(u.id)}?history=${history}`);
+      if (res.ok) {
+        notice($('#people-notice'), 'ok', `${fullName(u)} was deleted${history ? ' with their attendance history' : ''}.`);
+      } else {
+        notice($('#people-notice'), 'error', `Could not delete ${fullName(u)}: ${res.message}`);
+      }
+      load();
+      health();
+    });
+
+    search.addEventListener('input', render);
+    $('#people-add').addEventListener('click', () => { window.location.hash = 'register'; });
+    return { load };
+  })();
+
+  // ---- register ---------------------------------------------------------------------------
+  const register = (() => {
+    const form = $('#register-form');
+    const box = $('#photo-box');
+    const placeholder = $('#photo-placeholder');
+    const result = $('#detect-result');
+    const save = $('#register-save');
+    const webcam = $('#register-webcam');
+    const snap = $('#register-snap');
+    const fileInput = $('#register-file');
+    const frame = document.createElement('canvas');
+    let photo = null; // { blob, name, url }
+    let faces = 0;
+    let stream = null;
+    let video = null;
+    let saving = false;
+    let generation = 0; // ignores /detect answers for a photo that was since replaced
+
+    function clearBox() {
+      box.querySelectorAll('img, canvas, video').forEach((el) => el.remove());
+      box.classList.remove('has-photo');
+      placeholder.hidden = false;
+      if (photo) URL.revokeObjectURL(photo.url);
+      photo = null;
+      faces = 0;
+      updateSave();
+    }
+
+    function updateSave() {
+      save.disabled = saving || !photo || faces < 1;
+    }
+
+    async function setPhoto(blob, name) {
+      stopCamera();
+      clearBox();
+      const mine = ++generation;
+      const url = URL.createObjectURL(blob);
+      const img = h('img', { alt: 'The photo to register' });
+      img.src = url;
+      try {
+        await img.decode();
+      } catch (_) {
+        URL.revokeObjectURL(url);
+        notice(result, 'error', 'That file is not a picture this browser can show. Choose a JPEG or PNG photo.');
+        return;
+      }
+      photo = { blob, name, url };
+      placeholder.hidden = true;
+      box.classList.add('has-photo');
+      const overlay = h('canvas', { 'aria-hidden': 'true' });
+      box.append(img, overlay);
+      notice(result, 'warn', 'Looking for a face…');
+      const body = new FormData();
+      body.append('image', blob, name);
+      const res = await api('POST', '/detect', body);
+      if (mine !== generation) return;
+      if (!res.ok) {
+        faces = 0;
+        updateSave();
+        const text = res.error === 'no_face' ? 'No face found in this photo. Choose another one.' : res.message;
+        notice(result, 'error', text);
+        return;
+      }
+      const found = res.data.faces || [];
+      faces = found.length;
+      overlay.width = res.data.width;
+      overlay.height = res.data.height;
+      RC.drawBoxes(overlay, found.map((f, i) => ({
+        box: f.box,
+        colour: i === 0 ? '#22c55e' : '#f59e0b',
+        label: `${Math.round(f.probability * 100)}%`,
+      })));
+      if (faces === 0) notice(result, 'error', 'No face found in this photo. Choose another one.');
+      else if (faces === 1) notice(result, 'ok', `One face found (detector confidence ${(found[0].probability * 100).toFixed(1)}%). Ready to save.`);
+      else notice(result, 'warn', `${faces} faces found. The largest (green) will be registered; a photo of this person alone is safer.`);
+      updateSave();
+    }
+
+    async function startCamera() {
+      clearBox();
+      notice(result, '', '');
+      video = h('video', { autoplay: true, playsinline: true, muted: true, class: 'mirror', 'aria-label': 'Webcam preview' });
+      placeholder.hidden = true;
+      box.classList.add('has-photo');
+      box.append(video);
+      try {
+        stream = await RC.startCamera(video);
+      } catch (err) {
+        video.remove();
+        video = null;
+        box.classList.remove('has-photo');
+        placeholder.hidden = false;
+        notice(result, 'error', err.message);
+        return;
+      }
+      webcam.hidden = true;
+      snap.hidden = false;
+      snap.focus();
+    }
+
+    function stopCamera() {
+      RC.stopCamera(stream);
+      stream = null;
+      if (video) video.remove();
+      video = null;
+      webcam.hidden = false;
+      snap.hidden = true;
+    }
+
+    async function takePhoto() {
+      if (!video || !video.videoWidth) return;
+      const blob = await RC.captureFrame(video, frame);
+      setPhoto(blob, 'webcam.jpg');
+    }
+
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const first = $('#first-name').value.trim();
+      const last = $('#last-name').value.trim();
+      if (!first || !last) {
+        notice(result, 'error', 'Enter both a first and a last name.');
+        (first ? $('#last-name') : $('#first-name')).focus();
+        return;
+      }
+      if (!photo || faces < 1 || saving) return;
+      saving = true;
+      updateSave();
+      save.textContent = 'Saving…';
+      const body = new FormData();
+      body.append('first_name', first);
+      body.append('last_name', last);
+      body.append('image', photo.blob, photo.name);
+      const res = await api('POST', '/register', body);
+      saving = false;
+      save.textContent = 'Save person';
+      if (res.ok) {
+        form.reset();
+        clearBox();
+        notice(result, 'ok', `${fullName(res.data)} is registered and can check in now.`);
+        people.load();
+        health();
+      } else {
+        notice(result, 'error', res.message);
+        updateSave();
+      }
+    });
+    form.addEventListener('reset', () => {
+      stopCamera();
+      clearBox();
+      notice(result, '', '');
+    });
+    webcam.addEventListener('click', startCamera);
+    snap.addEventListener('click', takePhoto);
+    fileInput.addEventListener('change', () => {
+      const file = fileInput.files && fileInput.files[0];
+      fileInput.value = '';
+      if (file) setPhoto(file, file.name || 'photo.jpg');
+    });
+    return { stopCamera };
+  })();
+
+  // ---- attendance -------------------------------------------------------------------------
+  const attendance = (() => {
+    const dayInput = $('#day');
+    const person = $('#filter-person');
+    const from = $('#filter-from');
+    const to = $('#filter-to');
+    let chartDays = 14;
+
+    function fillPeople() {
+      const chosen = person.value;
+      person.replaceChildren(h('option', { value: '' }, 'Everyone'),
+        ...users.map((u) => h('option', { value: u.id }, fullName(u))));
+      if (users.some((u) => String(u.id) === chosen)) person.value = chosen;
+    }
+
+    function setDay(ymd) {
+      dayInput.value = ymd;
+      from.value = ymd;
+      to.value = ymd;
+      refresh();
+    }
+
+    async function loadSummary() {
+      const date = dayInput.value || todayUtc();
+      $('#summary-title').textContent = `Present on ${day(date)}`;
+      const res = await api('GET', `/attendance/summary?date=${date}`);
+      const tbody = $('#summary-table tbody');
+      if (!res.ok) {
+        tbody.replaceChildren(h('tr', {}, h('td', { colspan: 4, class: 'notice-error' }, `Could not load: ${res.message}`)));
+        return;
+      }
+      const rows = res.data || [];
+      $('#summary-title').textContent = `Present on ${day(date)} — ${rows.length} ${rows.length === 1 ? 'person' : 'people'}`;
+      $('#summary-table').hidden = rows.length === 0;
+      $('#summary-empty').hidden = rows.length > 0;
+      tbody.replaceChildren(...rows.map((r) => h('tr', {},
+        h('td', { class: 'name', text: fullName(r) }),
+        h('td', { class: 'time', title: r.first_seen, text: time(r.first_seen) }),
+        h('td', { class: 'time', title: r.last_seen, text: time(r.last_seen) }),
+        h('td', { class: 'num', text: r.count }))));
+    }
+
+    function logQuery() {
+      const q = new URLSearchParams();
+      if (from.value) q.set('from', from.value);
+      if (to.value) q.set('to', to.value || from.value);
+      if (from.value && !to.value) q.set('to', from.value);
+      if (!from.value && to.value) q.set('from', to.value);
+      if (person.value) q.set('user_id', person.value);
+      return q.toString();
+    }
+
+    async function loadLog() {
+      const query = logQuery();
+      $('#csv-link').href = `/attendance.csv${query ? `?${query}` : ''}`;
+      const res = await api('GET', `/attendance${query ? `?${query}` : ''}`);
+      const tbody = $('#log-table tbody');
+      if (!res.ok) {
+        tbody.replaceChildren(h('tr', {}, h('td', { colspan: 5, class: 'notice-error' }, `Could not load: ${res.message}`)));
+        return;
+      }
+      const rows = res.data || [];
+      $('#log-table').hidden = rows.length === 0;
+      $('#log-empty').hidden = rows.length > 0;
+      tbody.replaceChildren(...rows.map((r) => h('tr', {},
+        h('td', { class: 'time', text: day(r.at.slice(0, 10), { weekday: undefined }) }),
+        h('td', { class: 'time', title: r.at, text: time(r.at) }),
+        h('td', { class: 'name', text: fullName(r) }),
+        h('td', { class: 'num', text: typeof r.similarity === 'number' ? r.similarity.toFixed(2) : '' }),
+        h('td', { text: r.kiosk || '—' }))));
+    }
+
+    async function loadChart() {
+      const last = todayUtc();
+      const first = addDays(last, -(chartDays - 1));
+      const res = await api('GET', `/attendance/daily?from=${first}&to=${last}`);
+      const wrap = $('#chart');
+      if (!res.ok) {
+        wrap.replaceChildren(h('p', { class: 'notice notice-error', text: `Could not load the chart: ${res.message}` }));
+        return;
+      }
+      const byDay = new Map((res.data || []).map((d) => [d.date, d]));
+      const days = [];
+      for (let d = first; d <= last; d = addDays(d, 1)) {
+        days.push(byDay.get(d) || { date: d, present: 0, events: 0 });
+      }
+      wrap.replaceChildren(chart(days, dayInput.value));
+    }
+
+    /** A bar chart of people present per day, as an SVG drawn here (no library). */
+    function chart(days, selected) {
+      const NS = 'http://www.w3.org/2000/svg';
+      const s = (tag, attrs, ...children) => {
+        const el = document.createElementNS(NS, tag);
+        for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, String(v));
+        for (const c of children) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+        return el;
+      };
+      const W = 760;
+      const H = 220;
+      const pad = { left: 34, right: 8, top: 18, bottom: 30 };
+      const plotW = W - pad.left - pad.right;
+      const plotH = H - pad.top - pad.bottom;
+      const max = Math.max(1, ...days.map((d) => d.present));
+      const step = Math.max(1, Math.ceil(max / 4));
+      const top = step * Math.ceil(max / step);
+      const y = (v) => pad.top + plotH - (v / top) * plotH;
+      const slot = plotW / days.length;
+      const barW = Math.max(4, slot * 0.68);
+      const total = days.reduce((n, d) => n + d.present, 0);
+      const svg = s('svg', {
+        class: 'chart', viewBox: `0 0 ${W} ${H}`, role: 'img',
+        'aria-label': `People present per day over the last ${days.length} days: ${total} attendances in total`,
+      });
+      for (let v = 0; v <= top; v += step) {
+        svg.append(s('line', { class: 'grid', x1: pad.left, x2: W - pad.right, y1: y(v), y2: y(v) }));
+        svg.append(s('text', { class: 'axis-label', x: pad.left - 6, y: y(v) + 4, 'text-anchor': 'end' }, v));
+      }
+      const labelEvery = days.length > 20 ? 3 : days.length > 10 ? 2 : 1;
+      days.forEach((d, i) => {
+        const x = pad.left + i * slot + (slot - barW) / 2;
+        const g = s('g', { class: 'bar-group', tabindex: 0, role: 'button',
+          'aria-label': `${day(d.date)}: ${d.present} present, ${d.events} check-ins` });
+        g.append(s('title', {}, `${day(d.date)}: ${d.present} present, ${d.events} check-ins`));
+        g.append(s('rect', { class: 'bar-hit', x: pad.left + i * slot, y: pad.top, width: slot, height: plotH }));
+        const barH = Math.max(d.present > 0 ? 2 : 0, (d.present / top) * plotH);
+        g.append(s('rect', { class: `bar${d.date === selected ? ' selected' : ''}`, x, y: pad.top + plotH - barH, width: barW, height: barH, rx: 2 }));
+        if (d.present > 0 && slot >= 18) {
+          g.append(s('text', { class: 'value-label', x: x + barW / 2, y: pad.top + plotH - barH - 4, 'text-anchor': 'middle' }, d.present));
+        }
+        const pick = () => setDay(d.date);
+        g.addEventListener('click', pick);
+        g.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); pick(); } });
+        svg.append(g);
+        if ((days.length - 1 - i) % labelEvery === 0) {
+          const date = new Date(`${d.date}T00:00:00Z`);
+          const label = date.getUTCDate() === 1 || i < labelEvery
+            ? date.toLocaleDateString([], { day: 'numeric', month: 'short', timeZone: 'UTC' })
+            : String(date.getUTCDate());
+          svg.append(s('text', { class: 'axis-label', x: pad.left + i * slot + slot / 2, y: H - 10, 'text-anchor': 'middle' }, label));
+        }
+      });
+      return svg;
+    }
+
+    function refresh() {
+      if (!dayInput.value) dayInput.value = todayUtc();
+      loadSummary();
+      loadLog();
+      loadChart();
+    }
+
+    dayInput.addEventListener('change', () => setDay(dayInput.value || todayUtc()));
+    $('#day-prev').addEventListener('click', () => setDay(addDays(dayInput.value || todayUtc(), -1)));
+    $('#day-next').addEventListener('click', () => setDay(addDays(dayInput.value || todayUtc(), 1)));
+    $('#day-today').addEventListener('click', () => setDay(todayUtc()));
+    for (const input of [person, from, to]) input.addEventListener('change', loadLog);
+    $('#attendance-refresh').addEventListener('click', refresh);
+    for (const button of document.querySelectorAll('.segmented button')) {
+      button.addEventListener('click', () => {
+        chartDays = Number(button.dataset.days);
+        document.querySelectorAll('.segmented button').forEach((b) => b.setAttribute('aria-pressed', String(b === button)));
+        loadChart();
+      });
+    }
+    const today = todayUtc();
+    dayInput.value = today;
+    from.value = today;
+    to.value = today;
+    return { refresh, fillPeople };
+  })();
+
+  // ---- start ------------------------------------------------------------------------------
+  health();
+  setInterval(health, 30000);
+  const first = window.location.hash.slice(1);
+  if (first !== 'people') people.load(); // the attendance filters need the list of people too
+  showTab(first);
+})();

@@ -1,0 +1,312 @@
+// The kiosk: a live camera preview; one frame per check-in goes to POST /verify and the answer
+// is shown large enough to read from a step away. One request at a time, always.
+'use strict';
+
+(() => {
+  const { $, api, fullName, time } = RC;
+
+  const AUTO_INTERVAL_MS = 3000; // between automatic attempts
+  const BOXES_MS = 5000; // how long face boxes stay over the preview
+  const RESULT_MS = 10000; // how long an answer stays before the kiosk is "Ready" again
+  const CHANGE_THRESHOLD = 6; // mean grey-level difference (0–255) that counts as "something changed"
+  const KIOSK_KEY = 'rollcall.kiosk';
+
+  const els = {
+    camera: $('#camera'),
+    video: $('#video'),
+    overlay: $('#overlay'),
+    message: $('#camera-message'),
+    messageText: $('#camera-message-text'),
+    capture: $('#capture'),
+    auto: $('#auto'),
+    upload: $('#upload'),
+    uploadLabel: $('#upload-label'),
+    status: $('#status'),
+    title: $('#status-title'),
+    detail: $('#status-detail'),
+    extra: $('#status-extra'),
+    clock: $('#clock'),
+    kioskButton: $('#kiosk-name'),
+    kioskValue: $('#kiosk-name-value'),
+    dialog: $('#kiosk-dialog'),
+    kioskInput: $('#kiosk-name-input'),
+  };
+  const frame = document.createElement('canvas'); // the captured frame, never shown
+  const sampler = document.createElement('canvas'); // a thumbnail for change detection
+  sampler.width = 32;
+  sampler.height = 24;
+
+  let stream = null;
+  let busy = false;
+  let lastSentAt = 0;
+  let notBefore = 0; // set from Retry-After
+  let lastSignature = null;
+  let lastState = 'idle';
+  let still = null; // an uploaded photo shown instead of the preview
+  let boxesTimer = 0;
+  let resultTimer = 0;
+
+  // ---- kiosk name -------------------------------------------------------------------------
+  function kioskName() {
+    try {
+      return localStorage.getItem(KIOSK_KEY) || 'Kiosk';
+    } catch (_) {
+      return 'Kiosk';
+    }
+  }
+  function showKioskName() {
+    els.kioskValue.textContent = kioskName();
+  }
+  els.kioskButton.addEventListener('click', () => {
+    els.kioskInput.value = kioskName();
+    els.dialog.showModal();
+  });
+  els.dialog.addEventListener('close', () => {
+    const value = els.kioskInput.value.trim();
+    if (els.dialog.returnValue === 'save' && value) {
+      try {
+        localStorage.setItem(KIOSK_KEY, value);
+      } catch (_) { /* private mode: the name lasts until reload */ }
+      els.kioskValue.textContent = value;
+    }
+  });
+
+  // ---- clock ------------------------------------------------------------------------------
+  function tick() {
+    const now = new Date();
+    els.clock.textContent = time(now.toISOString());
+    els.clock.dateTime = now.toISOString();
+  }
+
+  // ---- status panel -----------------------------------------------------------------------
+  function setStatus(state, title, detail, extra) {
+    lastState = state;
+    els.status.dataset.state = state;
+    els.title.textContent = title;
+    els.detail.textContent = detail || '';
+    els.extra.textContent = extra || '';
+    clearTimeout(resultTimer);
+    if (state !== 'idle' && state !== 'busy') resultTimer = setTimeout(showReady, RESULT_MS);
+  }
+  function showReady() {
+    const how = els.auto.checked ? 'Just look at the camera.' : 'Look at the camera and press Check in.';
+    setStatus('idle', 'Ready', stream ? how : 'Upload a photo to check in.');
+  }
+
+  function showAnswer(res) {
+    if (res.ok) {
+      const d = res.data;
+      const at = d.attendance && d.attendance.at ? time(d.attendance.at) : time(new Date().toISOString());
+      const score = `Similarity ${d.similarity.toFixed(2)} (threshold ${d.threshold.toFixed(2)})`;
+      if (d.checked_in) setStatus('welcome', `Welcome, ${fullName(d)}`, `Checked in ${at}`, score);
+      else setStatus('already', `Welcome, ${fullName(d)}`, `Already checked in at ${at}`, score);
+      return;
+    }
+    const data = res.data || {};
+    switch (res.error) {
+      case 'not_recognised': {
+        const best = data.faces && data.faces[0] && data.faces[0].best_similarity;
+        const extra = typeof best === 'number' ? `Closest match ${best.toFixed(2)}, needed ${Number(data.threshold).toFixed(2)}` : '';
+        setStatus('unknown', 'Not recognised', 'Try again, or ask at the desk to be registered.', extra);
+        break;
+      }
+      case 'no_face':
+        setStatus('noface', 'No face found — look at the camera', 'Stand in front of the camera, face it, and try again.');
+        break;
+      case 'unreachable':
+        setStatus('offline', 'Server unreachable', res.message);
+        break;
+      case 'busy':
+        setStatus('error', 'Busy — one moment', res.message);
+        break;
+      default:
+        setStatus('error', 'Could not check in', res.message);
+    }
+  }
+
+  // ---- face boxes -------------------------------------------------------------------------
+  function showBoxes(faces, width, height) {
+    if (!faces || !faces.length) return;
+    els.overlay.width = width;
+    els.overlay.height = height;
+    const boxes = faces.map((f) => ({
+      box: f.box,
+      colour: f.match ? '#22c55e' : '#f59e0b',
+      label: f.match ? fullName(f.match) : 'Unknown',
+    }));
+    RC.drawBoxes(els.overlay, boxes, { mirror: !still });
+  }
+  function clearBoxes() {
+    const ctx = els.overlay.getContext('2d');
+    ctx.clearRect(0, 0, els.overlay.width, els.overlay.height);
+    if (still) {
+      still.remove();
+      still = null;
+    }
+  }
+
+  // ---- sending ----------------------------------------------------------------------------
+  function setBusy(value) {
+    busy = value;
+    els.capture.disabled = value || !stream;
+    els.upload.disabled = value;
+    els.uploadLabel.classList.toggle('disabled', value);
+    els.capture.textContent = value ? 'Checking…' : 'Check in';
+  }
+
+  async function send(blob, filename, size) {
+    if (busy) return; // never two requests at once
+    setBusy(true);
+    lastSentAt = Date.now();
+    setStatus('busy', 'Checking…', 'Hold still for a moment.');
+    const form = new FormData();
+    form.append('image', blob, filename);
+    form.append('kiosk', kioskName());
+    const res = await api('POST', '/verify', form);
+    if (res.retryAfter) notBefore = Date.now() + res.retryAfter * 1000;
+    showAnswer(res);
+    const faces = res.data && res.data.faces;
+    if (faces) showBoxes(faces, size.width, size.height);
+    clearTimeout(boxesTimer);
+    boxesTimer = setTimeout(clearBoxes, BOXES_MS);
+    setBusy(false);
+  }
+
+  async function captureAndSend() {
+    if (busy || !stream || !els.video.videoWidth) return;
+    clearBoxes();
+    lastSignature = signature();
+    let blob;
+    try {
+      blob = await RC.captureFrame(els.video, frame);
+    } catch (err) {
+      setStatus('error', 'Could not capture a picture', err.message);
+      return;
+    }
+    await send(blob, 'frame.jpg', { width: frame.width, height: frame.height });
+  }
+
+  async function sendUpload(file) {
+    if (busy || !file) return;
+    clearBoxes();
+    const img = new Image();
+    img.className = 'still';
+    img.alt = 'The uploaded photo';
+    img.src = URL.createObjectURL(file);
+    try {
+      await img.decode();
+    } catch (_) {
+      setStatus('error', 'That file is not a picture', 'Choose a JPEG or PNG photo.');
+      return;
+    }
+    still = img;
+    els.camera.insertBefore(img, els.overlay);
+    await send(file, file.name || 'photo.jpg', { width: img.naturalWidth, height: img.naturalHeight });
+  }
+
+  els.capture.addEventListener('click', captureAndSend);
+  els.upload.addEventListener('change', () => {
+    const file = els.upload.files && els.upload.files[0];
+    els.upload.value = ''; // choosing the same file again still fires `change`
+    sendUpload(file);
+  });
+  document.addEventListener('keydown', (e) => {
+    // A keyboard or foot pedal on a kiosk: space/enter anywhere outside a form control checks in.
+    if ((e.key === ' ' || e.key === 'Enter') && e.target === document.body) {
+      e.preventDefault();
+      captureAndSend();
+    }
+  });
+
+  // ---- automatic mode ---------------------------------------------------------------------
+  /** A 32×24 grey thumbnail of the preview, to tell whether anything moved since the last send. */
+  function signature() {
+    if (!els.video.videoWidth) return null;
+    const ctx = sampler.getContext('2d', { willReadFrequently: true });
+    ctx.drawImage(els.video, 0, 0, sampler.width, sampler.height);
+    const px = ctx.getImageData(0, 0, sampler.width, sampler.height).data;
+    const grey = new Uint8Array(sampler.width * sampler.height);
+    for (let i = 0; i < grey.length; i += 1) {
+      grey[i] = (px[4 * i] * 77 + px[4 * i + 1] * 150 + px[4 * i + 2] * 29) >> 8;
+    }
+    return grey;
+  }
+  function changedSinceLastSend() {
+    const now = signature();
+    if (!now || !lastSignature) return true;
+    let sum = 0;
+    for (let i = 0; i < now.length; i += 1) sum += Math.abs(now[i] - lastSignature[i]);
+    return sum / now.length > CHANGE_THRESHOLD;
+  }
+  function autoTick() {
+    if (!els.auto.checked || busy || !stream || document.hidden) return;
+    const now = Date.now();
+    if (now - lastSentAt < AUTO_INTERVAL_MS || now < notBefore) return;
+    // An answer that depended on the picture stands until the picture changes; a failure is retried.
+    const retry = lastState === 'error' || lastState === 'offline';
+    if (retry || changedSinceLastSend()) captureAndSend();
+  }
+  els.auto.addEventListener('change', () => {
+    try {
+      localStorage.setItem('rollcall.auto', els.auto.checked ? '1' : '0');
+    } catch (_) { /* ignore */ }
+    lastSignature = null;
+    if (lastState === 'idle') showReady();
+  });
+
+  // ---- camera -----------------------------------------------------------------------------
+  function cameraFailed(message) {
+    els.camera.dataset.state = 'failed';
+    els.messageText.textContent = message;
+    els.message.hidden = false;
+    els.uploadLabel.classList.add('btn-primary');
+    els.uploadLabel.classList.remove('btn-ghost');
+    els.capture.disabled = true;
+    els.auto.disabled = true;
+    showReady();
+  }
+
+  async function startCamera() {
+    try {
+      stream = await RC.startCamera(els.video);
+    } catch (err) {
+      cameraFailed(err.message);
+      return;
+    }
+    els.camera.dataset.state = 'live';
+    const fitBox = () => {
+      if (els.video.videoWidth) els.camera.style.setProperty('--ar', `${els.video.videoWidth} / ${els.video.videoHeight}`);
+    };
+    fitBox();
+    els.video.addEventListener('resize', fitBox); // e.g. a phone turned on its side
+    els.video.classList.add('mirror');
+    stream.getVideoTracks().forEach((track) => track.addEventListener('ended', () => {
+      stream = null;
+      cameraFailed('The camera was disconnected. Reload the page to try again, or upload a photo.');
+    }));
+    els.capture.disabled = busy;
+    showReady();
+    keepAwake();
+  }
+
+  /** A kiosk screen should not go dark while it waits for people (where the browser allows). */
+  function keepAwake() {
+    if (!('wakeLock' in navigator)) return;
+    const request = () => navigator.wakeLock.request('screen').catch(() => {});
+    request();
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible') request();
+    });
+  }
+
+  // ---- start ------------------------------------------------------------------------------
+  showKioskName();
+  try {
+    els.auto.checked = localStorage.getItem('rollcall.auto') === '1';
+  } catch (_) { /* ignore */ }
+  tick();
+  setInterval(tick, 1000);
+  setInterval(autoTick, 500);
+  showReady();
+  startCamera();
+})();

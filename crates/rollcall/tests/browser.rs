@@ -1,0 +1,492 @@
+//! The kiosk and admin pages in a real, headless Chromium against the real `rollcall serve`.
+//!
+//! The camera is Chromium's fake capture device playing a clip made here from an LFW photo. The
+//! story: an administrator registers a person from an uploaded photo; a kiosk whose camera shows
+//! *another* photo of that person welcomes them; the admin log shows the check-in; a kiosk whose
+//! camera shows a stranger says "Not recognised". Screenshots of every page at laptop, tablet
+//! (upright) and phone sizes land in `target/test-artifacts/screenshots/` for a person to look at.
+
+mod browser_support;
+
+use browser_support::{resize, screenshot, shared_dir, wait_js, y4m, Driver, Server};
+use fantoccini::{Client, Locator};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+const LAPTOP: (u32, u32) = (1366, 768);
+const TABLET: (u32, u32) = (768, 1024);
+const PHONE: (u32, u32) = (390, 844);
+
+/// One LFW person, registered from one photo and recognised from another.
+const KNOWN: (&str, &str, &str) = ("Tony_Blair", "Tony_Blair_0018.jpg", "Tony_Blair_0032.jpg");
+/// Someone never registered.
+const STRANGER: (&str, &str) = ("Silvio_Berlusconi", "Silvio_Berlusconi_0006.jpg");
+/// Registered under a name full of HTML, quotes and emoji, which must show literally.
+const TRICKY: (&str, &str) = ("Wen_Jiabao", "Wen_Jiabao_0001.jpg");
+const TRICKY_FIRST: &str = "Zoë \"Z\" <i>";
+const TRICKY_LAST: &str = "<b>O'Brien</b> 🙂";
+
+fn face(person: &str, file: &str) -> PathBuf {
+    let path = shared_dir().join("fixtures/faces").join(person).join(file);
+    // chromedriver only accepts canonical paths for file uploads.
+    path.canonicalize()
+        .unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kiosk_and_admin_in_chromium() {
+    let work = tempfile::tempdir().expect("temporary directory");
+    let camera_known = work.path().join("known.y4m");
+    let camera_stranger = work.path().join("stranger.y4m");
+    y4m::write_from_jpeg(&face(KNOWN.0, KNOWN.2), &camera_known);
+    y4m::write_from_jpeg(&face(STRANGER.0, STRANGER.1), &camera_stranger);
+
+    let data_dir = work.path().join("data");
+    std::fs::create_dir_all(&data_dir).expect("data directory");
+    let server = Server::start(&data_dir).await;
+    let driver = Driver::start(work.path()).await;
+
+    // ---- admin: register two people from uploaded photos --------------------------------------
+    let admin = driver
+        .session(
+            Some(&camera_stranger),
+            &work.path().join("profile-admin"),
+            LAPTOP,
+        )
+        .await;
+    resize(&admin, LAPTOP).await;
+    admin
+        .goto(&format!("{}/admin#register", server.url))
+        .await
+        .expect("open /admin");
+    register(&admin, "Tony", "Blair", &face(KNOWN.0, KNOWN.1)).await;
+    register(&admin, TRICKY_FIRST, TRICKY_LAST, &face(TRICKY.0, TRICKY.1)).await;
+
+    admin
+        .goto(&format!("{}/admin#people", server.url))
+        .await
+        .expect("people tab");
+    let names = wait_js(
+        &admin,
+        "two people in the list",
+        "const n = [...document.querySelectorAll('#people-list .person-name')].map(e => e.textContent); \
+         return n.length === 2 ? n : null;",
+    )
+    .await;
+    assert!(
+        names
+            .as_array()
+            .is_some_and(|n| n.contains(&json!("Tony Blair"))),
+        "people: {names}"
+    );
+    // Escaping: the tricky name is text, not markup.
+    let tricky = format!("{TRICKY_FIRST} {TRICKY_LAST}");
+    assert!(
+        names.as_array().is_some_and(|n| n.contains(&json!(tricky))),
+        "people: {names}"
+    );
+    let injected = admin
+        .execute(
+            "return document.querySelectorAll('#people-list b, #people-list i').length;",
+            vec![],
+        )
+        .await
+        .expect("count injected elements");
+    assert_eq!(injected, json!(0), "a user's name was parsed as HTML");
+    wait_photos_loaded(&admin).await;
+    screenshot(&admin, "admin-people-laptop").await;
+    resize(&admin, TABLET).await;
+    screenshot(&admin, "admin-people-tablet").await;
+
+    // ---- kiosk: the same person, another photo ---------------------------------------------
+    let kiosk = driver
+        .session(
+            Some(&camera_known),
+            &work.path().join("profile-kiosk"),
+            LAPTOP,
+        )
+        .await;
+    resize(&kiosk, LAPTOP).await;
+    kiosk.goto(&server.url).await.expect("open the kiosk");
+    wait_camera(&kiosk).await;
+    rename_kiosk(&kiosk, "Front desk").await;
+    let (state, title, detail) = check_in(&kiosk).await;
+    assert_eq!(
+        title, "Welcome, Tony Blair",
+        "kiosk said: {state}: {title} / {detail}"
+    );
+    assert_eq!(state, "welcome", "{title} / {detail}");
+    assert!(detail.starts_with("Checked in "), "{detail}");
+    screenshot(&kiosk, "kiosk-recognised-laptop").await;
+    // Again, at tablet and phone sizes: still welcomed (now or already checked in).
+    for (size, name) in [
+        (TABLET, "kiosk-recognised-tablet"),
+        (PHONE, "kiosk-recognised-phone"),
+    ] {
+        resize(&kiosk, size).await;
+        let (state, title, detail) = check_in(&kiosk).await;
+        assert_eq!(title, "Welcome, Tony Blair", "{state}: {detail}");
+        assert!(
+            state == "welcome" || state == "already",
+            "{state}: {title} / {detail}"
+        );
+        screenshot(&kiosk, name).await;
+    }
+    kiosk.close().await.expect("close the kiosk");
+
+    // ---- kiosk: a stranger -----------------------------------------------------------------
+    let stranger = driver
+        .session(
+            Some(&camera_stranger),
+            &work.path().join("profile-stranger"),
+            LAPTOP,
+        )
+        .await;
+    resize(&stranger, LAPTOP).await;
+    stranger.goto(&server.url).await.expect("open the kiosk");
+    wait_camera(&stranger).await;
+    let (state, title, detail) = check_in(&stranger).await;
+    assert_eq!(
+        (state.as_str(), title.as_str()),
+        ("unknown", "Not recognised"),
+        "{detail}"
+    );
+    screenshot(&stranger, "kiosk-not-recognised-laptop").await;
+    resize(&stranger, TABLET).await;
+    let (state, _, detail) = check_in(&stranger).await;
+    assert_eq!(state, "unknown", "{detail}");
+    screenshot(&stranger, "kiosk-not-recognised-tablet").await;
+    // Automatic mode sends a frame by itself once switched on.
+    mark_pressed(&stranger).await;
+    toggle_auto(&stranger).await;
+    let (state, _, detail) = answer(&stranger).await;
+    assert_eq!(state, "unknown", "automatic mode: {detail}");
+    toggle_auto(&stranger).await;
+
+    // ---- kiosk: the camera is refused; a photo upload still checks in ----------------------
+    let refused = driver
+        .session(None, &work.path().join("profile-refused"), PHONE)
+        .await;
+    resize(&refused, PHONE).await;
+    refused.goto(&server.url).await.expect("open the kiosk");
+    let message = wait_js(
+        &refused,
+        "the camera refusal",
+        "const c = document.querySelector('#camera'); \
+         return c.dataset.state === 'failed' ? document.querySelector('#camera-message-text').textContent : null;",
+    )
+    .await;
+    assert!(
+        message.as_str().is_some_and(|m| m.contains("denied")),
+        "camera message: {message}"
+    );
+    screenshot(&refused, "kiosk-camera-refused-phone").await;
+    let upload = refused
+        .find(Locator::Css("#upload"))
+        .await
+        .expect("upload input");
+    upload
+        .send_keys(&face(KNOWN.0, KNOWN.2).display().to_string())
+        .await
+        .expect("choose a photo");
+    let answer = wait_js(
+        &refused,
+        "the answer to the upload",
+        "const s = document.querySelector('#status'); \
+         return ['busy', 'idle'].includes(s.dataset.state) ? null : document.querySelector('#status-title').textContent;",
+    )
+    .await;
+    assert_eq!(answer, json!("Welcome, Tony Blair"), "upload fallback");
+    screenshot(&refused, "kiosk-upload-phone").await;
+    refused.close().await.expect("close the refused kiosk");
+
+    // ---- admin: the check-in is in today's summary, the log and the CSV --------------------
+    resize(&admin, LAPTOP).await;
+    admin
+        .goto(&format!("{}/admin#attendance", server.url))
+        .await
+        .expect("attendance tab");
+    admin.refresh().await.expect("reload");
+    let rows = wait_js(
+        &admin,
+        "the check-ins in the log",
+        "const r = [...document.querySelectorAll('#log-table tbody tr')] \
+           .map(tr => [...tr.cells].map(c => c.textContent)); \
+         return r.length ? r : null;",
+    )
+    .await;
+    // Checked in at the renamed kiosk (and by upload at the one that kept the default name).
+    let rows = rows.as_array().expect("rows");
+    assert!(
+        rows.iter().all(|r| r[2] == json!("Tony Blair")),
+        "log: {rows:?}"
+    );
+    assert!(
+        rows.iter().any(|r| r[4] == json!("Front desk")),
+        "log: {rows:?}"
+    );
+    let present = wait_js(
+        &admin,
+        "the day's summary",
+        "const r = [...document.querySelectorAll('#summary-table tbody tr td.name')].map(td => td.textContent); \
+         return r.length ? r : null;",
+    )
+    .await;
+    assert_eq!(present, json!(["Tony Blair"]), "summary");
+    wait_js(
+        &admin,
+        "the chart",
+        "return document.querySelector('#chart svg .bar') !== null;",
+    )
+    .await;
+    let csv_url: Value = admin
+        .execute("return document.querySelector('#csv-link').href;", vec![])
+        .await
+        .expect("CSV link");
+    let csv = reqwest::get(csv_url.as_str().expect("href"))
+        .await
+        .expect("download CSV")
+        .text()
+        .await
+        .expect("CSV text");
+    assert!(csv.contains("Blair"), "CSV: {csv}");
+    screenshot(&admin, "admin-attendance-laptop").await;
+    resize(&admin, TABLET).await;
+    screenshot(&admin, "admin-attendance-tablet").await;
+
+    // ---- admin: register form with a photo and its face box, at both sizes ------------------
+    admin
+        .goto(&format!("{}/admin#register", server.url))
+        .await
+        .expect("register tab");
+    choose_photo(&admin, &face(STRANGER.0, STRANGER.1)).await;
+    screenshot(&admin, "admin-register-tablet").await;
+    resize(&admin, LAPTOP).await;
+    screenshot(&admin, "admin-register-laptop").await;
+
+    // ---- admin: delete with confirmation --------------------------------------------------
+    admin
+        .goto(&format!("{}/admin#people", server.url))
+        .await
+        .expect("people tab");
+    wait_js(
+        &admin,
+        "the list",
+        "return document.querySelectorAll('#people-list .person').length === 2;",
+    )
+    .await;
+    admin
+        .find(Locator::Css("#people-list .person .btn-danger-ghost"))
+        .await
+        .expect("a delete button")
+        .click()
+        .await
+        .expect("click delete");
+    wait_js(
+        &admin,
+        "the confirmation",
+        "return document.querySelector('#delete-dialog').open;",
+    )
+    .await;
+    screenshot(&admin, "admin-delete-dialog-laptop").await;
+    admin
+        .find(Locator::Css("#delete-confirm"))
+        .await
+        .expect("confirm")
+        .click()
+        .await
+        .expect("click");
+    wait_js(
+        &admin,
+        "one person left",
+        "return document.querySelectorAll('#people-list .person').length === 1;",
+    )
+    .await;
+    let users: Value = reqwest::get(format!("{}/users", server.url))
+        .await
+        .expect("GET /users")
+        .json()
+        .await
+        .expect("users JSON");
+    assert_eq!(users.as_array().map(Vec::len), Some(1), "{users}");
+
+    admin.close().await.expect("close admin");
+
+    // ---- kiosk: the server goes away -------------------------------------------------------
+    drop(server);
+    let (state, title, detail) = check_in(&stranger).await;
+    assert_eq!(state, "offline", "{title} / {detail}");
+    assert_eq!(title, "Server unreachable", "{detail}");
+    screenshot(&stranger, "kiosk-server-unreachable-tablet").await;
+    stranger.close().await.expect("close the stranger's kiosk");
+    drop(driver);
+}
+
+/// Fill the register form, upload `photo`, wait for the face check, save, wait for the answer.
+async fn register(admin: &Client, first: &str, last: &str, photo: &Path) {
+    let first_input = admin
+        .wait()
+        .for_element(Locator::Css("#first-name"))
+        .await
+        .expect("first name");
+    first_input.clear().await.expect("clear");
+    first_input.send_keys(first).await.expect("type first name");
+    let last_input = admin
+        .find(Locator::Css("#last-name"))
+        .await
+        .expect("last name");
+    last_input.clear().await.expect("clear");
+    last_input.send_keys(last).await.expect("type last name");
+    choose_photo(admin, photo).await;
+    admin
+        .find(Locator::Css("#register-save"))
+        .await
+        .expect("save")
+        .click()
+        .await
+        .expect("click save");
+    let message = wait_js(
+        admin,
+        "the registration answer",
+        "const n = document.querySelector('#detect-result .notice'); \
+         return n && !n.textContent.startsWith('Looking') && (n.classList.contains('notice-error') || \
+           n.textContent.includes('is registered')) ? n.textContent : null;",
+    )
+    .await;
+    assert!(
+        message
+            .as_str()
+            .is_some_and(|m| m.contains("is registered")),
+        "registering {first} {last}: {message}"
+    );
+}
+
+/// Upload `photo` in the register form and wait for exactly one face to be found.
+async fn choose_photo(admin: &Client, photo: &Path) {
+    let input = admin
+        .find(Locator::Css("#register-file"))
+        .await
+        .expect("file input");
+    input
+        .send_keys(&photo.display().to_string())
+        .await
+        .expect("choose the photo");
+    let found = wait_js(
+        admin,
+        "the face check",
+        "const n = document.querySelector('#detect-result .notice'); \
+         return n && !n.classList.contains('notice-warn') ? [n.className, n.textContent] : null;",
+    )
+    .await;
+    assert!(
+        found[0].as_str().is_some_and(|c| c.contains("notice-ok")),
+        "face check: {found}"
+    );
+    let enabled = admin
+        .find(Locator::Css("#register-save"))
+        .await
+        .expect("save")
+        .is_enabled()
+        .await;
+    assert!(
+        enabled.expect("is enabled"),
+        "save stays disabled after a face was found"
+    );
+}
+
+async fn wait_camera(kiosk: &Client) {
+    let state = wait_js(
+        kiosk,
+        "the camera",
+        "const c = document.querySelector('#camera'); const v = document.querySelector('#video'); \
+         return c.dataset.state === 'failed' ? 'failed: ' + document.querySelector('#camera-message-text').textContent \
+           : (c.dataset.state === 'live' && v.videoWidth > 0 && v.readyState >= 2 ? 'live' : null);",
+    )
+    .await;
+    assert_eq!(state, json!("live"), "the fake camera did not start");
+}
+
+async fn rename_kiosk(kiosk: &Client, name: &str) {
+    kiosk
+        .find(Locator::Css("#kiosk-name"))
+        .await
+        .expect("kiosk name")
+        .click()
+        .await
+        .expect("click");
+    let input = kiosk
+        .find(Locator::Css("#kiosk-name-input"))
+        .await
+        .expect("name input");
+    input.clear().await.expect("clear");
+    input.send_keys(name).await.expect("type");
+    kiosk
+        .find(Locator::Css("#kiosk-dialog button[value=save]"))
+        .await
+        .expect("save")
+        .click()
+        .await
+        .expect("click save");
+    let shown = kiosk
+        .find(Locator::Css("#kiosk-name-value"))
+        .await
+        .expect("name")
+        .text()
+        .await;
+    assert_eq!(shown.expect("text"), name);
+}
+
+/// Press "Check in" and return the (state, title, detail) the kiosk settles on.
+async fn check_in(kiosk: &Client) -> (String, String, String) {
+    mark_pressed(kiosk).await;
+    kiosk
+        .find(Locator::Css("#capture"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("click");
+    answer(kiosk).await
+}
+
+/// Mark the status so an answer still on screen from before is not mistaken for the next one.
+async fn mark_pressed(kiosk: &Client) {
+    kiosk
+        .execute(
+            "document.querySelector('#status').dataset.state = 'pressed';",
+            vec![],
+        )
+        .await
+        .expect("mark status");
+}
+
+async fn toggle_auto(kiosk: &Client) {
+    let switch = kiosk
+        .find(Locator::Css("label.switch"))
+        .await
+        .expect("switch");
+    switch.click().await.expect("click the switch");
+}
+
+/// The next (state, title, detail) the kiosk settles on after `mark_pressed`, read at once.
+async fn answer(kiosk: &Client) -> (String, String, String) {
+    let answer = wait_js(
+        kiosk,
+        "the kiosk's answer",
+        "const s = document.querySelector('#status'); \
+         return ['pressed', 'busy', 'idle'].includes(s.dataset.state) ? null : [s.dataset.state, \
+           document.querySelector('#status-title').textContent, document.querySelector('#status-detail').textContent];",
+    )
+    .await;
+    let text = |i: usize| answer[i].as_str().unwrap_or_default().to_owned();
+    (text(0), text(1), text(2))
+}
+
+async fn wait_photos_loaded(admin: &Client) {
+    wait_js(
+        admin,
+        "reference photos",
+        "return [...document.querySelectorAll('#people-list img')].every(i => i.complete && i.naturalWidth > 0);",
+    )
+    .await;
+}
