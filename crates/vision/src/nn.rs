@@ -467,6 +467,24 @@ impl Conv2d {
         let (sh, sw) = self.stride;
         let (ph, pw) = (self.padding.0 as isize, self.padding.1 as isize);
         let band = rows.len() * ow;
+        if (sh, sw) == (1, 1) && (ph, pw) == (0, 0) {
+            // The common case (all of MTCNN): every patch row is a plain slice of an input row.
+            for c in 0..ic {
+                let xc = &x[c * h * w..(c + 1) * h * w];
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let dst = &mut col[((c * kh + ky) * kw + kx) * col_rs..][..band];
+                        for (oy, drow) in rows.clone().zip(dst.chunks_exact_mut(ow)) {
+                            let start = (oy + ky) * w + kx;
+                            for (d, &v) in drow.iter_mut().zip(&xc[start..start + ow]) {
+                                *d = v;
+                            }
+                        }
+                    }
+                }
+            }
+            return;
+        }
         for c in 0..ic {
             let xc = &x[c * h * w..(c + 1) * h * w];
             for ky in 0..kh {
@@ -684,9 +702,12 @@ impl MaxPool2d {
                     }
                 }
                 for (o, &(x0, x1)) in orow.iter_mut().zip(&cols) {
-                    *o = rowmax[x0..x1]
-                        .iter()
-                        .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                    // The networks' 2- and 3-wide windows, unrolled; edges and others folded.
+                    *o = match rowmax[x0..x1] {
+                        [a, b] => a.max(b),
+                        [a, b, c] => a.max(b).max(c),
+                        ref win => win.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)),
+                    };
                 }
             }
         };

@@ -122,6 +122,7 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
                 fetch_missing: false,
             },
             limits: DecodeLimits::default(),
+            face_api_crop: Default::default(),
         };
         eprintln!(
             "benchmarking {kind:?} ({} runs per measurement)…",
