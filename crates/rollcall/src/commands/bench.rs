@@ -369,7 +369,8 @@ mod tests {
                 median_ms: 3.0,
                 min_ms: 1.0,
                 p90_ms: 4.0,
-                runs: 5
+                runs: 5,
+                cpu_ms: None,
             }
         );
         let s = Stats::from_ms((1..=20).map(f64::from).collect());
@@ -383,6 +384,7 @@ mod tests {
             min_ms: 10.0,
             p90_ms: 15.5,
             runs: 20,
+            cpu_ms: Some(24.0),
         };
         let report = BenchReport {
             threads: 2,
