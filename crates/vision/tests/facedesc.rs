@@ -2,14 +2,16 @@
 //! whole detector → crop → descriptor chain on labelled LFW photos.
 
 mod common;
-mod pillow_decode;
 
 use common::{max_abs_diff, models_dir, shared_dir};
-use pillow_decode::decode;
 use rollcall_vision::embedder::{Embedder, FaceApiCrop};
 use rollcall_vision::facedesc::FaceDescriptorNet;
 use rollcall_vision::mtcnn::{Detection, Detector, DetectorParams};
 use rollcall_vision::{RgbImage, Tensor};
+
+fn decode(bytes: &[u8]) -> RgbImage {
+    rollcall_vision::image::decode(bytes, Default::default()).expect("decodable test photo")
+}
 use std::path::{Path, PathBuf};
 
 const S: usize = 150;
