@@ -107,11 +107,11 @@ impl Settings {
             .clone()
             .or(file.database_url)
             .unwrap_or_else(|| sqlite_url(&data_dir.join("rollcall.db")));
-        let models_dir = global
-            .models
-            .clone()
-            .or(file.models)
-            .unwrap_or_else(|| data_dir.join("models"));
+        // A models directory the user names is used as it is; only the default one (inside
+        // the data directory) is filled by downloads on first start.
+        let explicit_models = global.models.clone().or(file.models);
+        let fetch_missing = explicit_models.is_none();
+        let models_dir = explicit_models.unwrap_or_else(|| data_dir.join("models"));
         let embedder = match global.embedder.clone().or(file.embedder) {
             Some(s) => s
                 .parse::<EmbedderChoice>()
@@ -156,7 +156,7 @@ impl Settings {
                 models_dir,
                 embedder,
                 facenet_weights: global.facenet_weights.clone().or(file.facenet_weights),
-                fetch_missing: true,
+                fetch_missing,
             },
             threshold,
             cooldown: serve

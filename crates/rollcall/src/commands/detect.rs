@@ -6,35 +6,20 @@ use anyhow::Context;
 use rollcall_vision::models::{EmbedderChoice, ModelConfig};
 use rollcall_vision::{Face, FacePipeline, PipelineConfig};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// Where the data lives when neither `--data-dir` nor `ROLLCALL_DATA_DIR` says.
-const DEFAULT_DATA_DIR: &str = "./data";
-
-/// The models directory: `--models` / `ROLLCALL_MODELS`, else `<data-dir>/models`, with the
-/// data directory defaulting to `./data` (the same place `serve` uses).
-pub fn models_dir(global: &GlobalArgs) -> PathBuf {
-    match &global.models {
-        Some(dir) => dir.clone(),
-        None => global
-            .data_dir
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
-            .join("models"),
-    }
-}
-
-/// The pipeline the global flags describe; missing model files are fetched.
+/// The pipeline the global flags describe; missing files are fetched into the default models
+/// directory (a directory given with `--models` is used as it is).
 pub fn pipeline_config(global: &GlobalArgs) -> anyhow::Result<PipelineConfig> {
     let embedder = match &global.embedder {
         Some(name) => name.parse::<EmbedderChoice>().map_err(anyhow::Error::msg)?,
         None => EmbedderChoice::Auto,
     };
     Ok(PipelineConfig::new(ModelConfig {
-        models_dir: models_dir(global),
+        models_dir: super::models::models_dir(global),
         embedder,
         facenet_weights: global.facenet_weights.clone(),
-        fetch_missing: true,
+        fetch_missing: global.models.is_none(),
     }))
 }
 

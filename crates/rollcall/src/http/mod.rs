@@ -56,5 +56,4 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(state.max_upload_bytes))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
-        .merge(crate::web::router())
 }
