@@ -119,11 +119,11 @@ impl Embedding {
     }
 
     pub fn from_le_bytes(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() % 4 != 0 {
+        let chunks = bytes.chunks_exact(4);
+        if !chunks.remainder().is_empty() {
             return None;
         }
-        let values = bytes
-            .chunks_exact(4)
+        let values = chunks
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
         Embedding::new(values)

@@ -69,17 +69,6 @@ pub struct Analysis {
     pub embeddings: Vec<Embedding>,
 }
 
-/// The default threshold of each embedder: cosine similarity of L2-normalised embeddings.
-pub fn default_threshold(kind: EmbedderKind) -> f32 {
-    match kind {
-        // facenet-pytorch's vggface2 model: same-person pairs of LFW mostly above 0.5.
-        EmbedderKind::Facenet => 0.5,
-        // dlib's rule (Euclidean distance 0.6 between unit vectors) is a cosine of 0.82; a little
-        // lower keeps photos of one person taken years apart together.
-        EmbedderKind::FaceApi => 0.8,
-    }
-}
-
 /// Runs photo analysis off the async runtime, bounded.
 pub struct Inference {
     pipeline: Arc<FacePipeline>,
@@ -244,10 +233,11 @@ impl Rollcall {
         pipeline: Arc<FacePipeline>,
         options: &Options,
     ) -> Result<Rollcall, ServiceError> {
-        let kind = pipeline.embedder.kind();
+        let threshold = options
+            .threshold
+            .unwrap_or_else(|| pipeline.embedder.default_threshold());
         let threshold =
-            Threshold::new(options.threshold.unwrap_or_else(|| default_threshold(kind)))
-                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            Threshold::new(threshold).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let removed = photos.sweep(&store.all_image_paths().await?)?;
         if removed > 0 {
             tracing::info!(
@@ -536,6 +526,41 @@ mod tests {
             probability: 0.99,
             landmarks: [[0.0; 2]; 5],
         }
+    }
+
+    /// The pipeline of the shared models (face-api), as the API tests load it.
+    fn pipeline() -> Arc<FacePipeline> {
+        let shared = std::env::var_os("ROLLCALL_SHARED").map_or_else(
+            || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+            std::path::PathBuf::from,
+        );
+        let models_dir = std::env::var_os("ROLLCALL_MODELS")
+            .map_or_else(|| shared.join("models"), std::path::PathBuf::from);
+        let config = rollcall_vision::PipelineConfig::new(rollcall_vision::models::ModelConfig {
+            models_dir,
+            embedder: rollcall_vision::models::EmbedderChoice::FaceApi,
+            facenet_weights: None,
+            fetch_missing: false,
+        });
+        Arc::new(FacePipeline::load(&config).expect("loading the shared models"))
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_busy_and_503() {
+        let inference = Inference::new(pipeline(), 1, 2);
+        // Every admission slot (1 working + 2 waiting) is taken.
+        let _held = inference
+            .admitted
+            .clone()
+            .try_acquire_many_owned(3)
+            .unwrap();
+        let jpeg: Arc<[u8]> = vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 0].into();
+        let err = inference.analyze(jpeg, true).await.unwrap_err();
+        assert!(matches!(err, ServiceError::Busy), "{err}");
+        use axum::response::IntoResponse;
+        let response = crate::http::error::ApiError::from(err).into_response();
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()["retry-after"], "1");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::image::RgbImage;
 use crate::models::{facenet_default_path, ResolvedModels};
 use crate::mtcnn::Detection;
 use crate::tensor::Tensor;
+use rayon::prelude::*;
 use std::path::Path;
 
 /// Which embedding network. Serialised as the names used on the command line.
@@ -137,15 +138,19 @@ impl Embedder {
     }
 
     /// Cosine similarity at or above which two embeddings are taken to be the same person.
+    /// Starting points, calibrated on LFW with `rollcall eval` where the weights are here:
     ///
-    /// FaceNet vggface2: 0.55 is a common operating point for facenet-pytorch embeddings
-    /// (Euclidean distance ≈ 0.95 between unit vectors, cos = 1 − d²/2). face-api: face-api.js
-    /// matches at Euclidean distance 0.6 on its raw descriptors, whose norm is close to 1, which
-    /// is cos ≈ 0.82; on rollcall's aligned crops same-person pairs of the LFW fixtures score
-    /// 0.93–0.98 and different people 0.79–0.90 (see `tests/facedesc.rs`), so 0.92 is used.
-    /// face-api's 0.965 is calibrated with `rollcall eval` (docs/accuracy.md): the attendance
-    /// false-accept rate on half of LFW (808 enrolled, 2,022 strangers) is 0 there and passes
-    /// 0.1 % at 0.961; FaceNet's 0.55 is not calibrated (no real weights here).
+    /// - FaceNet vggface2: 0.55. The weights could not be run here; published operating points
+    ///   for this very model (deepface's `Facenet512`) are unit-vector distance 1.04 (cos 0.46)
+    ///   and cosine distance 0.30 (cos 0.70); 0.55 sits between them, on the strict side of the
+    ///   distance figure because box crops are unaligned.
+    /// - face-api: 0.965, calibrated with `rollcall eval` on half of LFW (docs/accuracy.md): in
+    ///   the attendance scenario (808 enrolled, 2,022 strangers) no false accept there; the
+    ///   false-accept rate passes 0.1 % at 0.961. (First estimate 0.92: on the first 10 LFW
+    ///   fixture people with two photos, aligned crops give same-person cosines 0.933–0.977 and
+    ///   different-person cosines 0.757–0.896, `tests/facedesc.rs` prints them. face-api.js's
+    ///   own rule, Euclidean distance 0.6 on raw descriptors, is cos ≈ 0.9 for descriptors of
+    ///   norm ≈ 1.4.)
     pub fn default_threshold(&self) -> f32 {
         match self {
             Embedder::Facenet { .. } => 0.55,
@@ -174,7 +179,11 @@ impl Embedder {
     /// pixels inside the image (see [`crop`](Self::crop)) are skipped; `FacePipeline` never
     /// passes such faces.
     pub fn embed_faces(&self, image: &RgbImage, dets: &[Detection]) -> Vec<Vec<f32>> {
-        let crops: Vec<RgbImage> = dets.iter().filter_map(|d| self.crop(image, d)).collect();
+        // Crops are independent; a large group photo has enough of them to share out.
+        let crops: Vec<RgbImage> = dets
+            .par_iter()
+            .filter_map(|d| self.crop(image, d))
+            .collect();
         self.embed_crops(&crops)
     }
 

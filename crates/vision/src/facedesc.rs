@@ -12,7 +12,9 @@
 //! to 2 → global mean → fc 256 → 128.
 
 use crate::error::ModelError;
-use crate::nn::{avg_pool2d, global_avg_pool, l2_normalize_rows, max_pool2d, relu_inplace, Conv2d};
+use crate::nn::{
+    avg_pool2d, global_avg_pool, l2_normalize_rows, relu_inplace, Conv2d, Linear, MaxPool2d,
+};
 use crate::tensor::Tensor;
 use crate::weights::{self, TensorMap};
 use std::path::Path;
@@ -171,8 +173,8 @@ pub struct FaceDescriptorNet {
     conv32_down: ConvLayer,
     /// conv32_1 … conv256_down_out, in forward order.
     layers: Vec<ResidualLayer>,
-    /// `fc` ([256, 128], no bias) as a 1×1 convolution over the pooled [N, 256, 1, 1] features.
-    fc: Conv2d,
+    /// `fc`: 256 → 128, no bias (stored [in, out] by face-api, [out, in] here).
+    fc: Linear,
 }
 
 /// The residual layers of `FaceRecognitionNet.forwardInput`: (name, in, out, downsampling).
@@ -210,8 +212,8 @@ impl FaceDescriptorNet {
             .map(|&(name, cin, cout, down)| ResidualLayer::load(w, name, (cin, cout), down))
             .collect::<Result<_, _>>()?;
         let fc = w.get_shaped("fc", &[256, EMBEDDING_DIM])?;
-        // [in, out] → [out, in, 1, 1]
-        let mut weight = Tensor::zeros(vec![EMBEDDING_DIM, 256, 1, 1]);
+        // [in, out] → [out, in]
+        let mut weight = Tensor::zeros(vec![EMBEDDING_DIM, 256]);
         for i in 0..256 {
             for o in 0..EMBEDDING_DIM {
                 weight.data[o * 256 + i] = fc.data[i * EMBEDDING_DIM + o];
@@ -220,7 +222,7 @@ impl FaceDescriptorNet {
         Ok(FaceDescriptorNet {
             conv32_down,
             layers,
-            fc: Conv2d::new(weight, None, (1, 1), (0, 0)),
+            fc: Linear::new(weight, None),
         })
     }
 
@@ -240,18 +242,16 @@ impl FaceDescriptorNet {
     pub fn forward_raw(&self, x: &Tensor) -> Tensor {
         assert_eq!(x.shape.len(), 4, "FaceDescriptorNet expects [N, 3, H, W]");
         assert_eq!(x.shape[1], 3, "FaceDescriptorNet expects 3 channels");
-        let n = x.shape[0];
         let plane = x.shape[2] * x.shape[3];
         let mut input = x.clone();
         for (i, v) in input.data.iter_mut().enumerate() {
             *v = (*v - MEAN_RGB[(i / plane) % 3]) / INPUT_DIVISOR;
         }
         let mut y = self.conv32_down.forward(&input);
-        y = max_pool2d(&y, 3, 2);
+        y = MaxPool2d::new(3, 2, 0, false).forward(&y);
         for layer in &self.layers {
             y = layer.forward(&y);
         }
-        let d = self.fc.forward(&global_avg_pool(&y));
-        Tensor::new(vec![n, EMBEDDING_DIM], d.data)
+        self.fc.forward(&global_avg_pool(&y))
     }
 }

@@ -7,7 +7,7 @@
 
 use crate::error::ModelError;
 use crate::nn::{
-    cat_channels, global_avg_pool, l2_normalize_rows, max_pool2d, relu_inplace, Conv2d,
+    cat_channels, global_avg_pool, l2_normalize_rows, relu_inplace, Conv2d, Linear, MaxPool2d,
 };
 use crate::tensor::Tensor;
 use crate::weights::{self, TensorMap};
@@ -231,7 +231,7 @@ impl Mixed6a {
     fn forward(&self, x: &Tensor) -> Tensor {
         let x0 = self.branch0.forward(x);
         let x1 = chain(&self.branch1, x);
-        let x2 = max_pool2d(x, 3, 2);
+        let x2 = MaxPool2d::new(3, 2, 0, false).forward(x);
         cat_channels(&[&x0, &x1, &x2])
     }
 }
@@ -269,7 +269,7 @@ impl Mixed7a {
         let x0 = chain(&self.branch0, x);
         let x1 = chain(&self.branch1, x);
         let x2 = chain(&self.branch2, x);
-        let x3 = max_pool2d(x, 3, 2);
+        let x3 = MaxPool2d::new(3, 2, 0, false).forward(x);
         cat_channels(&[&x0, &x1, &x2, &x3])
     }
 }
@@ -287,9 +287,8 @@ pub struct InceptionResnetV1 {
     mixed_7a: Mixed7a,
     repeat_3: Vec<Block8>,
     block8: Block8,
-    /// `last_linear` (1792 → 512, no bias) with `last_bn` folded in, as a 1×1 convolution over
-    /// the pooled [N, 1792, 1, 1] features.
-    last_linear: Conv2d,
+    /// `last_linear` (1792 → 512, no bias) with `last_bn` folded in.
+    last_linear: Linear,
 }
 
 impl InceptionResnetV1 {
@@ -324,14 +323,19 @@ impl InceptionResnetV1 {
             .collect::<Result<_, _>>()?;
         let block8 = Block8::load(w, "block8", 1.0, false)?;
 
+        // Fold last_bn through a 1×1 convolution view of the same [512, 1792] matrix.
         let linear = w.get_shaped("last_linear.weight", &[EMBEDDING_DIM, 1792])?;
-        let mut last_linear = Conv2d::new(
+        let mut folded = Conv2d::new(
             Tensor::new(vec![EMBEDDING_DIM, 1792, 1, 1], linear.data.clone()),
             None,
             (1, 1),
             (0, 0),
         );
-        fold_bn(&mut last_linear, w, "last_bn")?;
+        fold_bn(&mut folded, w, "last_bn")?;
+        let last_linear = Linear::new(
+            Tensor::new(vec![EMBEDDING_DIM, 1792], folded.weight.data),
+            Some(folded.bias),
+        );
 
         Ok(InceptionResnetV1 {
             conv2d_1a,
@@ -362,7 +366,6 @@ impl InceptionResnetV1 {
     pub fn forward_inspect(&self, x: &Tensor, mut inspect: impl FnMut(&str, &Tensor)) -> Tensor {
         assert_eq!(x.shape.len(), 4, "InceptionResnetV1 expects [N, 3, H, W]");
         assert_eq!(x.shape[1], 3, "InceptionResnetV1 expects 3 channels");
-        let n = x.shape[0];
         let mut stage = |name: &str, t: Tensor| {
             inspect(name, &t);
             t
@@ -370,7 +373,7 @@ impl InceptionResnetV1 {
         let mut y = stage("conv2d_1a", self.conv2d_1a.forward(x));
         y = stage("conv2d_2a", self.conv2d_2a.forward(&y));
         y = stage("conv2d_2b", self.conv2d_2b.forward(&y));
-        y = stage("maxpool_3a", max_pool2d(&y, 3, 2));
+        y = stage("maxpool_3a", MaxPool2d::new(3, 2, 0, false).forward(&y));
         y = stage("conv2d_3b", self.conv2d_3b.forward(&y));
         y = stage("conv2d_4a", self.conv2d_4a.forward(&y));
         y = stage("conv2d_4b", self.conv2d_4b.forward(&y));
@@ -390,13 +393,8 @@ impl InceptionResnetV1 {
         );
         y = stage("block8", self.block8.forward(&y));
         // Dropout is the identity at inference.
-        let pooled = global_avg_pool(&y);
-        stage(
-            "before_last_linear",
-            Tensor::new(vec![n, 1792], pooled.data.clone()),
-        );
-        let z = self.last_linear.forward(&pooled);
-        let mut z = stage("pre_l2norm", Tensor::new(vec![n, EMBEDDING_DIM], z.data));
+        let pooled = stage("before_last_linear", global_avg_pool(&y));
+        let mut z = stage("pre_l2norm", self.last_linear.forward(&pooled));
         l2_normalize_rows(&mut z);
         z
     }

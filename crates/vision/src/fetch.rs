@@ -359,7 +359,7 @@ impl Fetcher {
         for source in &file.sources {
             let result = match source {
                 Source::Url(url) => self.download(url, &dest, &file.check),
-                Source::Package(pkg) => self.from_package(pkg, &dest, &file.check),
+                Source::Package(pkg) => self.unpack_package(pkg, &dest, &file.check),
             };
             match result {
                 Ok(()) => return Ok(source.to_string()),
@@ -393,7 +393,12 @@ impl Fetcher {
         write_verified(&mut reader, dest, check, self.progress_bar(len, &label))
     }
 
-    fn from_package(&self, pkg: &PackageSource, dest: &Path, check: &Check) -> Result<(), String> {
+    fn unpack_package(
+        &self,
+        pkg: &PackageSource,
+        dest: &Path,
+        check: &Check,
+    ) -> Result<(), String> {
         let archive = self.package_archive(pkg)?;
         let file = File::open(&archive).map_err(|e| format!("{}: {e}", archive.display()))?;
         let bar = self.progress_bar(None, &pkg.member);

@@ -467,6 +467,24 @@ impl Conv2d {
         let (sh, sw) = self.stride;
         let (ph, pw) = (self.padding.0 as isize, self.padding.1 as isize);
         let band = rows.len() * ow;
+        if (sh, sw) == (1, 1) && (ph, pw) == (0, 0) {
+            // The common case (all of MTCNN): every patch row is a plain slice of an input row.
+            for c in 0..ic {
+                let xc = &x[c * h * w..(c + 1) * h * w];
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let dst = &mut col[((c * kh + ky) * kw + kx) * col_rs..][..band];
+                        for (oy, drow) in rows.clone().zip(dst.chunks_exact_mut(ow)) {
+                            let start = (oy + ky) * w + kx;
+                            for (d, &v) in drow.iter_mut().zip(&xc[start..start + ow]) {
+                                *d = v;
+                            }
+                        }
+                    }
+                }
+            }
+            return;
+        }
         for c in 0..ic {
             let xc = &x[c * h * w..(c + 1) * h * w];
             for ky in 0..kh {
@@ -684,9 +702,12 @@ impl MaxPool2d {
                     }
                 }
                 for (o, &(x0, x1)) in orow.iter_mut().zip(&cols) {
-                    *o = rowmax[x0..x1]
-                        .iter()
-                        .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                    // The networks' 2- and 3-wide windows, unrolled; edges and others folded.
+                    *o = match rowmax[x0..x1] {
+                        [a, b] => a.max(b),
+                        [a, b, c] => a.max(b).max(c),
+                        ref win => win.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)),
+                    };
                 }
             }
         };
@@ -921,35 +942,18 @@ mod tests {
     }
 }
 
-// ---- Pooling and tensor plumbing for the embedding networks (appended by the embedder branch;
-// free functions so they cannot collide with the detector's layer structs). ----
+// ---- Pooling and tensor plumbing for the embedding networks (appended by the embedder branch). ----
 
-/// Max pooling without padding; windows that would run past the edge are dropped (torch's
-/// default floor mode, TF's 'valid').
-pub fn max_pool2d(x: &Tensor, kernel: usize, stride: usize) -> Tensor {
-    pool2d(x, kernel, stride, |window| {
-        window.fold(f32::NEG_INFINITY, f32::max)
-    })
-}
-
-/// Average pooling without padding, floor mode (TF's 'valid').
+/// Average pooling without padding, floor mode (TF's 'valid'): `kernel`×`kernel` windows every
+/// `stride` pixels, windows that would run past the edge dropped.
 pub fn avg_pool2d(x: &Tensor, kernel: usize, stride: usize) -> Tensor {
-    let area = (kernel * kernel) as f32;
-    pool2d(x, kernel, stride, |window| window.sum::<f32>() / area)
-}
-
-fn pool2d(
-    x: &Tensor,
-    kernel: usize,
-    stride: usize,
-    reduce: impl Fn(&mut dyn Iterator<Item = f32>) -> f32,
-) -> Tensor {
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
     assert!(
         h >= kernel && w >= kernel,
         "pooling window {kernel} larger than the {h}×{w} input"
     );
     let (oh, ow) = ((h - kernel) / stride + 1, (w - kernel) / stride + 1);
+    let area = (kernel * kernel) as f32;
     let mut out = Tensor::zeros(vec![n, c, oh, ow]);
     for (plane, out_plane) in x
         .data
@@ -959,16 +963,17 @@ fn pool2d(
         for oy in 0..oh {
             for ox in 0..ow {
                 let (y0, x0) = (oy * stride, ox * stride);
-                let mut window = (y0..y0 + kernel)
-                    .flat_map(|y| plane[y * w + x0..y * w + x0 + kernel].iter().copied());
-                out_plane[oy * ow + ox] = reduce(&mut window);
+                let sum: f32 = (y0..y0 + kernel)
+                    .flat_map(|y| &plane[y * w + x0..y * w + x0 + kernel])
+                    .sum();
+                out_plane[oy * ow + ox] = sum / area;
             }
         }
     }
     out
 }
 
-/// Mean over each channel's H×W plane: [N, C, H, W] → [N, C, 1, 1].
+/// Mean over each channel's H×W plane: [N, C, H, W] → [N, C].
 pub fn global_avg_pool(x: &Tensor) -> Tensor {
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
     let area = (h * w) as f32;
@@ -977,7 +982,7 @@ pub fn global_avg_pool(x: &Tensor) -> Tensor {
         .chunks_exact(h * w)
         .map(|plane| plane.iter().sum::<f32>() / area)
         .collect();
-    Tensor::new(vec![n, c, 1, 1], data)
+    Tensor::new(vec![n, c], data)
 }
 
 /// Concatenate NCHW tensors along the channel axis (all with the same N, H, W).
@@ -999,7 +1004,7 @@ pub fn cat_channels(parts: &[&Tensor]) -> Tensor {
     Tensor::new(vec![n, c, h, w], data)
 }
 
-/// Divide each row of an [N, D] (or [N, D, 1, 1]) tensor by `max(‖row‖₂, 1e-12)`, as
+/// Divide each row of an [N, D] tensor by `max(‖row‖₂, 1e-12)`, as
 /// `torch.nn.functional.normalize` does.
 pub fn l2_normalize_rows(x: &mut Tensor) {
     let d = x.shape[1..].iter().product::<usize>().max(1);
@@ -1008,5 +1013,41 @@ pub fn l2_normalize_rows(x: &mut Tensor) {
         for v in row {
             *v /= norm;
         }
+    }
+}
+
+#[cfg(test)]
+mod embedder_layer_tests {
+    use super::*;
+
+    #[test]
+    fn avg_pool_drops_the_ragged_edge() {
+        // 3×3 input, 2×2/2 pooling: one window, the last row and column are dropped (TF 'valid').
+        let x = Tensor::new(vec![1, 1, 3, 3], (1..=9).map(|v| v as f32).collect());
+        let y = avg_pool2d(&x, 2, 2);
+        assert_eq!(y.shape, vec![1, 1, 1, 1]);
+        assert_eq!(y.data, vec![(1.0 + 2.0 + 4.0 + 5.0) / 4.0]);
+    }
+
+    #[test]
+    fn cat_channels_interleaves_per_item() {
+        let a = Tensor::new(vec![2, 1, 1, 1], vec![1.0, 2.0]);
+        let b = Tensor::new(vec![2, 2, 1, 1], vec![10.0, 11.0, 20.0, 21.0]);
+        let y = cat_channels(&[&a, &b]);
+        assert_eq!(y.shape, vec![2, 3, 1, 1]);
+        assert_eq!(y.data, vec![1.0, 10.0, 11.0, 2.0, 20.0, 21.0]);
+    }
+
+    #[test]
+    fn global_pool_and_normalise() {
+        let x = Tensor::new(vec![1, 2, 1, 2], vec![1.0, 5.0, 4.0, 2.0]);
+        let mut y = global_avg_pool(&x);
+        assert_eq!(
+            (y.shape.clone(), y.data.clone()),
+            (vec![1, 2], vec![3.0, 3.0])
+        );
+        l2_normalize_rows(&mut y);
+        let expected = 1.0 / 2f32.sqrt();
+        assert!(y.data.iter().all(|v| (v - expected).abs() < 1e-7));
     }
 }

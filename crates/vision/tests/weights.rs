@@ -602,3 +602,23 @@ fn truncated_and_corrupted_legacy_files_never_panic() {
         let _ = load_torch_bytes(&bad, p);
     }
 }
+
+/// Pickles built to exhaust the stack or memory of a naive unpickler: a million nested tuples,
+/// and a value doubled through the memo 60 times (2^60 leaves if copied).
+#[test]
+fn hostile_pickles_are_refused_cheaply() {
+    let p = Path::new("hostile.pt");
+    let mut deep = vec![0x80, 2, b')'];
+    deep.extend(std::iter::repeat_n(0x85u8, 1_000_000)); // TUPLE1
+    deep.push(b'.');
+    let z = zip_of(&[("archive/data.pkl", &deep)]);
+    assert_format_error(load_torch_bytes(&z, p), p, "not a state dict");
+
+    let mut laughs = vec![0x80, 2, b')'];
+    for _ in 0..60 {
+        laughs.extend([b'q', 0, b'h', 0, 0x86]); // memo it, fetch it, pair the two
+    }
+    laughs.push(b'.');
+    let z = zip_of(&[("archive/data.pkl", &laughs)]);
+    assert_format_error(load_torch_bytes(&z, p), p, "not a state dict");
+}

@@ -7,7 +7,7 @@ use crate::http::{app, AppState};
 use crate::service::{Options, Rollcall};
 use crate::store::{PhotoDir, Store};
 use anyhow::Context;
-use rollcall_vision::{DecodeLimits, FacePipeline, PipelineConfig};
+use rollcall_vision::{FacePipeline, PipelineConfig};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,11 +47,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 /// Open the database (creating and migrating it) and load the face pipeline.
 pub async fn open(settings: &Settings) -> anyhow::Result<Rollcall> {
     let store = open_store(settings).await?;
-    let config = PipelineConfig {
-        models: settings.models.clone(),
-        limits: DecodeLimits::default(),
-        face_api_crop: Default::default(),
-    };
+    let config = PipelineConfig::new(settings.models.clone());
     let pipeline = tokio::task::spawn_blocking(move || FacePipeline::load(&config))
         .await?
         .context("loading the face models")?;

@@ -49,10 +49,12 @@ pub fn app(state: AppState) -> Router {
         .route("/attendance/summary", get(attendance::day_summary))
         .route("/attendance/daily", get(attendance::per_day))
         .route("/health", get(ops::health))
-        .route("/metrics", get(ops::metrics));
+        .route("/metrics", get(ops::metrics))
+        .merge(crate::web::router());
     api.route_layer(axum::middleware::from_fn(ops::track))
         .fallback(|| async { error::ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(state.max_upload_bytes))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+        .merge(crate::web::router())
 }

@@ -48,7 +48,7 @@ pub struct FaceJson {
     pub matched: Option<MatchJson>,
     pub checked_in: bool,
     /// The most similar registered person's similarity; null when nobody is registered.
-    pub best_similarity: Option<f32>,
+    pub best_similarity: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -56,7 +56,12 @@ pub struct MatchJson {
     pub id: i64,
     pub first_name: String,
     pub last_name: String,
-    pub similarity: f32,
+    pub similarity: f64,
+}
+
+/// Similarities to 6 decimals: an f32 printed as f64 shows noise digits (0.9200000166893005).
+pub fn round(x: f32) -> f64 {
+    (f64::from(x) * 1e6).round() / 1e6
 }
 
 #[derive(Debug, Serialize)]
@@ -74,10 +79,10 @@ impl From<&VerifiedFace> for FaceJson {
                 id: c.user_id,
                 first_name: c.first_name.clone(),
                 last_name: c.last_name.clone(),
-                similarity: c.similarity.0,
+                similarity: round(c.similarity.0),
             }),
             checked_in: matches!(f.check_in, Some(CheckIn::Recorded(_))),
-            best_similarity: f.best.as_ref().map(|c| c.similarity.0),
+            best_similarity: f.best.as_ref().map(|c| round(c.similarity.0)),
         }
     }
 }
@@ -102,8 +107,8 @@ pub async fn verify(
                 "id": person.user_id,
                 "first_name": person.first_name,
                 "last_name": person.last_name,
-                "similarity": person.similarity.0,
-                "threshold": v.threshold.value(),
+                "similarity": round(person.similarity.0),
+                "threshold": round(v.threshold.value()),
                 "model": v.model,
                 "checked_in": faces[0].checked_in,
                 "attendance": event.map(|e| EventRef { id: e.id, at: e.at }),
@@ -115,7 +120,7 @@ pub async fn verify(
             "not_recognised",
             "the person in the photo is not registered (no one is similar enough)",
         )
-        .with("threshold", v.threshold.value())
+        .with("threshold", round(v.threshold.value()))
         .with("faces", serde_json::to_value(&faces).unwrap_or_default())),
     }
 }

@@ -198,4 +198,31 @@ mod tests {
         assert!(photos.resolve("img_refs/../rollcall.db").is_none());
         assert!(photos.resolve("/etc/passwd").is_none());
     }
+
+    #[test]
+    fn the_sweep_deletes_old_temp_and_unreferenced_files_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let photos = PhotoDir::new(tmp.path());
+        std::fs::create_dir_all(photos.dir()).unwrap();
+        let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        let make = |name: &str, old: bool| {
+            let file = std::fs::File::create(photos.dir().join(name)).unwrap();
+            if old {
+                file.set_modified(an_hour_ago).unwrap();
+            }
+        };
+        make(".tmp-a.jpg", true); // interrupted before the insert
+        make("b.jpg", true); // placed, but its transaction never committed
+        make("c.jpg", true); // referenced by a row
+        make(".tmp-d.jpg", false); // another process's registration in flight
+        make("e.jpg", false);
+        let referenced = HashSet::from(["img_refs/c.jpg".to_owned()]);
+        assert_eq!(photos.sweep(&referenced).unwrap(), 2);
+        let mut left: Vec<String> = std::fs::read_dir(photos.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, vec![".tmp-d.jpg", "c.jpg", "e.jpg"]);
+    }
 }

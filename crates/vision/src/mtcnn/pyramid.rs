@@ -48,29 +48,32 @@ pub fn area_resize_normalized(image: &RgbImage, rect: Rect, oh: usize, ow: usize
     assert_eq!(out.len(), 3 * oh * ow, "area resize output size");
     let stride = image.width as usize * 3;
     let cols: Vec<(usize, usize)> = (0..ow).map(|j| window(j, w, ow)).collect();
-    // Column sums of the current row window, interleaved RGB like the image.
+    // Column sums of the current row window, interleaved RGB like the image, and their running
+    // sums along the row (wrapping: a difference of two is exact whenever the window sum
+    // itself fits in u32).
     let mut colsum = vec![0u32; w * 3];
+    let mut prefix = vec![0u32; (w + 1) * 3];
     let plane = oh * ow;
     for i in 0..oh {
         let (r0, r1) = window(i, h, oh);
-        colsum.fill(0);
-        for r in r0..r1 {
-            let row = &image.data[(rect.y0 + r) * stride + rect.x0 * 3..][..w * 3];
-            for (s, &v) in colsum.iter_mut().zip(row) {
+        let row = |r: usize| &image.data[(rect.y0 + r) * stride + rect.x0 * 3..][..w * 3];
+        for (s, &v) in colsum.iter_mut().zip(row(r0)) {
+            *s = v as u32;
+        }
+        for r in r0 + 1..r1 {
+            for (s, &v) in colsum.iter_mut().zip(row(r)) {
                 *s += v as u32;
             }
+        }
+        for x in 0..w * 3 {
+            prefix[x + 3] = prefix[x].wrapping_add(colsum[x]);
         }
         let kh = (r1 - r0) as f32;
         for (j, &(c0, c1)) in cols.iter().enumerate() {
             let kw = (c1 - c0) as f32;
-            let mut sum = [0u32; 3];
-            for px in colsum[c0 * 3..c1 * 3].chunks_exact(3) {
-                sum[0] += px[0];
-                sum[1] += px[1];
-                sum[2] += px[2];
-            }
-            for (c, &s) in sum.iter().enumerate() {
-                let avg = s as f32 / kh / kw;
+            for c in 0..3 {
+                let sum = prefix[c1 * 3 + c].wrapping_sub(prefix[c0 * 3 + c]);
+                let avg = sum as f32 / kh / kw;
                 out[c * plane + i * ow + j] = (avg - 127.5) * 0.0078125;
             }
         }

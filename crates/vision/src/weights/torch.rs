@@ -242,7 +242,9 @@ fn gather(raw: &[u8], t: &TensorRef) -> Result<Tensor, String> {
         })
     };
     if contiguous {
-        data.extend((t.offset..t.offset + numel).map(elem));
+        let start = (base + t.offset) as usize * esize;
+        let bytes = &raw[start..start + numel as usize * esize];
+        data.extend(bytes.chunks_exact(esize).map(|b| convert(s.dtype, b)));
     } else {
         // Odometer over the index space, row-major.
         let nd = t.size.len();

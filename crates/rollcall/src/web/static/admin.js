@@ -195,7 +195,7 @@
       RC.drawBoxes(overlay, found.map((f, i) => ({
         box: f.box,
         colour: i === 0 ? '#22c55e' : '#f59e0b',
-        label: `${Math.round(f.probability * 100)}%`,
+        label: found.length > 1 ? `Face ${i + 1}` : 'Face',
       })));
       if (faces === 0) notice(result, 'error', 'No face found in this photo. Choose another one.');
       else if (faces === 1) notice(result, 'ok', `One face found (detector confidence ${(found[0].probability * 100).toFixed(1)}%). Ready to save.`);
@@ -257,7 +257,7 @@
       body.append('first_name', first);
       body.append('last_name', last);
       body.append('image', photo.blob, photo.name);
-      const res = await api('POST', '/register', body);
+      const res = await api('POST', '/register', body).catch((err) => ({ ok: false, message: String(err) }));
       saving = false;
       save.textContent = 'Save person';
       if (res.ok) {

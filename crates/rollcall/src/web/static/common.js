@@ -144,8 +144,12 @@ window.RC = (() => {
   function drawBoxes(canvas, faces, { scale = 1, mirror = false } = {}) {
     const ctx = canvas.getContext('2d');
     ctx.clearRect(0, 0, canvas.width, canvas.height);
-    const line = Math.max(2, Math.round(canvas.width / 240));
-    const font = Math.max(14, Math.round(canvas.width / 36));
+    // Sizes in CSS pixels, whatever the photo's resolution and however small it is shown
+    // (the canvas is scaled like the photo: object-fit: contain).
+    const shown = Math.min(canvas.clientWidth / canvas.width, canvas.clientHeight / canvas.height);
+    const k = shown > 0 ? 1 / shown : 1;
+    const line = Math.max(1, Math.round(3 * k));
+    const font = Math.round(16 * k);
     for (const face of faces || []) {
       let [x1, y1, x2, y2] = face.box.map((v) => v * scale);
       if (mirror) [x1, x2] = [canvas.width - x2, canvas.width - x1];

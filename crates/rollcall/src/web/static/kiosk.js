@@ -93,11 +93,13 @@
     setStatus('idle', 'Ready', stream ? how : 'Upload a photo to check in.');
   }
 
+  const num = (n) => (typeof n === 'number' ? n.toFixed(2) : '?');
+
   function showAnswer(res) {
     if (res.ok) {
       const d = res.data;
       const at = d.attendance && d.attendance.at ? time(d.attendance.at) : time(new Date().toISOString());
-      const score = `Similarity ${d.similarity.toFixed(2)} (threshold ${d.threshold.toFixed(2)})`;
+      const score = `Similarity ${num(d.similarity)} (threshold ${num(d.threshold)})`;
       if (d.checked_in) setStatus('welcome', `Welcome, ${fullName(d)}`, `Checked in ${at}`, score);
       else setStatus('already', `Welcome, ${fullName(d)}`, `Already checked in at ${at}`, score);
       return;
@@ -106,7 +108,7 @@
     switch (res.error) {
       case 'not_recognised': {
         const best = data.faces && data.faces[0] && data.faces[0].best_similarity;
-        const extra = typeof best === 'number' ? `Closest match ${best.toFixed(2)}, needed ${Number(data.threshold).toFixed(2)}` : '';
+        const extra = typeof best === 'number' ? `Closest match ${num(best)}, needed ${num(data.threshold)}` : '';
         setStatus('unknown', 'Not recognised', 'Try again, or ask at the desk to be registered.', extra);
         break;
       }
@@ -159,17 +161,22 @@
     setBusy(true);
     lastSentAt = Date.now();
     setStatus('busy', 'Checking…', 'Hold still for a moment.');
-    const form = new FormData();
-    form.append('image', blob, filename);
-    form.append('kiosk', kioskName());
-    const res = await api('POST', '/verify', form);
-    if (res.retryAfter) notBefore = Date.now() + res.retryAfter * 1000;
-    showAnswer(res);
-    const faces = res.data && res.data.faces;
-    if (faces) showBoxes(faces, size.width, size.height);
-    clearTimeout(boxesTimer);
-    boxesTimer = setTimeout(clearBoxes, BOXES_MS);
-    setBusy(false);
+    try {
+      const form = new FormData();
+      form.append('image', blob, filename);
+      form.append('kiosk', kioskName());
+      const res = await api('POST', '/verify', form);
+      if (res.retryAfter) notBefore = Date.now() + res.retryAfter * 1000;
+      showAnswer(res);
+      const faces = res.data && res.data.faces;
+      if (Array.isArray(faces)) showBoxes(faces, size.width, size.height);
+    } catch (err) {
+      setStatus('error', 'Something went wrong', String((err && err.message) || err));
+    } finally {
+      clearTimeout(boxesTimer);
+      boxesTimer = setTimeout(clearBoxes, BOXES_MS);
+      setBusy(false);
+    }
   }
 
   async function captureAndSend() {

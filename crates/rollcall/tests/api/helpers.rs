@@ -1,0 +1,351 @@
+//! `spawn_app`: the real `app()` on 127.0.0.1:0 over a fresh SQLite file in a temp dir, or a
+//! fresh MariaDB database (dropped afterwards), with the real face pipeline (face-api weights),
+//! loaded once per test binary.
+
+use rollcall::http::{app, AppState};
+use rollcall::service::{Options, Rollcall};
+use rollcall::store::{PhotoDir, Store};
+use rollcall_vision::models::{EmbedderChoice, ModelConfig};
+use rollcall_vision::{FacePipeline, PipelineConfig};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// `../shared` beside the checkout, or `ROLLCALL_SHARED`.
+pub fn shared_dir() -> PathBuf {
+    match std::env::var_os("ROLLCALL_SHARED") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+    }
+}
+
+pub fn models_dir() -> PathBuf {
+    match std::env::var_os("ROLLCALL_MODELS") {
+        Some(p) => PathBuf::from(p),
+        None => shared_dir().join("models"),
+    }
+}
+
+/// A photo of the shared fixtures, e.g. `faces/Tony_Blair/Tony_Blair_0001.jpg`.
+pub fn fixture(rel: &str) -> Vec<u8> {
+    let path = shared_dir().join("fixtures").join(rel);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+/// The face pipeline with the face-api embedder, loaded once for all tests of this binary.
+pub fn pipeline() -> Arc<FacePipeline> {
+    static PIPELINE: OnceLock<Arc<FacePipeline>> = OnceLock::new();
+    PIPELINE
+        .get_or_init(|| {
+            let config = PipelineConfig::new(ModelConfig {
+                models_dir: models_dir(),
+                embedder: EmbedderChoice::FaceApi,
+                facenet_weights: None,
+                fetch_missing: false,
+            });
+            Arc::new(FacePipeline::load(&config).unwrap_or_else(|e| {
+                panic!(
+                    "loading the face pipeline from {}: {e}",
+                    models_dir().display()
+                )
+            }))
+        })
+        .clone()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Mysql,
+}
+
+/// MariaDB of the test machine (`.ci/run` starts it); `ROLLCALL_TEST_MYSQL` overrides.
+fn mysql_server_url() -> String {
+    std::env::var("ROLLCALL_TEST_MYSQL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+}
+
+/// Knobs of one test server.
+#[derive(Debug, Clone)]
+pub struct TestConfig {
+    pub max_upload_bytes: usize,
+    pub cooldown: Duration,
+    pub workers: usize,
+    pub queue: usize,
+}
+
+impl Default for TestConfig {
+    fn default() -> Self {
+        TestConfig {
+            max_upload_bytes: 10 * 1024 * 1024,
+            cooldown: Duration::from_secs(300),
+            workers: 2,
+            queue: 16,
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub data_dir: tempfile::TempDir,
+    mysql_db: Option<String>,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, TestConfig::default()).await
+}
+
+pub async fn spawn_app_with(backend: Backend, config: TestConfig) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let (url, mysql_db) = match backend {
+        Backend::Sqlite => (
+            format!("sqlite://{}", data_dir.path().join("rollcall.db").display()),
+            None,
+        ),
+        Backend::Mysql => {
+            let name = format!("rollcall_test_{}", uuid::Uuid::new_v4().simple());
+            create_mysql_database(&name).await;
+            (format!("{}/{name}", mysql_server_url()), Some(name))
+        }
+    };
+    let store = Store::connect(&url)
+        .await
+        .expect("connecting to the test database");
+    store.migrate().await.expect("migrating the test database");
+    let options = Options {
+        threshold: None,
+        cooldown: config.cooldown,
+        workers: config.workers,
+        queue: config.queue,
+    };
+    let rollcall = Rollcall::open(
+        store.clone(),
+        PhotoDir::new(data_dir.path()),
+        pipeline(),
+        &options,
+    )
+    .await
+    .expect("opening rollcall");
+    let state = AppState::new(Arc::new(rollcall), config.max_upload_bytes);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = format!("http://{}", listener.local_addr().expect("local addr"));
+    tokio::spawn(async move { axum::serve(listener, app(state)).await });
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        store,
+        data_dir,
+        mysql_db,
+    }
+}
+
+async fn create_mysql_database(name: &str) {
+    use sqlx::Connection;
+    let url = mysql_server_url();
+    let mut conn = sqlx::MySqlConnection::connect(&url).await.unwrap_or_else(|e| {
+        panic!(
+            "MariaDB/MySQL is not reachable at {url} ({e}). The MySQL half of the API tests needs it: \
+             run .ci/run, or start mariadbd and make root@127.0.0.1 log in without a password."
+        )
+    });
+    sqlx::query(&format!(
+        "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+    ))
+    .execute(&mut conn)
+    .await
+    .expect("creating the test database");
+    let _ = conn.close().await;
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let Some(name) = self.mysql_db.take() else {
+            return;
+        };
+        // Drop runs outside async code: a short-lived runtime on its own thread drops the database.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                use sqlx::Connection;
+                let mut conn = sqlx::MySqlConnection::connect(&mysql_server_url())
+                    .await
+                    .ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS `{name}`"))
+                    .execute(&mut conn)
+                    .await
+                    .ok()?;
+                conn.close().await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// A multipart part for a photo.
+pub fn image_part(bytes: Vec<u8>, file_name: &str) -> reqwest::multipart::Part {
+    let mime = if file_name.ends_with(".png") {
+        "image/png"
+    } else {
+        "image/jpeg"
+    };
+    reqwest::multipart::Part::bytes(bytes)
+        .file_name(file_name.to_owned())
+        .mime_str(mime)
+        .expect("mime")
+}
+
+pub type Form = reqwest::multipart::Form;
+
+/// What the database and img_refs/ hold: compared before and after a refused request.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub users: Vec<(i64, String, String)>,
+    pub attendance: usize,
+    pub files: Vec<String>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn post_form(&self, path: &str, form: Form) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .multipart(form)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn register(&self, first: &str, last: &str, photo: &str) -> reqwest::Response {
+        let form = Form::new()
+            .text("first_name", first.to_owned())
+            .text("last_name", last.to_owned())
+            .part("image", image_part(fixture(photo), file_name(photo)));
+        self.post_form("/register", form).await
+    }
+
+    /// Register and return the new user's id (panics unless 200).
+    pub async fn register_ok(&self, first: &str, last: &str, photo: &str) -> i64 {
+        let r = self.register(first, last, photo).await;
+        let status = r.status();
+        let body: serde_json::Value = r.json().await.expect("json");
+        assert_eq!(status, 200, "register {photo}: {body}");
+        body["id"].as_i64().expect("id")
+    }
+
+    pub async fn verify(&self, photo: &str) -> reqwest::Response {
+        self.verify_bytes(fixture(photo), file_name(photo)).await
+    }
+
+    pub async fn verify_bytes(&self, bytes: Vec<u8>, name: &str) -> reqwest::Response {
+        let form = Form::new()
+            .text("kiosk", "front door")
+            .part("image", image_part(bytes, name));
+        self.post_form("/verify", form).await
+    }
+
+    pub fn img_refs(&self) -> PathBuf {
+        self.data_dir.path().join("img_refs")
+    }
+
+    /// Every file under img_refs/, temp files included.
+    pub fn files(&self) -> Vec<String> {
+        let mut names: Vec<String> = match std::fs::read_dir(self.img_refs()) {
+            Ok(entries) => entries
+                .map(|e| {
+                    e.expect("dir entry")
+                        .file_name()
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        names.sort();
+        names
+    }
+
+    pub async fn snapshot(&self) -> Snapshot {
+        let users = self
+            .store
+            .list_users()
+            .await
+            .expect("list users")
+            .into_iter()
+            .map(|u| (u.id, u.first_name, u.last_name))
+            .collect();
+        let attendance = self
+            .store
+            .attendance(Default::default())
+            .await
+            .expect("attendance")
+            .len();
+        Snapshot {
+            users,
+            attendance,
+            files: self.files(),
+        }
+    }
+}
+
+fn file_name(rel: &str) -> &str {
+    Path::new(rel)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("photo.jpg")
+}
+
+/// Runs each listed `async fn name(app: TestApp)` once on SQLite and once on MySQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::spawn_app($crate::helpers::Backend::Sqlite).await).await
+                }
+            )*
+        }
+        mod mysql {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::spawn_app($crate::helpers::Backend::Mysql).await).await
+                }
+            )*
+        }
+    };
+}
+
+/// `faces/<Name>/<file>` paths of a person's photos, sorted.
+pub fn photos_of(name: &str) -> Vec<String> {
+    let dir = shared_dir().join("fixtures/faces").join(name);
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| {
+            format!(
+                "faces/{name}/{}",
+                e.expect("dir entry").file_name().to_string_lossy()
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}

@@ -1,0 +1,10 @@
+//! The API tests: the real server (`app()` on a port), real photos and face-api weights, a
+//! fresh SQLite file or MariaDB database per test. Every test runs on both backends.
+
+mod helpers;
+
+mod attendance;
+mod bad_input;
+mod ops;
+mod recognition;
+mod users;

@@ -1,0 +1,89 @@
+//! Users: list, get, photo, delete (photo file, row, and with `history=true` the check-ins).
+
+use crate::helpers::{fixture, photos_of, TestApp};
+use serde_json::Value;
+
+async fn users_are_listed_by_name_and_their_photo_is_served(app: TestApp) {
+    let blair = app
+        .register_ok("Tony", "Blair", &photos_of("Tony_Blair")[0])
+        .await;
+    let chavez = app
+        .register_ok("Hugo", "Chavez", &photos_of("Hugo_Chavez")[0])
+        .await;
+    let users: Value = app.get("/users").await.json().await.unwrap();
+    let ids: Vec<i64> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![blair, chavez], "sorted by last name");
+
+    let r = app.get(&format!("/users/{blair}/photo")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    assert_eq!(
+        r.bytes().await.unwrap().to_vec(),
+        fixture(&photos_of("Tony_Blair")[0])
+    );
+
+    let r = app.get("/users/9999").await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "not_found");
+    let r = app.get("/users/abc").await;
+    assert_eq!(r.status(), 400);
+}
+
+async fn delete_removes_the_photo_the_row_and_optionally_the_history(app: TestApp) {
+    let photos = photos_of("Tony_Blair");
+    let id = app.register_ok("Tony", "Blair", &photos[0]).await;
+    assert_eq!(app.verify(&photos[1]).await.status(), 200);
+    assert_eq!(app.files().len(), 1);
+
+    let r = app
+        .client
+        .delete(app.url(&format!("/users/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(app.files().is_empty(), "the reference photo is deleted");
+    assert_eq!(app.get(&format!("/users/{id}")).await.status(), 404);
+    assert!(app.store.list_users().await.unwrap().is_empty());
+    // Without history=true the check-in stays, with the name as it was.
+    let log: Value = app.get("/attendance").await.json().await.unwrap();
+    assert_eq!(log.as_array().unwrap().len(), 1);
+    assert_eq!(log[0]["last_name"], "Blair");
+    // Nobody is recognised any more.
+    assert_eq!(app.verify(&photos[1]).await.status(), 404);
+    let r = app
+        .client
+        .delete(app.url(&format!("/users/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    let id = app.register_ok("Tony", "Blair", &photos[0]).await;
+    assert_eq!(app.verify(&photos[1]).await.status(), 200);
+    let r = app
+        .client
+        .delete(app.url(&format!("/users/{id}?history=true")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let log: Value = app
+        .get(&format!("/attendance?user_id={id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(log.as_array().unwrap().is_empty());
+    assert!(app.files().is_empty());
+}
+
+crate::on_both_backends!(
+    users_are_listed_by_name_and_their_photo_is_served,
+    delete_removes_the_photo_the_row_and_optionally_the_history,
+);
