@@ -5,6 +5,10 @@ use super::dataset::{Dataset, PhotoId};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use rollcall_vision::{crop, image, Detection, FacePipeline};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Photos between progress lines when stderr is not a terminal.
+const PROGRESS_EVERY: usize = 250;
 
 /// What the pipeline made of one photo.
 #[derive(Clone, Debug, PartialEq)]
@@ -61,6 +65,7 @@ pub fn embed_dataset(
         ProgressStyle::with_template("embedding {bar:40} {pos}/{len} photos, {per_sec}, eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    let done = AtomicUsize::new(0);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.max(1))
         .build()?;
@@ -70,6 +75,11 @@ pub fn embed_dataset(
             .map(|&id| {
                 let outcome = embed_photo(pipeline, &dataset.photo(id).path);
                 bar.inc(1);
+                // Without a terminal the bar is hidden: long runs still say how far they are.
+                let done = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if bar.is_hidden() && (done.is_multiple_of(PROGRESS_EVERY) || done == ids.len()) {
+                    eprintln!("eval: embedded {done}/{} photos", ids.len());
+                }
                 outcome
             })
             .collect()

@@ -225,7 +225,7 @@ fn draw_roc(path: &Path, input: &PlotInput, text: bool) -> Result<(), String> {
             )])
             .map_err(err)?;
         if text {
-            at.label(format!("default threshold {:.3}", input.threshold))
+            at.label(format!("threshold {:.3}", input.threshold))
                 .legend(|(x, y)| Circle::new((x + 10, y), 5, BLACK.filled()));
         }
     }
@@ -328,7 +328,7 @@ fn draw_scores(path: &Path, input: &PlotInput, text: bool) -> Result<(), String>
         ))
         .map_err(err)?;
     if text {
-        line.label(format!("default threshold {:.3}", input.threshold))
+        line.label(format!("threshold {:.3}", input.threshold))
             .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.stroke_width(2)));
         chart
             .configure_series_labels()
