@@ -1,10 +1,10 @@
 //! Check-ins: one per person per cooldown, also under concurrent verifies; the log's views.
 
-use crate::helpers::{fixture, image_part, photos_of, Form, TestApp};
+use crate::helpers::{fixture, image_part, tony_blair, Form, TestApp};
 use serde_json::Value;
 
 async fn two_verifies_within_the_cooldown_record_one_event(app: TestApp) {
-    let photos = photos_of("Tony_Blair");
+    let photos = tony_blair();
     let id = app.register_ok("Tony", "Blair", &photos[0]).await;
     let first: Value = app.verify(&photos[1]).await.json().await.unwrap();
     let second: Value = app.verify(&photos[2]).await.json().await.unwrap();
@@ -26,7 +26,7 @@ async fn two_verifies_within_the_cooldown_record_one_event(app: TestApp) {
 }
 
 async fn concurrent_verifies_of_one_person_record_one_event(app: TestApp) {
-    let photos = photos_of("Tony_Blair");
+    let photos = tony_blair();
     app.register_ok("Tony", "Blair", &photos[0]).await;
     let bytes = fixture(&photos[1]);
     // Separate tasks, so that the requests really overlap.
@@ -63,7 +63,7 @@ async fn concurrent_verifies_of_one_person_record_one_event(app: TestApp) {
 }
 
 async fn the_log_exports_as_csv_and_summarises_the_day(app: TestApp) {
-    let photos = photos_of("Tony_Blair");
+    let photos = tony_blair();
     let id = app.register_ok("Tony", "Blair", &photos[0]).await;
     assert_eq!(app.verify(&photos[1]).await.status(), 200);
     let today = chrono::Utc::now().date_naive().to_string();

@@ -2,11 +2,9 @@
 //! Names with quotes, SQL and emoji are not bad input: they are stored and returned intact.
 
 use crate::helpers::{
-    fixture, image_part, photos_of, spawn_app_with, Backend, Form, TestApp, TestConfig,
+    fixture, image_part, spawn_app_with, tony_blair, Backend, Form, TestApp, TestConfig,
 };
 use serde_json::Value;
-
-const PHOTO: &str = "Tony_Blair";
 
 /// A PNG whose header declares 100000×100000 pixels (and has no pixel data).
 fn huge_png() -> Vec<u8> {
@@ -56,12 +54,12 @@ async fn refused(app: &TestApp, form: Form, status: u16, codes: &[&str]) {
 }
 
 fn photo_part() -> reqwest::multipart::Part {
-    image_part(fixture(&photos_of(PHOTO)[0]), "tony.jpg")
+    image_part(fixture(&tony_blair()[0]), "tony.jpg")
 }
 
 async fn bad_registrations_change_nothing(app: TestApp) {
     // A registered person first, so that "nothing changed" is about a non-empty state.
-    app.register_ok("Tony", "Blair", &photos_of(PHOTO)[0]).await;
+    app.register_ok("Tony", "Blair", &tony_blair()[0]).await;
 
     let named = || {
         Form::new()
@@ -132,7 +130,7 @@ async fn bad_registrations_change_nothing(app: TestApp) {
     )
     .await;
 
-    let jpeg = fixture(&photos_of(PHOTO)[1]);
+    let jpeg = fixture(&tony_blair()[1]);
     let truncated = jpeg[..jpeg.len().min(600)].to_vec();
     refused(
         &app,
@@ -201,20 +199,20 @@ async fn bad_registrations_change_nothing(app: TestApp) {
 async fn names_with_quotes_sql_and_emoji_are_kept_intact(app: TestApp) {
     let first = "Zoë \"Z\" O'Neil";
     let last = "Robert'); DROP TABLE users;-- 🙂👩‍💻";
-    let id = app.register_ok(first, last, &photos_of(PHOTO)[0]).await;
+    let id = app.register_ok(first, last, &tony_blair()[0]).await;
     let user: Value = app.get(&format!("/users/{id}")).await.json().await.unwrap();
     assert_eq!(user["first_name"], first);
     assert_eq!(user["last_name"], last);
     let listed: Value = app.get("/users").await.json().await.unwrap();
     assert_eq!(listed[0]["last_name"], last);
-    let v: Value = app.verify(&photos_of(PHOTO)[1]).await.json().await.unwrap();
+    let v: Value = app.verify(&tony_blair()[1]).await.json().await.unwrap();
     assert_eq!(v["last_name"], last);
     let csv = app.get("/attendance.csv").await.text().await.unwrap();
     assert!(csv.contains("DROP TABLE users;-- 🙂👩‍💻"), "{csv}");
 }
 
 async fn bad_verifies_are_refused(app: TestApp) {
-    app.register_ok("Tony", "Blair", &photos_of(PHOTO)[0]).await;
+    app.register_ok("Tony", "Blair", &tony_blair()[0]).await;
     let before = app.snapshot().await;
     let r = app
         .post_form("/verify", Form::new().text("kiosk", "door"))
@@ -253,7 +251,7 @@ async fn an_oversized_upload_is_413() {
     )
     .await;
     let before = app.snapshot().await;
-    let mut big = fixture(&photos_of(PHOTO)[0]);
+    let mut big = fixture(&tony_blair()[0]);
     big.resize(limit + 64 * 1024, 0);
     let form = Form::new()
         .text("first_name", "Big")

@@ -1,6 +1,6 @@
 //! Operations routes: /health and /metrics.
 
-use crate::helpers::{photos_of, TestApp};
+use crate::helpers::{tony_blair, TestApp};
 use serde_json::Value;
 
 async fn health_reports_the_database_model_and_users(app: TestApp) {
@@ -11,8 +11,7 @@ async fn health_reports_the_database_model_and_users(app: TestApp) {
     assert_eq!(h["database"], "ok");
     assert_eq!(h["embedder"], "face-api");
     assert_eq!(h["users"], 0);
-    app.register_ok("Tony", "Blair", &photos_of("Tony_Blair")[0])
-        .await;
+    app.register_ok("Tony", "Blair", &tony_blair()[0]).await;
     let h: Value = app.get("/health").await.json().await.unwrap();
     assert_eq!(h["users"], 1);
 
@@ -25,9 +24,8 @@ async fn health_reports_the_database_model_and_users(app: TestApp) {
 }
 
 async fn metrics_count_requests_and_inference_stages(app: TestApp) {
-    app.register_ok("Tony", "Blair", &photos_of("Tony_Blair")[0])
-        .await;
-    assert_eq!(app.verify(&photos_of("Tony_Blair")[1]).await.status(), 200);
+    app.register_ok("Tony", "Blair", &tony_blair()[0]).await;
+    assert_eq!(app.verify(&tony_blair()[1]).await.status(), 200);
     let r = app.get("/metrics").await;
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();

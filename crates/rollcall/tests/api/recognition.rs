@@ -1,14 +1,13 @@
 //! Register and verify with real photos: the person is recognised from another photo, a
 //! stranger is not, a group photo lists every face, a photo without a face is refused.
 
-use crate::helpers::{fixture, image_part, photos_of, Form, TestApp};
+use crate::helpers::{fixture, image_part, photos_of, tony_blair, Form, TestApp};
 use serde_json::Value;
 
-const PERSON: &str = "Tony_Blair";
 const STRANGER: &str = "Hugo_Chavez";
 
 async fn a_registered_person_is_recognised_and_a_stranger_is_not(app: TestApp) {
-    let photos = photos_of(PERSON);
+    let photos = tony_blair();
     let r = app.register("Tony", "Blair", &photos[0]).await;
     assert_eq!(r.status(), 200);
     let user: Value = r.json().await.unwrap();
@@ -52,7 +51,7 @@ async fn a_registered_person_is_recognised_and_a_stranger_is_not(app: TestApp) {
 }
 
 async fn extra_images_become_extra_reference_faces(app: TestApp) {
-    let photos = photos_of(PERSON);
+    let photos = tony_blair();
     let form = Form::new()
         .text("first_name", "Tony")
         .text("last_name", "Blair")
@@ -145,7 +144,7 @@ crate::on_both_backends!(
 async fn other_model_embeddings_wait_for_reindex(app: TestApp) {
     use rollcall::service::{Options, Rollcall};
     use rollcall::store::{PhotoDir, Store};
-    let photos = photos_of(PERSON);
+    let photos = tony_blair();
     let id = app.register_ok("Tony", "Blair", &photos[0]).await;
     let sql = "UPDATE users SET model = 'some-older-model' WHERE id = ?";
     match &app.store {

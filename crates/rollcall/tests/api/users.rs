@@ -1,12 +1,10 @@
 //! Users: list, get, photo, delete (photo file, row, and with `history=true` the check-ins).
 
-use crate::helpers::{fixture, photos_of, TestApp};
+use crate::helpers::{fixture, photos_of, tony_blair, TestApp};
 use serde_json::Value;
 
 async fn users_are_listed_by_name_and_their_photo_is_served(app: TestApp) {
-    let blair = app
-        .register_ok("Tony", "Blair", &photos_of("Tony_Blair")[0])
-        .await;
+    let blair = app.register_ok("Tony", "Blair", &tony_blair()[0]).await;
     let chavez = app
         .register_ok("Hugo", "Chavez", &photos_of("Hugo_Chavez")[0])
         .await;
@@ -22,10 +20,7 @@ async fn users_are_listed_by_name_and_their_photo_is_served(app: TestApp) {
     let r = app.get(&format!("/users/{blair}/photo")).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "image/jpeg");
-    assert_eq!(
-        r.bytes().await.unwrap().to_vec(),
-        fixture(&photos_of("Tony_Blair")[0])
-    );
+    assert_eq!(r.bytes().await.unwrap().to_vec(), fixture(&tony_blair()[0]));
 
     let r = app.get("/users/9999").await;
     assert_eq!(r.status(), 404);
@@ -35,7 +30,7 @@ async fn users_are_listed_by_name_and_their_photo_is_served(app: TestApp) {
 }
 
 async fn delete_removes_the_photo_the_row_and_optionally_the_history(app: TestApp) {
-    let photos = photos_of("Tony_Blair");
+    let photos = tony_blair();
     let id = app.register_ok("Tony", "Blair", &photos[0]).await;
     assert_eq!(app.verify(&photos[1]).await.status(), 200);
     assert_eq!(app.files().len(), 1);
