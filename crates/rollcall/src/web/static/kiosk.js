@@ -93,7 +93,7 @@
     setStatus('idle', 'Ready', stream ? how : 'Upload a photo to check in.');
   }
 
-  const num = (n) => (typeof n === 'number' ? n.toFixed(2) : '?');
+  const num = (n) => (typeof n === 'number' ? n.toFixed(3) : '?');
 
   function showAnswer(res) {
     if (res.ok) {
