@@ -165,18 +165,28 @@ const GENUINE: RGBColor = RGBColor(31, 119, 180);
 const IMPOSTOR: RGBColor = RGBColor(214, 39, 40);
 const THIRD: RGBColor = RGBColor(44, 160, 44);
 
+/// A chart frame: margin, and with `text` a caption and room for the axis labels.
+fn chart_builder<'a, 'b>(
+    root: &'a DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>,
+    caption: String,
+    text: bool,
+) -> ChartBuilder<'a, 'b, BitMapBackend<'b>> {
+    let mut builder = ChartBuilder::on(root);
+    builder.margin(20);
+    if text {
+        builder
+            .caption(caption, (FONT, 24))
+            .x_label_area_size(50)
+            .y_label_area_size(60);
+    }
+    builder
+}
+
 /// TAR against FAR (log), for the verification pairs and the attendance scenario.
 fn draw_roc(path: &Path, input: &PlotInput, text: bool) -> Result<(), String> {
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
-    let mut builder = ChartBuilder::on(&root);
-    builder.margin(20);
-    if text {
-        builder
-            .caption(format!("ROC — {}", input.title), (FONT, 24))
-            .x_label_area_size(50)
-            .y_label_area_size(60);
-    }
+    let mut builder = chart_builder(&root, format!("ROC — {}", input.title), text);
     let mut chart = builder
         .build_cartesian_2d((MIN_RATE..1.0).log_scale(), 0.0..1.0)
         .map_err(err)?;
@@ -289,14 +299,7 @@ fn draw_scores(path: &Path, input: &PlotInput, text: bool) -> Result<(), String>
 
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
-    let mut builder = ChartBuilder::on(&root);
-    builder.margin(20);
-    if text {
-        builder
-            .caption(format!("Pair similarity — {}", input.title), (FONT, 24))
-            .x_label_area_size(50)
-            .y_label_area_size(60);
-    }
+    let mut builder = chart_builder(&root, format!("Pair similarity — {}", input.title), text);
     let mut chart = builder.build_cartesian_2d(lo..hi, 0.0..top).map_err(err)?;
     let mut mesh = chart.configure_mesh();
     if text {
@@ -366,14 +369,7 @@ fn draw_attendance(path: &Path, input: &PlotInput, text: bool) -> Result<(), Str
 
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
-    let mut builder = ChartBuilder::on(&root);
-    builder.margin(20);
-    if text {
-        builder
-            .caption(format!("Attendance rates — {}", input.title), (FONT, 24))
-            .x_label_area_size(50)
-            .y_label_area_size(60);
-    }
+    let mut builder = chart_builder(&root, format!("Attendance rates — {}", input.title), text);
     let mut chart = builder
         .build_cartesian_2d(lo..hi, (MIN_RATE..1.0).log_scale())
         .map_err(err)?;
