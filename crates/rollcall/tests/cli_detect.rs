@@ -97,3 +97,41 @@ fn a_photo_that_cannot_be_read_is_reported_and_the_others_still_run() {
     assert!(reports[0]["error"].is_string(), "{}", reports[0]);
     assert_eq!(reports[1]["faces"].as_array().map(Vec::len), Some(1));
 }
+
+#[test]
+fn the_models_directory_of_the_config_file_is_used_as_it_is() {
+    // No `--models` flag: the configuration file names the directory. The data directory is
+    // empty, so a command that ignored the file would try to fill `<data-dir>/models`.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("rollcall.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "models = {:?}\nembedder = \"face-api\"\n",
+            models_dir().to_string_lossy()
+        ),
+    )
+    .expect("writing the config file");
+    let data_dir = dir.path().join("data");
+    let photo = shared_dir().join("fixtures/parity/images/single_640x480.jpg");
+    let output = Command::new(env!("CARGO_BIN_EXE_rollcall"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .args(["detect", "--json"])
+        .arg(&photo)
+        .env_remove("ROLLCALL_MODELS")
+        .env_remove("ROLLCALL_FACENET_WEIGHTS")
+        .env_remove("ROLLCALL_EMBEDDER")
+        .output()
+        .expect("running rollcall");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "exit status; stderr: {stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON output");
+    assert_eq!(json[0]["faces"].as_array().map(Vec::len), Some(1));
+    assert!(
+        !data_dir.join("models").exists(),
+        "nothing may be fetched into the default models directory"
+    );
+}

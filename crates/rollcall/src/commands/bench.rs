@@ -123,7 +123,7 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<_>>()?;
 
-    let models_dir = super::models::models_dir(global);
+    let models_dir = super::models::models_dir(global)?;
     let kinds = embedders_to_bench(global, &models_dir)?;
     let mut report = BenchReport {
         threads: rayon::current_num_threads(),

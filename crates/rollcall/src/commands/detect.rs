@@ -2,25 +2,18 @@
 //! and, with `--embed`, embeddings), as a table or as JSON.
 
 use crate::cli::{DetectArgs, GlobalArgs};
+use crate::config;
 use anyhow::Context;
-use rollcall_vision::models::{EmbedderChoice, ModelConfig};
 use rollcall_vision::{Face, FacePipeline, PipelineConfig};
 use serde::Serialize;
 use std::path::Path;
 
-/// The pipeline the global flags describe; missing files are fetched into the default models
-/// directory (a directory given with `--models` is used as it is).
+/// The pipeline the global flags (and configuration file) describe; missing files are fetched
+/// into the default models directory (a directory the user names is used as it is).
 pub fn pipeline_config(global: &GlobalArgs) -> anyhow::Result<PipelineConfig> {
-    let embedder = match &global.embedder {
-        Some(name) => name.parse::<EmbedderChoice>().map_err(anyhow::Error::msg)?,
-        None => EmbedderChoice::Auto,
-    };
-    Ok(PipelineConfig::new(ModelConfig {
-        models_dir: super::models::models_dir(global),
-        embedder,
-        facenet_weights: global.facenet_weights.clone(),
-        fetch_missing: global.models.is_none(),
-    }))
+    Ok(PipelineConfig::new(
+        config::Settings::resolve(global, None)?.models,
+    ))
 }
 
 /// One photo's line of the JSON output.

@@ -1,25 +1,22 @@
 //! `rollcall models fetch`: make a models directory complete, reporting each file.
 
 use crate::cli::{GlobalArgs, ModelsCommand};
+use crate::config;
 use rollcall_vision::fetch::{self, Fetcher, FileState, ModelFile, ModelGroup};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub fn run(global: &GlobalArgs, cmd: ModelsCommand) -> anyhow::Result<()> {
     match cmd {
-        ModelsCommand::Fetch => fetch_all(&models_dir(global)),
+        ModelsCommand::Fetch => fetch_all(&models_dir(global)?),
     }
 }
 
-/// `--models`, or `models/` inside the data directory (`./data` by default).
-pub fn models_dir(global: &GlobalArgs) -> PathBuf {
-    global.models.clone().unwrap_or_else(|| {
-        global
-            .data_dir
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("data"))
-            .join("models")
-    })
+/// The models directory every command uses: `--models` / `ROLLCALL_MODELS`, else the
+/// configuration file's `models`, else `models/` inside the data directory (see
+/// [`config::Settings`]).
+pub fn models_dir(global: &GlobalArgs) -> anyhow::Result<PathBuf> {
+    Ok(config::Settings::resolve(global, None)?.models.models_dir)
 }
 
 /// What became of one file.
