@@ -274,6 +274,20 @@ pub fn dlib_template(size: u32, padding: f32) -> [[f32; 2]; 5] {
     })
 }
 
+/// The image mirrored left to right (a face seen in a mirror: same person, other side lit).
+pub fn mirror(image: &RgbImage) -> RgbImage {
+    let row = image.width as usize * 3;
+    let mut data = Vec::with_capacity(image.data.len());
+    for line in image.data.chunks_exact(row) {
+        data.extend(line.chunks_exact(3).rev().flatten());
+    }
+    RgbImage {
+        width: image.width,
+        height: image.height,
+        data,
+    }
+}
+
 /// A 2-D similarity transform `p ↦ [[a, −b], [b, a]]·p + t` (rotation, uniform scale,
 /// translation).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -340,7 +354,18 @@ impl Similarity {
 /// padding) to the detection's 5 landmarks, sampled bilinearly (supersampled when the face is
 /// larger than the chip). Outside the image is black, as in dlib's `extract_image_chip`.
 pub fn aligned_crop(image: &RgbImage, det: &Detection, size: u32, padding: f32) -> RgbImage {
-    let chip_to_image = Similarity::estimate(&dlib_template(size, padding), &det.landmarks);
+    aligned_crop_to(image, &det.landmarks, &dlib_template(size, padding), size)
+}
+
+/// The `size`×`size` chip in which `landmarks` land as close as a similarity allows on
+/// `template` (chip pixel-centre coordinates).
+pub fn aligned_crop_to(
+    image: &RgbImage,
+    landmarks: &[[f32; 2]; 5],
+    template: &[[f32; 2]; 5],
+    size: u32,
+) -> RgbImage {
+    let chip_to_image = Similarity::estimate(template, landmarks);
     // Landmarks and template are pixel-centre coordinates (pixel i spans [i − ½, i + ½]);
     // `warp` works with pixel i spanning [i, i + 1].
     let full = SourceRect {
@@ -518,6 +543,21 @@ mod aligned_tests {
         assert!(((t[0][0] + t[1][0]) / 2.0 - 75.0).abs() < 1.0);
         assert!(t[2][1] > t[0][1] && t[2][1] < t[3][1]);
         assert!(t.iter().flatten().all(|&c| c > 0.0 && c < 150.0));
+    }
+
+    #[test]
+    fn mirror_reverses_each_row_and_twice_is_identity() {
+        let image = RgbImage {
+            width: 3,
+            height: 2,
+            data: (0..18).collect(),
+        };
+        let m = mirror(&image);
+        assert_eq!(
+            m.data,
+            vec![6, 7, 8, 3, 4, 5, 0, 1, 2, 15, 16, 17, 12, 13, 14, 9, 10, 11]
+        );
+        assert_eq!(mirror(&m), image);
     }
 
     #[test]

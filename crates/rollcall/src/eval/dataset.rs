@@ -404,11 +404,11 @@ pub fn generate_pairs(dataset: &Dataset, folds: usize) -> Vec<Vec<Pair>> {
         .collect()
 }
 
-/// A tiny fixed-seed generator: reproducible pair draws without a dependency.
-struct SplitMix64(u64);
+/// A tiny fixed-seed generator: reproducible draws without a dependency.
+pub(crate) struct SplitMix64(pub u64);
 
 impl SplitMix64 {
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -416,7 +416,7 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 }

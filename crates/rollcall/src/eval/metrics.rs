@@ -445,6 +445,90 @@ pub fn open_set_at_far(probes: &[ProbeMatch], target: f64) -> OpenSetRates {
         .unwrap_or_else(|| open_set_at(probes, f64::INFINITY))
 }
 
+/// How far the false-accept point moves with the photos: the edge threshold of
+/// [`open_set_at_far`] recomputed on `resamples` bootstrap draws of the probes, drawn by
+/// person (a person's probes stay together; strangers are one person each), gallery fixed.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct ResampledThreshold {
+    pub false_accept_rate: f64,
+    pub resamples: usize,
+    /// Half the draws need a threshold above this one.
+    pub median: f64,
+    pub quantile: f64,
+    /// At this threshold the false-accept rate stays within the bound in `quantile` of the
+    /// draws: a threshold chosen from these photos that should hold for others.
+    pub threshold: f64,
+}
+
+/// See [`ResampledThreshold`]. `people[i]` is the person probe `i` shows. Deterministic:
+/// a fixed seed.
+pub fn resampled_far_threshold(
+    probes: &[ProbeMatch],
+    people: &[usize],
+    target: f64,
+    resamples: usize,
+    quantile: f64,
+) -> Option<ResampledThreshold> {
+    assert_eq!(probes.len(), people.len(), "one person per probe");
+    if probes.is_empty() || resamples == 0 {
+        return None;
+    }
+    // Dense group numbers, and each group's probe count.
+    let mut ids: Vec<usize> = people.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let group = |p: usize| ids.binary_search(&p).expect("person listed");
+    let mut group_size = vec![0usize; ids.len()];
+    for &p in people {
+        group_size[group(p)] += 1;
+    }
+    // Probes that would be false accepts if accepted, highest score first.
+    let mut wrong: Vec<(f64, usize)> = probes
+        .iter()
+        .zip(people)
+        .filter_map(|(m, &p)| {
+            let (who, score) = m.best?;
+            (m.truth != Some(who)).then_some((score, group(p)))
+        })
+        .collect();
+    wrong.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let lowest = probes
+        .iter()
+        .filter_map(|m| m.best.map(|b| b.1))
+        .min_by(f64::total_cmp)
+        .unwrap_or(f64::NEG_INFINITY);
+
+    let mut rng = super::dataset::SplitMix64(0xB007_5742);
+    let mut draws = vec![0usize; ids.len()];
+    let mut thresholds: Vec<f64> = (0..resamples)
+        .map(|_| {
+            draws.iter_mut().for_each(|d| *d = 0);
+            for _ in 0..ids.len() {
+                draws[rng.below(ids.len())] += 1;
+            }
+            let n: usize = draws.iter().zip(&group_size).map(|(d, s)| d * s).sum();
+            let allowed = (target * n as f64).floor() as usize;
+            let mut accepted = 0;
+            for &(score, g) in &wrong {
+                accepted += draws[g];
+                if accepted > allowed {
+                    return next_up(score);
+                }
+            }
+            lowest
+        })
+        .collect();
+    thresholds.sort_by(f64::total_cmp);
+    let at = |q: f64| thresholds[((q * resamples as f64).ceil() as usize).clamp(1, resamples) - 1];
+    Some(ResampledThreshold {
+        false_accept_rate: target,
+        resamples,
+        median: at(0.5),
+        quantile,
+        threshold: at(quantile),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -459,6 +543,41 @@ mod tests {
         let s = Sorted::new(&pairs).splits();
         assert_eq!(s.iter().map(|x| x.1).collect::<Vec<_>>(), vec![0, 2, 3]);
         assert_eq!(s[1].0, 0.5);
+    }
+
+    fn probe(truth: Option<usize>, who: usize, score: f64) -> ProbeMatch {
+        ProbeMatch {
+            truth,
+            best: Some((who, score)),
+        }
+    }
+
+    #[test]
+    fn resampled_threshold_sits_above_the_false_accepts_the_bound_forbids() {
+        // 1,000 probes: 990 right matches at 0.9, ten strangers matched wrongly at 0.5..0.95.
+        let mut probes: Vec<ProbeMatch> = (0..990).map(|i| probe(Some(i), i, 0.9)).collect();
+        let mut people: Vec<usize> = (0..990).collect();
+        for k in 0..10 {
+            probes.push(probe(None, 0, 0.5 + 0.05 * k as f64));
+            people.push(1000 + k);
+        }
+        // FAR 1e-3 on 1,000 probes allows one false accept: on the full set the threshold
+        // must reject the top two wrong scores... just above the second highest (0.9).
+        let plain = open_set_at_far(&probes, 1e-3);
+        assert_eq!(plain.false_accepts, 1);
+        let r = resampled_far_threshold(&probes, &people, 1e-3, 500, 0.95).expect("probes");
+        assert!(
+            r.median > 0.85 && r.median <= next_up(0.95),
+            "median {}",
+            r.median
+        );
+        assert!(r.threshold >= r.median && r.threshold <= next_up(0.95));
+        // The same draws every run.
+        assert_eq!(
+            Some(r),
+            resampled_far_threshold(&probes, &people, 1e-3, 500, 0.95)
+        );
+        assert_eq!(resampled_far_threshold(&[], &[], 1e-3, 500, 0.95), None);
     }
 
     #[test]

@@ -25,6 +25,11 @@ use std::collections::BTreeMap;
 pub const VERIFICATION_FARS: [(&str, f64); 2] = [("0.01", 1e-2), ("0.001", 1e-3)];
 /// The false-accept rates at which the attendance scenario is reported.
 pub const ATTENDANCE_FARS: [(&str, f64); 2] = [("0.001", 1e-3), ("0.0001", 1e-4)];
+/// How a default threshold is calibrated: the false-accept rate it must keep in the attendance
+/// scenario, and in what share of bootstrap draws of the probes (docs/accuracy.md).
+pub const CALIBRATION_FAR: f64 = 1e-3;
+pub const CALIBRATION_RESAMPLES: usize = 1000;
+pub const CALIBRATION_QUANTILE: f64 = 0.95;
 /// The reference counts compared on a fixed probe set.
 pub const COMPARED_REFERENCES: usize = 3;
 
@@ -88,6 +93,17 @@ pub fn evaluate(
             .iter()
             .map(|&(k, far)| (k.to_owned(), metrics::open_set_at_far(&probes, far)))
             .collect(),
+        at_far_resampled: metrics::resampled_far_threshold(
+            &probes,
+            &split
+                .probes
+                .iter()
+                .map(|((person, _), _)| *person)
+                .collect::<Vec<_>>(),
+            CALIBRATION_FAR,
+            CALIBRATION_RESAMPLES,
+            CALIBRATION_QUANTILE,
+        ),
         references_comparison: references_comparison(dataset, embeddings, settings.threshold),
         sweep: threshold_grid(&probes)
             .map(|t| metrics::open_set_at(&probes, t))

@@ -5,7 +5,7 @@
 //! `identification.true_accept_rate`, `identification.false_accept_rate`,
 //! `identification.rank1`, `no_face`. Everything else is extra detail.
 
-use super::metrics::{OpenSetRates, TarAtFar, ThresholdAccuracy};
+use super::metrics::{OpenSetRates, ResampledThreshold, TarAtFar, ThresholdAccuracy};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -97,6 +97,9 @@ pub struct Identification {
     pub best: OpenSetRates,
     /// The lowest threshold whose false-accept rate is at most the key.
     pub at_far: BTreeMap<String, OpenSetRates>,
+    /// Where the FAR ≤ 0.1 % point lies over bootstrap draws of the probes: the threshold that
+    /// keeps the bound in 95 % of them is the one to calibrate a default with.
+    pub at_far_resampled: Option<ResampledThreshold>,
     /// 1, 2, 3 references per person on one fixed probe set.
     pub references_comparison: Vec<ReferencesRow>,
     /// The rates on a 0.005 grid of thresholds across the best-match scores (for calibration).
@@ -232,6 +235,17 @@ impl Report {
         row(&mut s, "most right", &i.best);
         for (far, r) in &i.at_far {
             row(&mut s, &format!("FAR <= {far}"), r);
+        }
+        if let Some(r) = &i.at_far_resampled {
+            let _ = writeln!(
+                s,
+                "  FAR <= {} over {} draws of the probes: median threshold {}, {:.0}% of draws within the bound at {}",
+                r.false_accept_rate,
+                r.resamples,
+                thr(r.median),
+                100.0 * r.quantile,
+                thr(r.threshold)
+            );
         }
         if !i.not_enrolled.is_empty() {
             let _ = writeln!(
