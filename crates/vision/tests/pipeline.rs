@@ -40,7 +40,7 @@ fn assert_unit(embedding: &[f32], dim: usize) {
 fn one_face_in_a_portrait() {
     let p = face_api();
     assert_eq!(p.embedder.kind(), EmbedderKind::FaceApi);
-    assert_eq!(p.model_id(), "face-api-resnet128");
+    assert_eq!(p.model_id(), "face-api-resnet128-flip");
     let faces = p.analyze(&image("single_640x480.jpg")).expect("analyze");
     assert_eq!(faces.len(), 1);
     assert!(faces[0].detection.probability > 0.99);
@@ -140,7 +140,7 @@ fn box_crop_strategy_is_selectable() {
     let mut cfg = config(EmbedderChoice::FaceApi, None);
     cfg.face_api_crop = FaceApiCrop::Box;
     let p = FacePipeline::load(&cfg).expect("face-api pipeline");
-    assert_eq!(p.model_id(), "face-api-resnet128-box");
+    assert_eq!(p.model_id(), "face-api-resnet128-box-flip");
     let boxed = p.analyze(&image("single_640x480.jpg")).expect("analyze");
     let aligned = face_api()
         .analyze(&image("single_640x480.jpg"))

@@ -350,8 +350,8 @@ pub fn photos_of(name: &str) -> Vec<String> {
     files
 }
 
-/// Four photos of Tony Blair that face-api scores 0.97–0.98 against the first: above the
-/// calibrated default threshold (0.965). Pairs of one LFW person range far lower (Tony Blair's
+/// Four photos of Tony Blair that face-api scores 0.97–0.98 against one another: above the
+/// calibrated default threshold (0.962). Pairs of one LFW person range far lower (Tony Blair's
 /// own go down to 0.89; see docs/accuracy.md); these tests are about the server's behaviour,
 /// accuracy is `rollcall eval`'s job.
 pub fn tony_blair() -> Vec<String> {
