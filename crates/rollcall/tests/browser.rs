@@ -255,6 +255,12 @@ async fn kiosk_and_admin_in_chromium() {
         rows.iter().any(|r| r[4] == json!("Front desk")),
         "log: {rows:?}"
     );
+    // A short log fits on one page: no "showing the newest 500" note.
+    let more_hidden = admin
+        .execute("return document.querySelector('#log-more').hidden;", vec![])
+        .await
+        .expect("the page note");
+    assert_eq!(more_hidden, json!(true), "the log's page note");
     let present = wait_js(
         &admin,
         "the day's summary",

@@ -147,7 +147,7 @@ pub fn attendance(g: &GlobalArgs, c: AttendanceCommand) -> anyhow::Result<()> {
             .attendance(AttendanceFilter {
                 since,
                 before,
-                user_id: None,
+                ..Default::default()
             })
             .await?;
         store.close().await;

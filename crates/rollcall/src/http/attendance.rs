@@ -13,14 +13,20 @@ use axum::Json;
 use chrono::Utc;
 use serde::Deserialize;
 
-/// `date=` or `from=`/`to=`, and `user_id=`; all optional.
+/// `date=` or `from=`/`to=`, and `user_id=`; for the log itself also `limit=` and `offset=`
+/// (pages, newest first); all optional.
 #[derive(Debug, Default, Deserialize)]
 pub struct Filters {
     date: Option<String>,
     from: Option<String>,
     to: Option<String>,
     user_id: Option<String>,
+    limit: Option<String>,
+    offset: Option<String>,
 }
+
+/// The largest page `limit=` may ask for.
+const MAX_PAGE: u64 = 100_000;
 
 /// Days shown by `/attendance/daily` when no range is given.
 const DEFAULT_DAILY_DAYS: u64 = 30;
@@ -52,6 +58,30 @@ impl Filters {
             since,
             before,
             user_id,
+            ..Default::default()
+        })
+    }
+
+    /// [`filter`](Self::filter) with the page `limit=` and `offset=` ask for.
+    fn page(&self) -> Result<AttendanceFilter, ApiError> {
+        let number = |field: &str, v: &Option<String>| -> Result<Option<u64>, ApiError> {
+            match v.as_deref().map(str::trim) {
+                None | Some("") => Ok(None),
+                Some(raw) => raw.parse().map(Some).map_err(|_| {
+                    ApiError::bad_request(format!("{field} must be a whole number, not `{raw}`"))
+                }),
+            }
+        };
+        let limit = number("limit", &self.limit)?;
+        if limit.is_some_and(|n| n == 0 || n > MAX_PAGE) {
+            return Err(ApiError::bad_request(format!(
+                "limit must be between 1 and {MAX_PAGE}"
+            )));
+        }
+        Ok(AttendanceFilter {
+            limit,
+            offset: number("offset", &self.offset)?.unwrap_or(0),
+            ..self.filter()?
         })
     }
 }
@@ -61,22 +91,28 @@ fn filters(q: Result<Query<Filters>, QueryRejection>) -> Result<Filters, ApiErro
         .map_err(|e| ApiError::bad_request(e.body_text()))
 }
 
+/// Every record the filters match (for the summaries).
 async fn records(state: &AppState, f: &Filters) -> Result<Vec<AttendanceRecord>, ApiError> {
     Ok(state.rollcall.store.attendance(f.filter()?).await?)
+}
+
+/// The page of records the filters ask for (for the log and its CSV).
+async fn page(state: &AppState, f: &Filters) -> Result<Vec<AttendanceRecord>, ApiError> {
+    Ok(state.rollcall.store.attendance(f.page()?).await?)
 }
 
 pub async fn list(
     State(state): State<AppState>,
     q: Result<Query<Filters>, QueryRejection>,
 ) -> Result<Json<Vec<AttendanceRecord>>, ApiError> {
-    Ok(Json(records(&state, &filters(q)?).await?))
+    Ok(Json(page(&state, &filters(q)?).await?))
 }
 
 pub async fn csv(
     State(state): State<AppState>,
     q: Result<Query<Filters>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let records = records(&state, &filters(q)?).await?;
+    let records = page(&state, &filters(q)?).await?;
     let mut body = Vec::new();
     write_csv(&records, &mut body).map_err(|e| {
         ApiError::new(

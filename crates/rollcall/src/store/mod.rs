@@ -156,6 +156,9 @@ pub struct AttendanceFilter {
     /// Exclusive.
     pub before: Option<DateTime<Utc>>,
     pub user_id: Option<i64>,
+    /// At most this many records (all when `None`), after skipping `offset` newer ones.
+    pub limit: Option<u64>,
+    pub offset: u64,
 }
 
 const USER_COLUMNS: &str =
@@ -504,8 +507,13 @@ impl Store {
     ) -> Result<Vec<AttendanceRecord>, StoreError> {
         let sql = format!(
             "{ATTENDANCE_COLUMNS} WHERE (? IS NULL OR at >= ?) AND (? IS NULL OR at < ?) \
-             AND (? IS NULL OR user_id = ?) ORDER BY at DESC, id DESC"
+             AND (? IS NULL OR user_id = ?) ORDER BY at DESC, id DESC LIMIT ? OFFSET ?"
         );
+        // Neither SQLite nor MySQL has a "no limit" value both accept; the largest BIGINT is one.
+        let limit = filter
+            .limit
+            .map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        let offset = i64::try_from(filter.offset).unwrap_or(i64::MAX);
         Ok(with_pool!(self, pool => {
             sqlx::query_as(&sql)
                 .bind(filter.since)
@@ -514,6 +522,8 @@ impl Store {
                 .bind(filter.before)
                 .bind(filter.user_id)
                 .bind(filter.user_id)
+                .bind(limit)
+                .bind(offset)
                 .fetch_all(pool)
                 .await?
         }))

@@ -1,6 +1,7 @@
 //! Check-ins: one per person per cooldown, also under concurrent verifies; the log's views.
 
 use crate::helpers::{fixture, image_part, tony_blair, Form, TestApp};
+use rollcall::store::{CheckIn, NewCheckIn};
 use serde_json::Value;
 
 async fn two_verifies_within_the_cooldown_record_one_event(app: TestApp) {
@@ -124,7 +125,73 @@ async fn the_log_exports_as_csv_and_summarises_the_day(app: TestApp) {
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "bad_request");
 }
 
+async fn the_log_comes_in_pages_newest_first(app: TestApp) {
+    let photos = tony_blair();
+    let id = app.register_ok("Tony", "Blair", &photos[0]).await;
+    // Five check-ins an hour apart, written straight to the store: paging is about the log.
+    let start = chrono::Utc::now() - chrono::Duration::hours(6);
+    for h in 0..5 {
+        let at = start + chrono::Duration::hours(h);
+        let done = app
+            .store
+            .check_in(NewCheckIn {
+                user_id: id,
+                at,
+                similarity: 0.99,
+                kiosk: None,
+                model: "test",
+                not_since: at,
+            })
+            .await
+            .expect("check-in");
+        assert!(matches!(done, CheckIn::Recorded(_)), "{done:?}");
+    }
+    let ids = |url: String| {
+        let app = &app;
+        async move {
+            let r = app.get(&url).await;
+            assert_eq!(r.status(), 200, "{url}");
+            let log: Value = r.json().await.unwrap();
+            log.as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["at"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let all = ids("/attendance".into()).await;
+    assert_eq!(all.len(), 5);
+    assert!(all.windows(2).all(|w| w[0] > w[1]), "newest first: {all:?}");
+    assert_eq!(ids("/attendance?limit=2".into()).await, all[..2]);
+    assert_eq!(ids("/attendance?limit=2&offset=2".into()).await, all[2..4]);
+    assert_eq!(
+        ids(format!("/attendance?user_id={id}&limit=2&offset=4")).await,
+        all[4..]
+    );
+    assert!(ids("/attendance?offset=5".into()).await.is_empty());
+    let csv = app
+        .get("/attendance.csv?limit=1")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv.lines().count(), 2, "header and one row: {csv}");
+
+    for bad in [
+        "limit=0",
+        "limit=-1",
+        "limit=ten",
+        "limit=100001",
+        "offset=-3",
+    ] {
+        let r = app.get(&format!("/attendance?{bad}")).await;
+        assert_eq!(r.status(), 400, "{bad}");
+        assert_eq!(r.json::<Value>().await.unwrap()["error"], "bad_request");
+    }
+}
+
 crate::on_both_backends!(
+    the_log_comes_in_pages_newest_first,
     two_verifies_within_the_cooldown_record_one_event,
     concurrent_verifies_of_one_person_record_one_event,
     the_log_exports_as_csv_and_summarises_the_day,

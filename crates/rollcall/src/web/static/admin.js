@@ -328,6 +328,8 @@
         h('td', { class: 'num', text: r.count }))));
     }
 
+    const LOG_PAGE = 500;
+
     function logQuery() {
       const q = new URLSearchParams();
       if (from.value) q.set('from', from.value);
@@ -341,20 +343,24 @@
     async function loadLog() {
       const query = logQuery();
       $('#csv-link').href = `/attendance.csv${query ? `?${query}` : ''}`;
-      const res = await api('GET', `/attendance${query ? `?${query}` : ''}`);
+      // One page: a long log would make the page slow; the CSV link has everything.
+      const page = new URLSearchParams(query);
+      page.set('limit', String(LOG_PAGE + 1));
+      const res = await api('GET', `/attendance?${page}`);
       const tbody = $('#log-table tbody');
       if (!res.ok) {
         tbody.replaceChildren(h('tr', {}, h('td', { colspan: 5, class: 'notice-error' }, `Could not load: ${res.message}`)));
         return;
       }
-      const rows = res.data || [];
+      const rows = (res.data || []).slice(0, LOG_PAGE);
+      $('#log-more').hidden = (res.data || []).length <= LOG_PAGE;
       $('#log-table').hidden = rows.length === 0;
       $('#log-empty').hidden = rows.length > 0;
       tbody.replaceChildren(...rows.map((r) => h('tr', {},
         h('td', { class: 'time', text: day(r.at.slice(0, 10), { weekday: undefined }) }),
         h('td', { class: 'time', title: r.at, text: time(r.at) }),
         h('td', { class: 'name', text: fullName(r) }),
-        h('td', { class: 'num', text: typeof r.similarity === 'number' ? r.similarity.toFixed(2) : '' }),
+        h('td', { class: 'num', text: typeof r.similarity === 'number' ? r.similarity.toFixed(3) : '' }),
         h('td', { text: r.kiosk || '—' }))));
     }
 
