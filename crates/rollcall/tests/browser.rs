@@ -3,7 +3,8 @@
 //! The camera is Chromium's fake capture device playing a clip made here from an LFW photo. The
 //! story: an administrator registers a person from an uploaded photo; a kiosk whose camera shows
 //! *another* photo of that person welcomes them; the admin log shows the check-in; a kiosk whose
-//! camera shows a stranger says "Not recognised". Along the way: names with HTML stay text,
+//! camera shows a stranger says "Not recognised" until the administrator registers her from the
+//! admin page's webcam, and then welcomes her. Along the way: names with HTML stay text,
 //! automatic mode, nobody in front of the camera, a refused camera with the upload fallback, a
 //! delete with confirmation, and the server going away. Screenshots of every page at laptop,
 //! tablet (upright) and phone sizes land in `target/test-artifacts/screenshots/` for a person to
@@ -300,6 +301,16 @@ async fn kiosk_and_admin_in_chromium() {
     resize(&admin, LAPTOP).await;
     screenshot(&admin, "admin-register-laptop").await;
 
+    // ---- admin: register the stranger from the webcam; the kiosk then knows her -------------
+    register_from_webcam(&admin, "Stacey", "Yamaguchi").await;
+    screenshot(&admin, "admin-register-webcam-laptop").await;
+    let (state, title, detail) = check_in(&stranger).await;
+    assert_eq!(
+        (state.as_str(), title.as_str()),
+        ("welcome", "Welcome, Stacey Yamaguchi"),
+        "{detail}"
+    );
+
     // ---- admin: delete with confirmation --------------------------------------------------
     admin
         .goto(&format!("{}/admin#people", server.url))
@@ -308,7 +319,7 @@ async fn kiosk_and_admin_in_chromium() {
     wait_js(
         &admin,
         "the list",
-        "return document.querySelectorAll('#people-list .person').length === 2;",
+        "return document.querySelectorAll('#people-list .person').length === 3;",
     )
     .await;
     admin
@@ -334,8 +345,8 @@ async fn kiosk_and_admin_in_chromium() {
         .expect("click");
     wait_js(
         &admin,
-        "one person left",
-        "return document.querySelectorAll('#people-list .person').length === 1;",
+        "two people left",
+        "return document.querySelectorAll('#people-list .person').length === 2;",
     )
     .await;
     let users: Value = reqwest::get(format!("{}/users", server.url))
@@ -344,7 +355,7 @@ async fn kiosk_and_admin_in_chromium() {
         .json()
         .await
         .expect("users JSON");
-    assert_eq!(users.as_array().map(Vec::len), Some(1), "{users}");
+    assert_eq!(users.as_array().map(Vec::len), Some(2), "{users}");
 
     admin.close().await.expect("close admin");
 
@@ -394,6 +405,76 @@ async fn register(admin: &Client, first: &str, last: &str, photo: &Path) {
             .as_str()
             .is_some_and(|m| m.contains("is registered")),
         "registering {first} {last}: {message}"
+    );
+}
+
+/// Fill the register form, take the photo with the (fake) webcam, save, wait for the answer.
+async fn register_from_webcam(admin: &Client, first: &str, last: &str) {
+    // The register tab is open (with an uploaded photo from before): start afresh.
+    admin
+        .find(Locator::Css("#register-reset"))
+        .await
+        .expect("clear button")
+        .click()
+        .await
+        .expect("clear the form");
+    for (field, value) in [("#first-name", first), ("#last-name", last)] {
+        let input = admin
+            .wait()
+            .for_element(Locator::Css(field))
+            .await
+            .expect("name field");
+        input.clear().await.expect("clear");
+        input.send_keys(value).await.expect("type a name");
+    }
+    admin
+        .find(Locator::Css("#register-webcam"))
+        .await
+        .expect("webcam button")
+        .click()
+        .await
+        .expect("click the webcam button");
+    wait_js(
+        admin,
+        "the webcam preview",
+        "const v = document.querySelector('#panel-register video');          return v && v.videoWidth > 0 && !document.querySelector('#register-snap').hidden;",
+    )
+    .await;
+    admin
+        .find(Locator::Css("#register-snap"))
+        .await
+        .expect("take-photo button")
+        .click()
+        .await
+        .expect("take the photo");
+    let found = wait_js(
+        admin,
+        "the face check of the webcam photo",
+        "const n = document.querySelector('#detect-result .notice');          return n && n.textContent && !n.classList.contains('notice-warn') && !n.textContent.startsWith('Looking')            ? [n.className, n.textContent] : null;",
+    )
+    .await;
+    assert!(
+        found[0].as_str().is_some_and(|c| c.contains("notice-ok")),
+        "face check of the webcam photo: {found}"
+    );
+    admin
+        .find(Locator::Css("#register-save"))
+        .await
+        .expect("save")
+        .click()
+        .await
+        .expect("click save");
+    let message = wait_js(
+        admin,
+        "the registration answer",
+        "const n = document.querySelector('#detect-result .notice');          return n && (n.classList.contains('notice-error') || n.textContent.includes('is registered'))            ? n.textContent : null;",
+    )
+    .await;
+    assert!(
+        message
+            .as_str()
+            .is_some_and(|m| m.contains("is registered")),
+        "registering {first} {last} from the webcam: {message}"
     );
 }
 
