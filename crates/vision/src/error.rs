@@ -17,6 +17,10 @@ pub enum ImageError {
     },
     #[error("the image is empty (0 pixels)")]
     Empty,
+    /// A progressive JPEG costs a pass over the whole image per scan; thousands of tiny scans
+    /// in a small file can keep a decoder busy for minutes.
+    #[error("the JPEG has {scans} scans; at most {max} are accepted")]
+    TooManyScans { scans: usize, max: usize },
 }
 
 /// Why a model could not be loaded.

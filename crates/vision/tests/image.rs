@@ -516,3 +516,53 @@ fn truncations_and_corruptions_never_panic() {
         }
     }
 }
+
+/// A progressive JPEG encoded here (libjpeg's standard progressive script).
+fn progressive_jpeg(width: usize, height: usize) -> Vec<u8> {
+    let pixels: Vec<u8> = (0..width * height * 3)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
+    let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
+    c.set_size(width, height);
+    c.set_quality(90.0);
+    c.set_progressive_mode();
+    let mut c = c.start_compress(Vec::new()).unwrap();
+    c.write_scanlines(&pixels).unwrap();
+    c.finish().unwrap()
+}
+
+#[test]
+fn progressive_jpegs_decode() {
+    let jpeg = progressive_jpeg(64, 48);
+    let img = decode(&jpeg, limits()).unwrap_or_else(|e| panic!("progressive JPEG: {e}"));
+    assert_eq!((img.width, img.height), (64, 48));
+}
+
+#[test]
+fn a_jpeg_with_too_many_scans_is_refused_before_decoding() {
+    // A real progressive file whose first scan is repeated 150 times: small, but each scan would
+    // cost the decoder a pass over the image.
+    let jpeg = progressive_jpeg(64, 48);
+    let sos = jpeg
+        .windows(2)
+        .position(|w| w == [0xFF, 0xDA])
+        .expect("a start of scan");
+    let next = sos
+        + 2
+        + jpeg[sos + 2..]
+            .windows(2)
+            .position(|w| w[0] == 0xFF && w[1] != 0x00 && !(0xD0..=0xD7).contains(&w[1]))
+            .expect("the marker after the first scan");
+    let mut hostile = jpeg[..sos].to_vec();
+    for _ in 0..150 {
+        hostile.extend_from_slice(&jpeg[sos..next]);
+    }
+    hostile.extend_from_slice(&[0xFF, 0xD9]);
+    match decode(&hostile, limits()) {
+        Err(ImageError::TooManyScans { scans, max }) => {
+            assert_eq!(scans, 150);
+            assert!(max < scans);
+        }
+        other => panic!("expected TooManyScans, got {}", describe(&other)),
+    }
+}

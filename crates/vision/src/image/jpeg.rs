@@ -13,10 +13,21 @@ use std::cell::Cell;
 use std::io::{BufRead, Read};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+/// The most scans a JPEG may have. Baseline files have one per colour component or one in
+/// all; libjpeg's progressive script has 10 and optimised encoders rarely go past 20.
+pub const MAX_SCANS: usize = 100;
+
 pub(super) fn decode(
     bytes: &[u8],
     limits: DecodeLimits,
 ) -> Result<(RgbImage, Option<u16>), ImageError> {
+    let scans = count_scans(bytes);
+    if scans > MAX_SCANS {
+        return Err(ImageError::TooManyScans {
+            scans,
+            max: MAX_SCANS,
+        });
+    }
     let ran_out = Cell::new(false);
     let source = Source {
         data: bytes,
@@ -97,6 +108,52 @@ fn cmyk_to_rgb(inverted: &[u8]) -> Vec<u8> {
         .collect()
 }
 
+/// How many start-of-scan markers the JPEG stream holds, found by walking its segments (a
+/// marker segment is skipped by its length; a scan's entropy-coded data runs to the next
+/// marker that is neither a stuffed 0xFF00 nor a restart marker). Stops at EOI or the end.
+pub(crate) fn count_scans(bytes: &[u8]) -> usize {
+    const SOS: u8 = 0xDA;
+    const EOI: u8 = 0xD9;
+    let standalone = |m: u8| matches!(m, 0x01 | 0xD0..=0xD8);
+    let mut scans = 0;
+    let mut i = 2; // after SOI
+    while i + 1 < bytes.len() {
+        if bytes[i] != 0xFF {
+            return scans; // not a marker where one must be: libjpeg will report it
+        }
+        let marker = bytes[i + 1];
+        i += 2;
+        if marker == 0xFF {
+            i -= 1; // fill byte: the marker comes next
+            continue;
+        }
+        if marker == EOI {
+            return scans;
+        }
+        if standalone(marker) {
+            continue;
+        }
+        let Some(len) = bytes
+            .get(i..i + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]) as usize)
+        else {
+            return scans;
+        };
+        i += len;
+        if marker == SOS {
+            scans += 1;
+            while i + 1 < bytes.len()
+                && !(bytes[i] == 0xFF
+                    && bytes[i + 1] != 0x00
+                    && !(0xD0..=0xD7).contains(&bytes[i + 1]))
+            {
+                i += 1;
+            }
+        }
+    }
+    scans
+}
+
 /// The input as a `BufRead` that notes when libjpeg asks for bytes past the end.
 struct Source<'a> {
     data: &'a [u8],
@@ -121,5 +178,37 @@ impl BufRead for Source<'_> {
 
     fn consume(&mut self, n: usize) {
         self.data = &self.data[n.min(self.data.len())..];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(progressive: bool) -> Vec<u8> {
+        let (w, h) = (40, 30);
+        let pixels: Vec<u8> = (0..w * h * 3).map(|i| (i % 256) as u8).collect();
+        let mut c = mozjpeg::Compress::new(ColorSpace::JCS_RGB);
+        // mozjpeg's own defaults are progressive; its fastest profile is plain baseline.
+        c.set_fastest_defaults();
+        c.set_size(w, h);
+        if progressive {
+            c.set_progressive_mode();
+        }
+        let mut c = c.start_compress(Vec::new()).unwrap();
+        c.write_scanlines(&pixels).unwrap();
+        c.finish().unwrap()
+    }
+
+    #[test]
+    fn scans_are_counted_by_walking_the_segments() {
+        assert_eq!(count_scans(&encode(false)), 1);
+        let progressive = count_scans(&encode(true));
+        assert!(
+            (2..=MAX_SCANS).contains(&progressive),
+            "{progressive} scans"
+        );
+        assert_eq!(count_scans(b""), 0);
+        assert_eq!(count_scans(&[0xFF, 0xD8, 0xFF]), 0);
     }
 }
