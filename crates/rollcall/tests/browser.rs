@@ -371,111 +371,27 @@ async fn kiosk_and_admin_in_chromium() {
 
 /// Fill the register form, upload `photo`, wait for the face check, save, wait for the answer.
 async fn register(admin: &Client, first: &str, last: &str, photo: &Path) {
-    let first_input = admin
-        .wait()
-        .for_element(Locator::Css("#first-name"))
-        .await
-        .expect("first name");
-    first_input.clear().await.expect("clear");
-    first_input.send_keys(first).await.expect("type first name");
-    let last_input = admin
-        .find(Locator::Css("#last-name"))
-        .await
-        .expect("last name");
-    last_input.clear().await.expect("clear");
-    last_input.send_keys(last).await.expect("type last name");
+    fill_names(admin, first, last).await;
     choose_photo(admin, photo).await;
-    admin
-        .find(Locator::Css("#register-save"))
-        .await
-        .expect("save")
-        .click()
-        .await
-        .expect("click save");
-    let message = wait_js(
-        admin,
-        "the registration answer",
-        "const n = document.querySelector('#detect-result .notice'); \
-         return n && !n.textContent.startsWith('Looking') && (n.classList.contains('notice-error') || \
-           n.textContent.includes('is registered')) ? n.textContent : null;",
-    )
-    .await;
-    assert!(
-        message
-            .as_str()
-            .is_some_and(|m| m.contains("is registered")),
-        "registering {first} {last}: {message}"
-    );
+    save_registration(admin, first, last).await;
 }
 
 /// Fill the register form, take the photo with the (fake) webcam, save, wait for the answer.
 async fn register_from_webcam(admin: &Client, first: &str, last: &str) {
     // The register tab is open (with an uploaded photo from before): start afresh.
-    admin
-        .find(Locator::Css("#register-reset"))
-        .await
-        .expect("clear button")
-        .click()
-        .await
-        .expect("clear the form");
-    for (field, value) in [("#first-name", first), ("#last-name", last)] {
-        let input = admin
-            .wait()
-            .for_element(Locator::Css(field))
-            .await
-            .expect("name field");
-        input.clear().await.expect("clear");
-        input.send_keys(value).await.expect("type a name");
-    }
-    admin
-        .find(Locator::Css("#register-webcam"))
-        .await
-        .expect("webcam button")
-        .click()
-        .await
-        .expect("click the webcam button");
+    click(admin, "#register-reset").await;
+    fill_names(admin, first, last).await;
+    click(admin, "#register-webcam").await;
     wait_js(
         admin,
         "the webcam preview",
-        "const v = document.querySelector('#panel-register video');          return v && v.videoWidth > 0 && !document.querySelector('#register-snap').hidden;",
+        "const v = document.querySelector('#panel-register video'); \
+         return v && v.videoWidth > 0 && !document.querySelector('#register-snap').hidden;",
     )
     .await;
-    admin
-        .find(Locator::Css("#register-snap"))
-        .await
-        .expect("take-photo button")
-        .click()
-        .await
-        .expect("take the photo");
-    let found = wait_js(
-        admin,
-        "the face check of the webcam photo",
-        "const n = document.querySelector('#detect-result .notice');          return n && n.textContent && !n.classList.contains('notice-warn') && !n.textContent.startsWith('Looking')            ? [n.className, n.textContent] : null;",
-    )
-    .await;
-    assert!(
-        found[0].as_str().is_some_and(|c| c.contains("notice-ok")),
-        "face check of the webcam photo: {found}"
-    );
-    admin
-        .find(Locator::Css("#register-save"))
-        .await
-        .expect("save")
-        .click()
-        .await
-        .expect("click save");
-    let message = wait_js(
-        admin,
-        "the registration answer",
-        "const n = document.querySelector('#detect-result .notice');          return n && (n.classList.contains('notice-error') || n.textContent.includes('is registered'))            ? n.textContent : null;",
-    )
-    .await;
-    assert!(
-        message
-            .as_str()
-            .is_some_and(|m| m.contains("is registered")),
-        "registering {first} {last} from the webcam: {message}"
-    );
+    click(admin, "#register-snap").await;
+    expect_one_face(admin).await;
+    save_registration(admin, first, last).await;
 }
 
 /// Upload `photo` in the register form and wait for exactly one face to be found.
@@ -488,11 +404,37 @@ async fn choose_photo(admin: &Client, photo: &Path) {
         .send_keys(&photo.display().to_string())
         .await
         .expect("choose the photo");
+    expect_one_face(admin).await;
+}
+
+async fn click(page: &Client, css: &str) {
+    page.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+async fn fill_names(admin: &Client, first: &str, last: &str) {
+    for (field, value) in [("#first-name", first), ("#last-name", last)] {
+        let input = admin
+            .wait()
+            .for_element(Locator::Css(field))
+            .await
+            .expect("name field");
+        input.clear().await.expect("clear");
+        input.send_keys(value).await.expect("type a name");
+    }
+}
+
+/// Wait for the register form's face check to find one face and enable "Save".
+async fn expect_one_face(admin: &Client) {
     let found = wait_js(
         admin,
         "the face check",
         "const n = document.querySelector('#detect-result .notice'); \
-         return n && !n.classList.contains('notice-warn') ? [n.className, n.textContent] : null;",
+         return n && n.textContent && !n.classList.contains('notice-warn') ? [n.className, n.textContent] : null;",
     )
     .await;
     assert!(
@@ -508,6 +450,25 @@ async fn choose_photo(admin: &Client, photo: &Path) {
     assert!(
         enabled.expect("is enabled"),
         "save stays disabled after a face was found"
+    );
+}
+
+/// Press "Save person" and wait for the answer, which must be a success.
+async fn save_registration(admin: &Client, first: &str, last: &str) {
+    click(admin, "#register-save").await;
+    let message = wait_js(
+        admin,
+        "the registration answer",
+        "const n = document.querySelector('#detect-result .notice'); \
+         return n && !n.textContent.startsWith('Looking') && (n.classList.contains('notice-error') || \
+           n.textContent.includes('is registered')) ? n.textContent : null;",
+    )
+    .await;
+    assert!(
+        message
+            .as_str()
+            .is_some_and(|m| m.contains("is registered")),
+        "registering {first} {last}: {message}"
     );
 }
 
