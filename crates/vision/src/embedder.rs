@@ -192,13 +192,13 @@ impl Embedder {
         if crops.is_empty() {
             return Vec::new();
         }
-        let out = match self {
+        let out = crate::nn::in_pool(|| match self {
             Embedder::Facenet { net, .. } => {
                 net.forward(&to_batch(crops, |v| (v - FACENET_MEAN) / FACENET_DIVISOR))
             }
             // face-api normalises inside the network.
             Embedder::FaceApi { net, .. } => net.forward(&to_batch(crops, |v| v)),
-        };
+        });
         out.data
             .chunks_exact(self.dim())
             .map(<[f32]>::to_vec)

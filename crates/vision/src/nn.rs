@@ -164,6 +164,18 @@ fn gemm_acc_rhs_t(
     }
 }
 
+/// Run `f` on one of rayon's pool threads while the caller waits. A network entered from
+/// outside the pool (the server's request threads, the bench's main thread) would otherwise
+/// hand each parallel layer to the pool and sleep until it is done: a cross-thread wake-up per
+/// layer, about 130 of them in an IRV1 forward. Inside the pool, `f` runs directly.
+pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if rayon::current_thread_index().is_some() {
+        f()
+    } else {
+        rayon::scope(|_| f())
+    }
+}
+
 fn threads() -> usize {
     rayon::current_num_threads().max(1)
 }
