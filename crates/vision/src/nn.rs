@@ -10,6 +10,12 @@ use rayon::prelude::*;
 /// it saves.
 const PAR_GEMM_MIN_WORK: usize = 1 << 20;
 
+/// Multiply-adds from which a lone work unit splits its output channels between the threads.
+/// Smaller ones (IRV1's 1×1 and 1×7 convolutions on 8×8 maps, 7.3 M) run whole: the block
+/// around them already runs its branches concurrently, and splitting them too cost 0.8 ms
+/// per IRV1 forward (2 threads: 25.1–25.5 ms at 8 M against 25.8–26.4 at 1 M).
+const LONE_SPLIT_MIN_WORK: usize = 8 << 20;
+
 /// Output columns (N·OH·OW) up to which a convolution runs "narrow": output channels as the
 /// GEMM's vector dimension (IRV1's 3×3 maps: 9 columns). See [`Conv2d::forward_narrow`].
 const NARROW_MAX_COLS: usize = 32;
@@ -436,7 +442,7 @@ impl Conv2d {
         };
         let units = plan.units();
         let work = n * out_len * k;
-        if units == 1 && threads() > 1 && work >= PAR_GEMM_MIN_WORK {
+        if units == 1 && threads() > 1 && work >= LONE_SPLIT_MIN_WORK {
             // One unit (IRV1 at batch 1 on 17×17 and 8×8 maps): its output channels are split
             // between the threads, one single-threaded GEMM each on the shared columns. This
             // beats `gemm`'s own threading at these sizes, which split the few columns.
