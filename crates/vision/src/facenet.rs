@@ -7,8 +7,8 @@
 
 use crate::error::ModelError;
 use crate::nn::{
-    cat_channels, global_avg_pool, in_pool, l2_normalize_rows, relu_inplace, Conv2d, Linear,
-    MaxPool2d,
+    cat_channels, global_avg_pool, in_pool, l2_normalize_rows, relu_inplace, Activation, Conv2d,
+    Linear, MaxPool2d,
 };
 use crate::tensor::Tensor;
 use crate::weights::{self, TensorMap};
@@ -76,9 +76,7 @@ impl BasicConv2d {
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
-        let mut y = self.conv.forward(x);
-        relu_inplace(&mut y);
-        y
+        self.conv.forward_act(x, Activation::Relu)
     }
 }
 

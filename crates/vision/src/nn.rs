@@ -281,6 +281,17 @@ fn larger(a: Vec<f32>, b: Vec<f32>) -> Vec<f32> {
     }
 }
 
+/// `act` over every channel plane of an NCHW tensor.
+fn apply_planes(y: &mut Tensor, act: Activation) {
+    if matches!(act, Activation::Identity) {
+        return;
+    }
+    let (c, plane) = (y.shape[1], y.shape[2] * y.shape[3]);
+    for (i, row) in y.data.chunks_exact_mut(plane.max(1)).enumerate() {
+        act.apply(i % c, row);
+    }
+}
+
 /// The output buffer, shared by the work units, each writing its own disjoint ranges.
 struct SharedOut(*mut f32);
 
@@ -298,6 +309,38 @@ impl SharedOut {
     /// Copy `src` to `offset`. Caller guarantees the range is in bounds and owned by it.
     unsafe fn write(&self, offset: usize, src: &[f32]) {
         std::ptr::copy_nonoverlapping(src.as_ptr(), self.0.add(offset), src.len());
+    }
+}
+
+/// What follows a convolution, applied by [`Conv2d::forward_act`] to each work unit's output
+/// while it is still in cache, instead of in a separate pass over the whole tensor.
+#[derive(Clone, Copy, Debug)]
+pub enum Activation<'a> {
+    Identity,
+    /// `max(x, 0)`
+    Relu,
+    /// Per-output-channel slopes for negative values (PReLU).
+    PRelu(&'a [f32]),
+}
+
+impl Activation<'_> {
+    /// Apply to `row`, values of output channel `o`.
+    fn apply(self, o: usize, row: &mut [f32]) {
+        match self {
+            Activation::Identity => {}
+            Activation::Relu => {
+                for v in row {
+                    *v = max_fast(*v, 0.0);
+                }
+            }
+            Activation::PRelu(slopes) => {
+                let a = slopes[o];
+                // A select, not a branch, so that it vectorises (signs are unpredictable).
+                for v in row {
+                    *v = if *v < 0.0 { *v * a } else { *v };
+                }
+            }
+        }
     }
 }
 
@@ -391,10 +434,20 @@ impl Conv2d {
     /// columns (N·OH·OW) are cut into work units: row bands of one image when images are large
     /// (so the im2col band stays in cache), groups of whole images when they are small (so
     /// each GEMM is big enough to run at full speed). Units run in parallel, one
-    /// single-threaded GEMM each; a lone unit gets a multi-threaded GEMM instead. 1×1 stride-1
+    /// single-threaded GEMM each; a large lone unit splits its output channels between the
+    /// threads instead, and a call with few output columns runs "narrow". 1×1 stride-1
     /// convolutions read the input directly when a unit covers one image.
     pub fn forward(&self, x: &Tensor) -> Tensor {
+        self.forward_act(x, Activation::Identity)
+    }
+
+    /// [`forward`](Self::forward) followed by `act`, fused: each unit applies it to its own
+    /// output right after its GEMM.
+    pub fn forward_act(&self, x: &Tensor, act: Activation) -> Tensor {
         assert_eq!(x.shape.len(), 4, "conv input must be NCHW");
+        if let Activation::PRelu(slopes) = act {
+            assert_eq!(slopes.len(), self.weight.shape[0], "prelu channels");
+        }
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
         assert_eq!(c, self.weight.shape[1], "conv input channels");
         let oc = self.weight.shape[0];
@@ -402,7 +455,9 @@ impl Conv2d {
         let (in_len, out_len) = (c * h * w, oc * oh * ow);
         let plane = oh * ow;
         if n > 0 && out_len > 0 && n * plane <= NARROW_MAX_COLS {
-            return self.forward_narrow(x, (oh, ow));
+            let mut y = self.forward_narrow(x, (oh, ow));
+            apply_planes(&mut y, act);
+            return y;
         }
         // The output starts as the bias; single-image units accumulate onto it in place.
         let mut out = Vec::with_capacity(n * out_len);
@@ -450,6 +505,9 @@ impl Conv2d {
                         rhs_rs,
                         par,
                     );
+                    for o in 0..oc {
+                        act.apply(o, std::slice::from_raw_parts_mut(dst.add(o * plane), band));
+                    }
                 }
                 return;
             }
@@ -470,6 +528,9 @@ impl Conv2d {
                 rhs_rs,
                 par,
             );
+            for (o, row) in scratch.out.chunks_exact_mut(cols).enumerate() {
+                act.apply(o, row);
+            }
             for (j, b) in items.enumerate() {
                 for o in 0..oc {
                     let src = &scratch.out[o * cols + j * band..][..band];
@@ -485,6 +546,10 @@ impl Conv2d {
             // between the threads, one single-threaded GEMM each on the shared columns. This
             // beats `gemm`'s own threading at these sizes, which split the few columns.
             self.forward_lone_unit(x, &plan, &mut out);
+            // Small maps (that is what makes a lone unit): the output is still in cache.
+            let mut y = Tensor::new(vec![n, oc, oh, ow], out);
+            apply_planes(&mut y, act);
+            return y;
         } else if units == 1 || threads() == 1 {
             let mut scratch = Scratch::take();
             for u in 0..units {
@@ -1251,6 +1316,32 @@ mod tests {
             assert!(d < 1e-5 * scale, "case {i}: {d} (largest {scale})");
             // Twice: the second call reuses the cached transposed weights.
             assert_eq!(c.forward(&x), fast, "case {i}: second call");
+        }
+    }
+
+    #[test]
+    fn fused_activations_equal_separate_passes() {
+        // Banded, grouped, lone split and narrow calls; ReLU and PReLU.
+        let cases = [
+            (conv(10, 3, 3, 3, (1, 1), (0, 0)), [1, 3, 60, 70]),
+            (conv(12, 3, 3, 3, (1, 1), (0, 0)), [37, 3, 24, 24]),
+            (conv(70, 96, 3, 3, (1, 1), (1, 1)), [1, 96, 17, 17]),
+            (conv(100, 256, 3, 3, (1, 1), (1, 1)), [1, 256, 3, 3]),
+            (conv(6, 40, 1, 1, (1, 1), (0, 0)), [2, 40, 50, 41]),
+        ];
+        for (i, (c, shape)) in cases.iter().enumerate() {
+            let x = Tensor::new(
+                shape.to_vec(),
+                values(shape.iter().product(), 90 + i as u64),
+            );
+            let mut relu = c.forward(&x);
+            relu_inplace(&mut relu);
+            assert_eq!(c.forward_act(&x, Activation::Relu), relu, "case {i}: relu");
+            let prelu = PReLU::new(values(c.out_channels(), 5));
+            let mut expected = c.forward(&x);
+            prelu.forward_inplace(&mut expected);
+            let fused = c.forward_act(&x, Activation::PRelu(&prelu.weight));
+            assert_eq!(fused, expected, "case {i}: prelu");
         }
     }
 
