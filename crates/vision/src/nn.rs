@@ -209,7 +209,10 @@ impl UnitPlan {
         let (rows_per_unit, items_per_unit) = if plane > target {
             ((target / ow).clamp(1, oh), 1)
         } else {
-            (oh, (target / plane).clamp(1, n))
+            // As many groups as the target size asks for, then images dealt out evenly (9
+            // O-Net crops of 8×8 make groups of 5 and 4, not 8 and 1).
+            let groups = n.div_ceil((target / plane).clamp(1, n));
+            (oh, n.div_ceil(groups))
         };
         UnitPlan {
             n,
