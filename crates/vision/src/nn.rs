@@ -594,15 +594,20 @@ impl Conv2d {
         let parts = channel_parts(oc, threads());
         // Several images: GEMM into a bias-filled [oc × cols] block, scattered afterwards.
         let mut block = Vec::new();
-        let (dst, dst_rs) = if items.len() == 1 {
+        let (dst_slice, dst_rs) = if items.len() == 1 {
             let start = items.start * oc * plane + rows.start * ow;
-            (SharedOut(out[start..].as_mut_ptr()), plane)
+            (&mut out[start..], plane)
         } else {
             for &b in &self.bias {
                 block.extend(std::iter::repeat_n(b, cols));
             }
-            (SharedOut(block.as_mut_ptr()), cols)
+            (&mut block[..], cols)
         };
+        assert!(
+            dst_slice.len() >= (oc - 1) * dst_rs + cols,
+            "lone unit view"
+        );
+        let dst = SharedOut(dst_slice.as_mut_ptr());
         for_each_part(&parts, |o| {
             // SAFETY: part `o` writes rows `o` of the oc×band view at `dst` (row stride
             // `dst_rs`), which lies inside `out` (or `block`); parts own disjoint rows, and the
