@@ -194,16 +194,13 @@ impl Embedder {
         if crops.is_empty() {
             return Vec::new();
         }
-        let out = match self {
+        // One entry into the thread pool for the whole network, not one per layer.
+        nn::in_pool(|| match self {
             Embedder::Facenet { net, .. } => {
-                net.forward(&to_batch(crops, |v| (v - FACENET_MEAN) / FACENET_DIVISOR))
+                rows(&net.forward(&to_batch(crops, |v| (v - FACENET_MEAN) / FACENET_DIVISOR)))
             }
-            Embedder::FaceApi { net, .. } => return mirror_averaged(net, crops),
-        };
-        out.data
-            .chunks_exact(self.dim())
-            .map(<[f32]>::to_vec)
-            .collect()
+            Embedder::FaceApi { net, .. } => mirror_averaged(net, crops),
+        })
     }
 }
 
@@ -221,8 +218,13 @@ fn mirror_averaged(net: &FaceDescriptorNet, crops: &[RgbImage]) -> Vec<Vec<f32>>
     let sum = plain.iter().zip(flipped).map(|(a, b)| a + b).collect();
     let mut sum = Tensor::new(vec![crops.len(), facedesc::EMBEDDING_DIM], sum);
     nn::l2_normalize_rows(&mut sum);
-    sum.data
-        .chunks_exact(facedesc::EMBEDDING_DIM)
+    rows(&sum)
+}
+
+/// A [N, D] tensor as N vectors.
+fn rows(t: &Tensor) -> Vec<Vec<f32>> {
+    t.data
+        .chunks_exact(t.shape[1..].iter().product::<usize>().max(1))
         .map(<[f32]>::to_vec)
         .collect()
 }

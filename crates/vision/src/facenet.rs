@@ -7,7 +7,8 @@
 
 use crate::error::ModelError;
 use crate::nn::{
-    cat_channels, global_avg_pool, l2_normalize_rows, relu_inplace, Conv2d, Linear, MaxPool2d,
+    cat_channels, global_avg_pool, in_pool, l2_normalize_rows, relu_inplace, Activation, Conv2d,
+    Linear, MaxPool2d,
 };
 use crate::tensor::Tensor;
 use crate::weights::{self, TensorMap};
@@ -75,9 +76,7 @@ impl BasicConv2d {
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
-        let mut y = self.conv.forward(x);
-        relu_inplace(&mut y);
-        y
+        self.conv.forward_act(x, Activation::Relu)
     }
 }
 
@@ -114,6 +113,10 @@ fn residual(x: &Tensor, up: &Conv2d, branches: &[&Tensor], scale: f32, relu: boo
     out
 }
 
+// At batch 1 the late maps are small (17×17 down to 3×3) and every convolution is short, so
+// the independent branches of a block run concurrently (`rayon::join`) on top of the channel
+// split inside each convolution: fewer moments where one core waits for the other.
+
 /// Inception-ResNet-A, 35×35 grid in the paper (17×17 here), 256 channels.
 struct Block35 {
     branch0: BasicConv2d,
@@ -142,9 +145,11 @@ impl Block35 {
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
-        let x0 = self.branch0.forward(x);
-        let x1 = chain(&self.branch1, x);
-        let x2 = chain(&self.branch2, x);
+        // Branch 2 costs about as much as branches 0 and 1 together.
+        let ((x0, x1), x2) = rayon::join(
+            || rayon::join(|| self.branch0.forward(x), || chain(&self.branch1, x)),
+            || chain(&self.branch2, x),
+        );
         residual(x, &self.conv2d, &[&x0, &x1, &x2], self.scale, true)
     }
 }
@@ -172,8 +177,7 @@ impl Block17 {
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
-        let x0 = self.branch0.forward(x);
-        let x1 = chain(&self.branch1, x);
+        let (x0, x1) = rayon::join(|| self.branch0.forward(x), || chain(&self.branch1, x));
         residual(x, &self.conv2d, &[&x0, &x1], self.scale, true)
     }
 }
@@ -204,8 +208,7 @@ impl Block8 {
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
-        let x0 = self.branch0.forward(x);
-        let x1 = chain(&self.branch1, x);
+        let (x0, x1) = rayon::join(|| self.branch0.forward(x), || chain(&self.branch1, x));
         residual(x, &self.conv2d, &[&x0, &x1], self.scale, self.relu)
     }
 }
@@ -229,9 +232,15 @@ impl Mixed6a {
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
-        let x0 = self.branch0.forward(x);
-        let x1 = chain(&self.branch1, x);
-        let x2 = MaxPool2d::new(3, 2, 0, false).forward(x);
+        let ((x0, x2), x1) = rayon::join(
+            || {
+                rayon::join(
+                    || self.branch0.forward(x),
+                    || MaxPool2d::new(3, 2, 0, false).forward(x),
+                )
+            },
+            || chain(&self.branch1, x),
+        );
         cat_channels(&[&x0, &x1, &x2])
     }
 }
@@ -266,10 +275,15 @@ impl Mixed7a {
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
-        let x0 = chain(&self.branch0, x);
-        let x1 = chain(&self.branch1, x);
-        let x2 = chain(&self.branch2, x);
-        let x3 = MaxPool2d::new(3, 2, 0, false).forward(x);
+        let ((x0, x1), (x2, x3)) = rayon::join(
+            || rayon::join(|| chain(&self.branch0, x), || chain(&self.branch1, x)),
+            || {
+                rayon::join(
+                    || chain(&self.branch2, x),
+                    || MaxPool2d::new(3, 2, 0, false).forward(x),
+                )
+            },
+        );
         cat_channels(&[&x0, &x1, &x2, &x3])
     }
 }
@@ -356,7 +370,7 @@ impl InceptionResnetV1 {
 
     /// [N, 3, 160, 160] standardised crops → [N, 512] L2-normalised embeddings.
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        self.forward_inspect(x, |_, _| {})
+        in_pool(|| self.forward_inspect(x, |_, _| {}))
     }
 
     /// [`forward`](Self::forward), handing each named stage's output to `inspect` on the way:

@@ -10,6 +10,35 @@ use rayon::prelude::*;
 /// it saves.
 const PAR_GEMM_MIN_WORK: usize = 1 << 20;
 
+/// Multiply-adds from which a lone work unit splits its output channels between the threads.
+/// Smaller ones (IRV1's 1×1 and 1×7 convolutions on 8×8 maps, 7.3 M) run whole: the block
+/// around them already runs its branches concurrently, and splitting them too cost 0.8 ms
+/// per IRV1 forward (2 threads: 25.1–25.5 ms at 8 M against 25.8–26.4 at 1 M).
+const LONE_SPLIT_MIN_WORK: usize = 8 << 20;
+
+/// Output columns (N·OH·OW) up to which a convolution runs "narrow": output channels as the
+/// GEMM's vector dimension (IRV1's 3×3 maps: 9 columns). See [`Conv2d::forward_narrow`].
+const NARROW_MAX_COLS: usize = 32;
+
+/// The output channels `0..m` cut into one range per thread, in multiples of 16 (an AVX-512
+/// register of f32) so that no part wastes a partial vector it need not.
+fn channel_parts(m: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
+    let step = m.div_ceil(parts.max(1)).next_multiple_of(16);
+    (0..m).step_by(step).map(|o| o..(o + step).min(m)).collect()
+}
+
+/// Run `f` on every part, in parallel when there are several.
+fn for_each_part(
+    parts: &[std::ops::Range<usize>],
+    f: impl Fn(std::ops::Range<usize>) + Sync + Send,
+) {
+    if parts.len() == 1 {
+        f(parts[0].clone());
+    } else {
+        parts.par_iter().for_each(|r| f(r.clone()));
+    }
+}
+
 /// `dst[m×n] += lhs[m×k] · rhs[k×n]`, all row-major with the given row strides.
 #[allow(clippy::too_many_arguments)]
 fn gemm_acc(
@@ -141,6 +170,18 @@ fn gemm_acc_rhs_t(
     }
 }
 
+/// Run `f` on one of rayon's pool threads while the caller waits. A network entered from
+/// outside the pool (the server's request threads, the bench's main thread) would otherwise
+/// hand each parallel layer to the pool and sleep until it is done: a cross-thread wake-up per
+/// layer, about 130 of them in an IRV1 forward. Inside the pool, `f` runs directly.
+pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if rayon::current_thread_index().is_some() {
+        f()
+    } else {
+        rayon::scope(|_| f())
+    }
+}
+
 fn threads() -> usize {
     rayon::current_num_threads().max(1)
 }
@@ -168,7 +209,10 @@ impl UnitPlan {
         let (rows_per_unit, items_per_unit) = if plane > target {
             ((target / ow).clamp(1, oh), 1)
         } else {
-            (oh, (target / plane).clamp(1, n))
+            // As many groups as the target size asks for, then images dealt out evenly (9
+            // O-Net crops of 8×8 make groups of 5 and 4, not 8 and 1).
+            let groups = n.div_ceil((target / plane).clamp(1, n));
+            (oh, n.div_ceil(groups))
         };
         UnitPlan {
             n,
@@ -195,11 +239,60 @@ impl UnitPlan {
     }
 }
 
-/// Per-thread buffers of the convolution: the im2col band and the GEMM result.
+/// Per-thread buffers of the convolution: the im2col band and the GEMM result. They are
+/// kept between calls ([`Scratch::take`]): a fresh buffer costs a zero fill and page faults
+/// every time, which was a fifth of the im2col time in detection.
 #[derive(Default)]
 struct Scratch {
     col: Vec<f32>,
     out: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
+}
+
+impl Scratch {
+    /// This thread's buffers, taken out while in use: a convolution that starts on the same
+    /// thread meanwhile (rayon work stealing) finds none and makes its own.
+    fn take() -> ScratchGuard {
+        ScratchGuard(SCRATCH.with(|s| s.take()))
+    }
+}
+
+/// Puts the buffers back when dropped, keeping the larger if another call put some back.
+struct ScratchGuard(Scratch);
+
+impl Drop for ScratchGuard {
+    fn drop(&mut self) {
+        let mine = std::mem::take(&mut self.0);
+        SCRATCH.with(|s| {
+            let other = s.take();
+            s.set(Scratch {
+                col: larger(mine.col, other.col),
+                out: larger(mine.out, other.out),
+            });
+        });
+    }
+}
+
+fn larger(a: Vec<f32>, b: Vec<f32>) -> Vec<f32> {
+    if a.capacity() >= b.capacity() {
+        a
+    } else {
+        b
+    }
+}
+
+/// `act` over every channel plane of an NCHW tensor.
+fn apply_planes(y: &mut Tensor, act: Activation) {
+    if matches!(act, Activation::Identity) {
+        return;
+    }
+    let (c, plane) = (y.shape[1], y.shape[2] * y.shape[3]);
+    for (i, row) in y.data.chunks_exact_mut(plane.max(1)).enumerate() {
+        act.apply(i % c, row);
+    }
 }
 
 /// The output buffer, shared by the work units, each writing its own disjoint ranges.
@@ -211,9 +304,46 @@ unsafe impl Sync for SharedOut {}
 unsafe impl Send for SharedOut {}
 
 impl SharedOut {
+    /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
+    fn ptr(&self) -> *mut f32 {
+        self.0
+    }
+
     /// Copy `src` to `offset`. Caller guarantees the range is in bounds and owned by it.
     unsafe fn write(&self, offset: usize, src: &[f32]) {
         std::ptr::copy_nonoverlapping(src.as_ptr(), self.0.add(offset), src.len());
+    }
+}
+
+/// What follows a convolution, applied by [`Conv2d::forward_act`] to each work unit's output
+/// while it is still in cache, instead of in a separate pass over the whole tensor.
+#[derive(Clone, Copy, Debug)]
+pub enum Activation<'a> {
+    Identity,
+    /// `max(x, 0)`
+    Relu,
+    /// Per-output-channel slopes for negative values (PReLU).
+    PRelu(&'a [f32]),
+}
+
+impl Activation<'_> {
+    /// Apply to `row`, values of output channel `o`.
+    fn apply(self, o: usize, row: &mut [f32]) {
+        match self {
+            Activation::Identity => {}
+            Activation::Relu => {
+                for v in row {
+                    *v = max_fast(*v, 0.0);
+                }
+            }
+            Activation::PRelu(slopes) => {
+                let a = slopes[o];
+                // A select, not a branch, so that it vectorises (signs are unpredictable).
+                for v in row {
+                    *v = if *v < 0.0 { *v * a } else { *v };
+                }
+            }
+        }
     }
 }
 
@@ -221,11 +351,15 @@ impl SharedOut {
 /// `weight` and `bias` at load time (see [`Conv2d::fold_batch_norm`]).
 #[derive(Clone, Debug)]
 pub struct Conv2d {
-    /// [out, in, kh, kw]
+    /// [out, in, kh, kw]. Set it only before the first `forward`: the narrow path caches its
+    /// transpose.
     pub weight: Tensor,
     pub bias: Vec<f32>,
     pub stride: (usize, usize),
     pub padding: (usize, usize),
+    /// `weight` as [in·kh·kw, out], made on the first narrow call (only the layers that see
+    /// tiny maps pay its memory).
+    weight_t: std::sync::OnceLock<Vec<f32>>,
 }
 
 impl Conv2d {
@@ -249,6 +383,7 @@ impl Conv2d {
             weight,
             stride,
             padding,
+            weight_t: std::sync::OnceLock::new(),
         }
     }
 
@@ -263,6 +398,7 @@ impl Conv2d {
     ) {
         let out = self.weight.shape[0];
         let per_out = self.weight.len() / out;
+        self.weight_t = std::sync::OnceLock::new();
         for o in 0..out {
             let s = gamma[o] / (var[o] + eps).sqrt();
             for w in &mut self.weight.data[o * per_out..(o + 1) * per_out] {
@@ -301,16 +437,31 @@ impl Conv2d {
     /// columns (N·OH·OW) are cut into work units: row bands of one image when images are large
     /// (so the im2col band stays in cache), groups of whole images when they are small (so
     /// each GEMM is big enough to run at full speed). Units run in parallel, one
-    /// single-threaded GEMM each; a lone unit gets a multi-threaded GEMM instead. 1×1 stride-1
+    /// single-threaded GEMM each; a large lone unit splits its output channels between the
+    /// threads instead, and a call with few output columns runs "narrow". 1×1 stride-1
     /// convolutions read the input directly when a unit covers one image.
     pub fn forward(&self, x: &Tensor) -> Tensor {
+        self.forward_act(x, Activation::Identity)
+    }
+
+    /// [`forward`](Self::forward) followed by `act`, fused: each unit applies it to its own
+    /// output right after its GEMM.
+    pub fn forward_act(&self, x: &Tensor, act: Activation) -> Tensor {
         assert_eq!(x.shape.len(), 4, "conv input must be NCHW");
+        if let Activation::PRelu(slopes) = act {
+            assert_eq!(slopes.len(), self.weight.shape[0], "prelu channels");
+        }
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
         assert_eq!(c, self.weight.shape[1], "conv input channels");
         let oc = self.weight.shape[0];
         let (oh, ow) = self.output_size(h, w);
         let (in_len, out_len) = (c * h * w, oc * oh * ow);
         let plane = oh * ow;
+        if n > 0 && out_len > 0 && n * plane <= NARROW_MAX_COLS {
+            let mut y = self.forward_narrow(x, (oh, ow));
+            apply_planes(&mut y, act);
+            return y;
+        }
         // The output starts as the bias; single-image units accumulate onto it in place.
         let mut out = Vec::with_capacity(n * out_len);
         for _ in 0..n {
@@ -357,6 +508,9 @@ impl Conv2d {
                         rhs_rs,
                         par,
                     );
+                    for o in 0..oc {
+                        act.apply(o, std::slice::from_raw_parts_mut(dst.add(o * plane), band));
+                    }
                 }
                 return;
             }
@@ -377,6 +531,9 @@ impl Conv2d {
                 rhs_rs,
                 par,
             );
+            for (o, row) in scratch.out.chunks_exact_mut(cols).enumerate() {
+                act.apply(o, row);
+            }
             for (j, b) in items.enumerate() {
                 for o in 0..oc {
                     let src = &scratch.out[o * cols + j * band..][..band];
@@ -387,22 +544,182 @@ impl Conv2d {
         };
         let units = plan.units();
         let work = n * out_len * k;
-        if units == 1 || threads() == 1 {
-            let par = if threads() > 1 && work >= PAR_GEMM_MIN_WORK {
-                Parallelism::Rayon(threads())
-            } else {
-                Parallelism::None
-            };
-            let mut scratch = Scratch::default();
+        if units == 1 && threads() > 1 && work >= LONE_SPLIT_MIN_WORK {
+            // One unit (IRV1 at batch 1 on 17×17 and 8×8 maps): its output channels are split
+            // between the threads, one single-threaded GEMM each on the shared columns. This
+            // beats `gemm`'s own threading at these sizes, which split the few columns.
+            self.forward_lone_unit(x, &plan, &mut out);
+            // Small maps (that is what makes a lone unit): the output is still in cache.
+            let mut y = Tensor::new(vec![n, oc, oh, ow], out);
+            apply_planes(&mut y, act);
+            return y;
+        } else if units == 1 || threads() == 1 {
+            let mut scratch = Scratch::take();
             for u in 0..units {
-                run(u, &mut scratch, par);
+                run(u, &mut scratch.0, Parallelism::None);
             }
         } else {
             (0..units)
                 .into_par_iter()
-                .for_each_init(Scratch::default, |scratch, u| {
-                    run(u, scratch, Parallelism::None)
+                .for_each_init(Scratch::take, |scratch, u| {
+                    run(u, &mut scratch.0, Parallelism::None)
                 });
+        }
+        Tensor::new(vec![n, oc, oh, ow], out)
+    }
+
+    /// The whole call as one unit, its output channels split between the threads. `out`
+    /// holds the bias.
+    fn forward_lone_unit(&self, x: &Tensor, plan: &UnitPlan, out: &mut [f32]) {
+        let (h, w) = (x.shape[2], x.shape[3]);
+        let oc = self.weight.shape[0];
+        let k = self.weight.len() / oc;
+        let (oh, ow) = self.output_size(h, w);
+        let (plane, in_len) = (oh * ow, x.len() / x.shape[0].max(1));
+        let (items, rows) = plan.unit(0);
+        let band = rows.len() * ow;
+        let cols = items.len() * band;
+        let mut scratch = Scratch::take();
+        let (rhs, rhs_rs) = self.columns(
+            &x.data,
+            in_len,
+            h,
+            w,
+            oh,
+            ow,
+            items.clone(),
+            rows.clone(),
+            &mut scratch.0.col,
+        );
+        let parts = channel_parts(oc, threads());
+        // Several images: GEMM into a bias-filled [oc × cols] block, scattered afterwards.
+        let mut block = Vec::new();
+        let (dst_slice, dst_rs) = if items.len() == 1 {
+            let start = items.start * oc * plane + rows.start * ow;
+            (&mut out[start..], plane)
+        } else {
+            for &b in &self.bias {
+                block.extend(std::iter::repeat_n(b, cols));
+            }
+            (&mut block[..], cols)
+        };
+        assert!(
+            dst_slice.len() >= (oc - 1) * dst_rs + cols,
+            "lone unit view"
+        );
+        let dst = SharedOut(dst_slice.as_mut_ptr());
+        for_each_part(&parts, |o| {
+            // SAFETY: part `o` writes rows `o` of the oc×band view at `dst` (row stride
+            // `dst_rs`), which lies inside `out` (or `block`); parts own disjoint rows, and the
+            // buffer outlives this call and is not otherwise touched meanwhile.
+            unsafe {
+                gemm_acc_raw(
+                    o.len(),
+                    cols,
+                    k,
+                    dst.ptr().add(o.start * dst_rs),
+                    dst_rs,
+                    &self.weight.data[o.start * k..],
+                    k,
+                    rhs,
+                    rhs_rs,
+                    Parallelism::None,
+                )
+            }
+        });
+        if items.len() > 1 {
+            for (j, b) in items.enumerate() {
+                for o in 0..oc {
+                    let src = &block[o * cols + j * band..][..band];
+                    let start = b * oc * plane + o * plane + rows.start * ow;
+                    out[start..start + band].copy_from_slice(src);
+                }
+            }
+        }
+    }
+
+    /// Few output columns: `out_t[cols × oc] = im2col(x)ᵀ · Wᵀ`, output channels as the
+    /// GEMM's vector dimension, then transposed into NCHW. Vectorising over 9 pixels (IRV1's
+    /// 3×3 maps) would waste most of each AVX-512 register; over 192–1792 channels nothing is
+    /// wasted, and the weights are read in the layout the kernel wants (2.5× faster: 139 →
+    /// 54 µs for 192×1792 · 1792×9 on one core). Channels are split between the threads.
+    fn forward_narrow(&self, x: &Tensor, (oh, ow): (usize, usize)) -> Tensor {
+        let (n, h, w) = (x.shape[0], x.shape[2], x.shape[3]);
+        let oc = self.weight.shape[0];
+        let k = self.weight.len() / oc;
+        let plane = oh * ow;
+        let cols = n * plane;
+        let wt = self.weight_t.get_or_init(|| {
+            let mut t = vec![0.0f32; k * oc];
+            for (o, row) in self.weight.data.chunks_exact(k).enumerate() {
+                for (kk, &v) in row.iter().enumerate() {
+                    t[kk * oc + o] = v;
+                }
+            }
+            t
+        });
+        let mut scratch = Scratch::take();
+        let (rhs, rhs_rs) = self.columns(
+            &x.data,
+            x.len() / n,
+            h,
+            w,
+            oh,
+            ow,
+            0..n,
+            0..oh,
+            &mut scratch.0.col,
+        );
+        // [cols × oc], each row the bias to start from.
+        let mut out_t = Vec::with_capacity(cols * oc);
+        for _ in 0..cols {
+            out_t.extend_from_slice(&self.bias);
+        }
+        let parts = if threads() > 1 && cols * oc * k >= PAR_GEMM_MIN_WORK {
+            channel_parts(oc, threads())
+        } else {
+            channel_parts(oc, 1)
+        };
+        let dst = SharedOut(out_t.as_mut_ptr());
+        for_each_part(&parts, |o| {
+            // SAFETY: dst(i, j) = out_t[j·oc + o.start + i] for i < o.len(), j < cols: inside
+            // `out_t`, columns `o` of it, disjoint between parts; lhs(i, kk) =
+            // wt[kk·oc + o.start + i] and rhs(kk, j) = rhs[kk·rhs_rs + j] lie inside their
+            // slices (k·oc values; `columns` returns k rows of `rhs_rs` ≥ cols).
+            unsafe {
+                gemm::gemm(
+                    o.len(),
+                    cols,
+                    k,
+                    dst.ptr().add(o.start),
+                    oc as isize,
+                    1,
+                    true,
+                    wt.as_ptr().add(o.start),
+                    oc as isize,
+                    1,
+                    rhs.as_ptr(),
+                    1,
+                    rhs_rs as isize,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    Parallelism::None,
+                )
+            }
+        });
+        let mut out = vec![0.0f32; n * oc * plane];
+        for b in 0..n {
+            for (p, row) in out_t[b * plane * oc..(b + 1) * plane * oc]
+                .chunks_exact(oc)
+                .enumerate()
+            {
+                for (o, &v) in row.iter().enumerate() {
+                    out[(b * oc + o) * plane + p] = v;
+                }
+            }
         }
         Tensor::new(vec![n, oc, oh, ow], out)
     }
@@ -431,7 +748,10 @@ impl Conv2d {
         let k = self.weight.len() / self.weight.shape[0];
         let band = rows.len() * ow;
         let cols = items.len() * band;
-        col.resize(k * cols, 0.0);
+        // Every value is written below; only grow (a zero fill), never shrink.
+        if col.len() < k * cols {
+            col.resize(k * cols, 0.0);
+        }
         for (j, b) in items.enumerate() {
             self.im2col(
                 &x[b * in_len..][..in_len],
@@ -641,7 +961,19 @@ impl PReLU {
 /// `max(x, 0)` in place.
 pub fn relu_inplace(x: &mut Tensor) {
     for v in &mut x.data {
-        *v = v.max(0.0);
+        *v = max_fast(*v, 0.0);
+    }
+}
+
+/// The larger of two numbers by a plain comparison: one `maxps` once vectorised, where
+/// `f32::max` adds NaN handling (three more instructions per value; max pooling spent most
+/// of its time there). The networks never produce NaN.
+#[inline(always)]
+fn max_fast(a: f32, b: f32) -> f32 {
+    if a > b {
+        a
+    } else {
+        b
     }
 }
 
@@ -691,6 +1023,8 @@ impl MaxPool2d {
         let window = |o: usize, len: usize| ((o * s).saturating_sub(p), (o * s + k - p).min(len));
         let rows: Vec<(usize, usize)> = (0..oh).map(|o| window(o, h)).collect();
         let cols: Vec<(usize, usize)> = (0..ow).map(|o| window(o, w)).collect();
+        // Output columns whose window lies wholly inside the row (padding 0).
+        let full = if w >= k { ((w - k) / s + 1).min(ow) } else { 0 };
         let mut out = vec![0.0f32; n * c * oh * ow];
         let pool_plane = |rowmax: &mut Vec<f32>, (plane, op): (&[f32], &mut [f32])| {
             rowmax.resize(w, 0.0);
@@ -698,15 +1032,32 @@ impl MaxPool2d {
                 rowmax.copy_from_slice(&plane[y0 * w..(y0 + 1) * w]);
                 for r in y0 + 1..y1 {
                     for (m, &v) in rowmax.iter_mut().zip(&plane[r * w..(r + 1) * w]) {
-                        *m = m.max(v);
+                        *m = max_fast(*m, v);
                     }
                 }
-                for (o, &(x0, x1)) in orow.iter_mut().zip(&cols) {
-                    // The networks' 2- and 3-wide windows, unrolled; edges and others folded.
+                // Whole windows of the networks' 2×2/2 and 3×3/2 pools in straight loops
+                // (no per-window dispatch, so they vectorise); edges and others below.
+                let done = match (k, s) {
+                    (2, 2) if p == 0 => {
+                        for (o, pair) in orow[..full].iter_mut().zip(rowmax.chunks_exact(2)) {
+                            *o = max_fast(pair[0], pair[1]);
+                        }
+                        full
+                    }
+                    (3, 2) if p == 0 => {
+                        let r = &rowmax[..2 * full + 1];
+                        for (j, o) in orow[..full].iter_mut().enumerate() {
+                            *o = max_fast(max_fast(r[2 * j], r[2 * j + 1]), r[2 * j + 2]);
+                        }
+                        full
+                    }
+                    _ => 0,
+                };
+                for (o, &(x0, x1)) in orow.iter_mut().zip(&cols).skip(done) {
                     *o = match rowmax[x0..x1] {
-                        [a, b] => a.max(b),
-                        [a, b, c] => a.max(b).max(c),
-                        ref win => win.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)),
+                        [a, b] => max_fast(a, b),
+                        [a, b, c] => max_fast(max_fast(a, b), c),
+                        ref win => win.iter().fold(f32::NEG_INFINITY, |m, &v| max_fast(m, v)),
                     };
                 }
             }
@@ -944,6 +1295,75 @@ mod tests {
             );
             let d = max_diff(&c.forward(&x), &c.forward_naive(&x));
             assert!(d < 1e-4, "case {i}: {d}");
+        }
+    }
+
+    #[test]
+    fn narrow_and_channel_split_paths_agree_with_direct_loops() {
+        // Narrow (≤ 32 output columns): IRV1-like 3×3 maps, padded, strided, 1×3, batches,
+        // with enough work to split the channels between threads (odd channel counts).
+        // Lone units split by channels: a 17×17 map, and a group of three 8×8 images.
+        let cases = [
+            (conv(100, 256, 3, 3, (1, 1), (1, 1)), [1, 256, 3, 3]),
+            (conv(37, 64, 1, 3, (1, 1), (0, 1)), [2, 64, 3, 3]),
+            (conv(200, 96, 3, 3, (2, 2), (0, 0)), [1, 96, 8, 8]),
+            (conv(130, 700, 1, 1, (1, 1), (0, 0)), [1, 700, 3, 3]),
+            (conv(21, 5, 3, 1, (1, 1), (1, 0)), [3, 5, 3, 1]),
+            (conv(70, 96, 3, 3, (1, 1), (1, 1)), [1, 96, 17, 17]),
+            (conv(50, 128, 3, 3, (1, 1), (1, 1)), [3, 128, 8, 8]),
+            (conv(90, 300, 1, 1, (1, 1), (0, 0)), [1, 300, 8, 8]),
+        ];
+        for (i, (c, shape)) in cases.iter().enumerate() {
+            let x = Tensor::new(
+                shape.to_vec(),
+                values(shape.iter().product(), 70 + i as u64),
+            );
+            let (fast, naive) = (c.forward(&x), c.forward_naive(&x));
+            let scale = naive.data.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+            let d = max_diff(&fast, &naive);
+            assert!(d < 1e-5 * scale, "case {i}: {d} (largest {scale})");
+            // Twice: the second call reuses the cached transposed weights.
+            assert_eq!(c.forward(&x), fast, "case {i}: second call");
+        }
+    }
+
+    #[test]
+    fn fused_activations_equal_separate_passes() {
+        // Banded, grouped, lone split and narrow calls; ReLU and PReLU.
+        let cases = [
+            (conv(10, 3, 3, 3, (1, 1), (0, 0)), [1, 3, 60, 70]),
+            (conv(12, 3, 3, 3, (1, 1), (0, 0)), [37, 3, 24, 24]),
+            (conv(70, 96, 3, 3, (1, 1), (1, 1)), [1, 96, 17, 17]),
+            (conv(100, 256, 3, 3, (1, 1), (1, 1)), [1, 256, 3, 3]),
+            (conv(6, 40, 1, 1, (1, 1), (0, 0)), [2, 40, 50, 41]),
+        ];
+        for (i, (c, shape)) in cases.iter().enumerate() {
+            let x = Tensor::new(
+                shape.to_vec(),
+                values(shape.iter().product(), 90 + i as u64),
+            );
+            let mut relu = c.forward(&x);
+            relu_inplace(&mut relu);
+            assert_eq!(c.forward_act(&x, Activation::Relu), relu, "case {i}: relu");
+            let prelu = PReLU::new(values(c.out_channels(), 5));
+            let mut expected = c.forward(&x);
+            prelu.forward_inplace(&mut expected);
+            let fused = c.forward_act(&x, Activation::PRelu(&prelu.weight));
+            assert_eq!(fused, expected, "case {i}: prelu");
+        }
+    }
+
+    #[test]
+    fn channel_parts_cover_the_channels_in_vector_multiples() {
+        for (m, parts) in [(100, 2), (16, 2), (1792, 2), (37, 3), (5, 1), (70, 4)] {
+            let ranges = channel_parts(m, parts);
+            assert!(ranges.len() <= parts.max(1));
+            assert_eq!(ranges.first().unwrap().start, 0);
+            assert_eq!(ranges.last().unwrap().end, m);
+            for pair in ranges.windows(2) {
+                assert_eq!(pair[0].end, pair[1].start);
+                assert_eq!(pair[0].len() % 16, 0);
+            }
         }
     }
 

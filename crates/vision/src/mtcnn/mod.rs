@@ -77,9 +77,11 @@ impl Detector {
     /// All faces, sorted by box area, largest first (facenet-pytorch's `select_largest`).
     /// An image too small for one pyramid level (min side < 20 px by default) has no faces.
     pub fn detect(&self, image: &RgbImage) -> Vec<Detection> {
-        let stage1 = self.stage1(image);
-        let stage2 = self.stage2(image, &stage1);
-        let mut faces = self.stage3(image, &stage2);
+        let mut faces = crate::nn::in_pool(|| {
+            let stage1 = self.stage1(image);
+            let stage2 = self.stage2(image, &stage1);
+            self.stage3(image, &stage2)
+        });
         // numpy's argsort(area)[::-1]: ascending (stable here), then reversed.
         let area = |d: &Detection| (d.bbox[2] - d.bbox[0]) * (d.bbox[3] - d.bbox[1]);
         faces.sort_by(|a, b| area(a).total_cmp(&area(b)));

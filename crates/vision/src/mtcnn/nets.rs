@@ -3,7 +3,7 @@
 //! state dicts shipped with facenet-pytorch (`pnet.pt`, `rnet.pt`, `onet.pt`).
 
 use crate::error::ModelError;
-use crate::nn::{softmax_channels, Conv2d, Linear, MaxPool2d, PReLU};
+use crate::nn::{softmax_channels, Activation, Conv2d, Linear, MaxPool2d, PReLU};
 use crate::tensor::Tensor;
 use crate::weights::{load_torch, TensorMap};
 use std::path::Path;
@@ -52,9 +52,8 @@ impl ConvPrelu {
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
-        let mut y = self.conv.forward(x);
-        self.prelu.forward_inplace(&mut y);
-        y
+        self.conv
+            .forward_act(x, Activation::PRelu(&self.prelu.weight))
     }
 }
 

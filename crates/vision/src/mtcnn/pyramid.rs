@@ -48,6 +48,8 @@ pub fn area_resize_normalized(image: &RgbImage, rect: Rect, oh: usize, ow: usize
     assert_eq!(out.len(), 3 * oh * ow, "area resize output size");
     let stride = image.width as usize * 3;
     let cols: Vec<(usize, usize)> = (0..ow).map(|j| window(j, w, ow)).collect();
+    let col_len: Vec<f32> = cols.iter().map(|&(c0, c1)| (c1 - c0) as f32).collect();
+    let mut sums = vec![0u32; ow];
     // Column sums of the current row window, interleaved RGB like the image, and their running
     // sums along the row (wrapping: a difference of two is exact whenever the window sum
     // itself fits in u32).
@@ -65,16 +67,25 @@ pub fn area_resize_normalized(image: &RgbImage, rect: Rect, oh: usize, ow: usize
                 *s += v as u32;
             }
         }
-        for x in 0..w * 3 {
-            prefix[x + 3] = prefix[x].wrapping_add(colsum[x]);
+        // Running sums kept in registers: a chain through `prefix` itself would wait on a
+        // store and a load for every element.
+        let mut run = [0u32; 3];
+        for (p, s) in prefix[3..].chunks_exact_mut(3).zip(colsum.chunks_exact(3)) {
+            for c in 0..3 {
+                run[c] = run[c].wrapping_add(s[c]);
+                p[c] = run[c];
+            }
         }
         let kh = (r1 - r0) as f32;
-        for (j, &(c0, c1)) in cols.iter().enumerate() {
-            let kw = (c1 - c0) as f32;
-            for c in 0..3 {
-                let sum = prefix[c1 * 3 + c].wrapping_sub(prefix[c0 * 3 + c]);
-                let avg = sum as f32 / kh / kw;
-                out[c * plane + i * ow + j] = (avg - 127.5) * 0.0078125;
+        for c in 0..3 {
+            // Gather the window sums, then convert a whole output row in one loop that the
+            // compiler vectorises (the two divisions dominated when done pixel by pixel).
+            for (s, &(c0, c1)) in sums.iter_mut().zip(&cols) {
+                *s = prefix[c1 * 3 + c].wrapping_sub(prefix[c0 * 3 + c]);
+            }
+            let orow = &mut out[c * plane + i * ow..][..ow];
+            for ((o, &s), &kw) in orow.iter_mut().zip(&sums).zip(&col_len) {
+                *o = (s as f32 / kh / kw - 127.5) * 0.0078125;
             }
         }
     }
