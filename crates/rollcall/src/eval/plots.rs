@@ -161,6 +161,25 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
+/// The legend of the series labelled so far, in the same style on every chart.
+fn draw_legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> Result<(), String>
+where
+    DB: DrawingBackend + 'a,
+    CT: plotters::coord::CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((FONT, 16))
+        .draw()
+        .map_err(err)
+}
+
 const GENUINE: RGBColor = RGBColor(31, 119, 180);
 const IMPOSTOR: RGBColor = RGBColor(214, 39, 40);
 const THIRD: RGBColor = RGBColor(44, 160, 44);
@@ -240,14 +259,7 @@ fn draw_roc(path: &Path, input: &PlotInput, text: bool) -> Result<(), String> {
         }
     }
     if text {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font((FONT, 16))
-            .draw()
-            .map_err(err)?;
+        draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     }
     root.present().map_err(err)
 }
@@ -333,14 +345,7 @@ fn draw_scores(path: &Path, input: &PlotInput, text: bool) -> Result<(), String>
     if text {
         line.label(format!("threshold {:.3}", input.threshold))
             .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font((FONT, 16))
-            .draw()
-            .map_err(err)?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     }
     root.present().map_err(err)
 }
@@ -408,14 +413,7 @@ fn draw_attendance(path: &Path, input: &PlotInput, text: bool) -> Result<(), Str
         ))
         .map_err(err)?;
     if text {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font((FONT, 16))
-            .draw()
-            .map_err(err)?;
+        draw_legend(&mut chart, SeriesLabelPosition::LowerLeft)?;
     }
     root.present().map_err(err)
 }
