@@ -1,22 +1,12 @@
 //! `rollcall detect` as a user runs it: the real binary, the real models, real photos.
 
+// One definition of where the shared fixtures are, for both crates' tests.
+#[path = "../../vision/tests/common/mod.rs"]
+mod shared;
+
+use shared::{models_dir, shared_dir};
 use std::path::PathBuf;
 use std::process::Command;
-
-/// `../shared` beside the checkout, or `ROLLCALL_SHARED`.
-fn shared_dir() -> PathBuf {
-    match std::env::var_os("ROLLCALL_SHARED") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    }
-}
-
-fn models_dir() -> PathBuf {
-    match std::env::var_os("ROLLCALL_MODELS") {
-        Some(p) => PathBuf::from(p),
-        None => shared_dir().join("models"),
-    }
-}
 
 fn detect(photos: &[PathBuf]) -> (bool, serde_json::Value, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_rollcall"))

@@ -6,6 +6,11 @@ use rollcall::eval::metrics::{
     accuracy_at, auc, best_threshold, cross_validated_accuracy, open_set_at, open_set_at_far,
     open_set_best, roc, tar_at_far, ProbeCounts, ProbeMatch, Scored,
 };
+// One definition of where the shared fixtures are, for both crates' tests.
+#[path = "../../vision/tests/common/mod.rs"]
+mod shared;
+
+use shared::{models_dir, shared_dir};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -270,18 +275,6 @@ fn pairs_naming_missing_photos_are_an_error_unless_limited() {
 }
 
 // --- the real binary on real photos -----------------------------------------------------------
-
-fn shared_dir() -> PathBuf {
-    std::env::var_os("ROLLCALL_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
-
-fn models_dir() -> PathBuf {
-    std::env::var_os("ROLLCALL_MODELS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| shared_dir().join("models"))
-}
 
 /// Photos of a person in the shared set, sorted.
 fn photos_of(faces: &Path, name: &str) -> Vec<PathBuf> {

@@ -15,12 +15,7 @@ async fn two_verifies_within_the_cooldown_record_one_event(app: TestApp) {
         second["attendance"]["id"], first["attendance"]["id"],
         "the earlier event is returned"
     );
-    let log: Value = app
-        .get(&format!("/attendance?user_id={id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let log: Value = app.get_json(&format!("/attendance?user_id={id}")).await;
     assert_eq!(log.as_array().unwrap().len(), 1);
     assert_eq!(log[0]["kiosk"], "front door");
     assert_eq!(log[0]["first_name"], "Tony");
@@ -93,32 +88,21 @@ async fn the_log_exports_as_csv_and_summarises_the_day(app: TestApp) {
     assert!(lines[1].ends_with(",front door"), "{csv}");
 
     let summary: Value = app
-        .get(&format!("/attendance/summary?date={today}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/attendance/summary?date={today}"))
+        .await;
     assert_eq!(summary[0]["user_id"].as_i64(), Some(id));
     assert_eq!(summary[0]["count"], 1);
 
     let daily: Value = app
-        .get(&format!("/attendance/daily?from={today}&to={today}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/attendance/daily?from={today}&to={today}"))
+        .await;
     assert_eq!(daily[0]["date"], today.as_str());
     assert_eq!(
         (daily[0]["present"].as_i64(), daily[0]["events"].as_i64()),
         (Some(1), Some(1))
     );
 
-    let other_day: Value = app
-        .get("/attendance?date=2001-01-01")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let other_day: Value = app.get_json("/attendance?date=2001-01-01").await;
     assert!(other_day.as_array().unwrap().is_empty());
     let r = app.get("/attendance?date=yesterday").await;
     assert_eq!(r.status(), 400);

@@ -200,10 +200,10 @@ async fn names_with_quotes_sql_and_emoji_are_kept_intact(app: TestApp) {
     let first = "Zoë \"Z\" O'Neil";
     let last = "Robert'); DROP TABLE users;-- 🙂👩‍💻";
     let id = app.register_ok(first, last, &tony_blair()[0]).await;
-    let user: Value = app.get(&format!("/users/{id}")).await.json().await.unwrap();
+    let user: Value = app.get_json(&format!("/users/{id}")).await;
     assert_eq!(user["first_name"], first);
     assert_eq!(user["last_name"], last);
-    let listed: Value = app.get("/users").await.json().await.unwrap();
+    let listed: Value = app.get_json("/users").await;
     assert_eq!(listed[0]["last_name"], last);
     let v: Value = app.verify(&tony_blair()[1]).await.json().await.unwrap();
     assert_eq!(v["last_name"], last);

@@ -11,20 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-/// `../shared` beside the checkout, or `ROLLCALL_SHARED`.
-pub fn shared_dir() -> PathBuf {
-    match std::env::var_os("ROLLCALL_SHARED") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    }
-}
-
-pub fn models_dir() -> PathBuf {
-    match std::env::var_os("ROLLCALL_MODELS") {
-        Some(p) => PathBuf::from(p),
-        None => shared_dir().join("models"),
-    }
-}
+pub use crate::shared::{models_dir, shared_dir};
 
 /// A photo of the shared fixtures, e.g. `faces/Tony_Blair/Tony_Blair_0001.jpg`.
 pub fn fixture(rel: &str) -> Vec<u8> {
@@ -227,6 +214,19 @@ impl TestApp {
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// GET `path` and read the body as JSON (whatever the status).
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        self.get(path).await.json().await.expect("a JSON body")
+    }
+
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(path))
             .send()
             .await
             .expect("request")

@@ -12,7 +12,7 @@ async fn health_reports_the_database_model_and_users(app: TestApp) {
     assert_eq!(h["embedder"], "face-api");
     assert_eq!(h["users"], 0);
     app.register_ok("Tony", "Blair", &tony_blair()[0]).await;
-    let h: Value = app.get("/health").await.json().await.unwrap();
+    let h: Value = app.get_json("/health").await;
     assert_eq!(h["users"], 1);
 
     // The database goes away: 503.

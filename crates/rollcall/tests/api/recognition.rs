@@ -14,7 +14,7 @@ async fn a_registered_person_is_recognised_and_a_stranger_is_not(app: TestApp) {
     assert_eq!(user["first_name"], "Tony");
     assert_eq!(user["last_name"], "Blair");
     assert_eq!(user["faces"], 1);
-    let health: Value = app.get("/health").await.json().await.unwrap();
+    let health: Value = app.get_json("/health").await;
     assert_eq!(
         user["model"], health["model"],
         "embeddings carry the server's model id"

@@ -8,7 +8,7 @@ async fn users_are_listed_by_name_and_their_photo_is_served(app: TestApp) {
     let chavez = app
         .register_ok("Hugo", "Chavez", &photos_of("Hugo_Chavez")[0])
         .await;
-    let users: Value = app.get("/users").await.json().await.unwrap();
+    let users: Value = app.get_json("/users").await;
     let ids: Vec<i64> = users
         .as_array()
         .unwrap()
@@ -35,45 +35,25 @@ async fn delete_removes_the_photo_the_row_and_optionally_the_history(app: TestAp
     assert_eq!(app.verify(&photos[1]).await.status(), 200);
     assert_eq!(app.files().len(), 1);
 
-    let r = app
-        .client
-        .delete(app.url(&format!("/users/{id}")))
-        .send()
-        .await
-        .unwrap();
+    let r = app.delete(&format!("/users/{id}")).await;
     assert_eq!(r.status(), 204);
     assert!(app.files().is_empty(), "the reference photo is deleted");
     assert_eq!(app.get(&format!("/users/{id}")).await.status(), 404);
     assert!(app.store.list_users().await.unwrap().is_empty());
     // Without history=true the check-in stays, with the name as it was.
-    let log: Value = app.get("/attendance").await.json().await.unwrap();
+    let log: Value = app.get_json("/attendance").await;
     assert_eq!(log.as_array().unwrap().len(), 1);
     assert_eq!(log[0]["last_name"], "Blair");
     // Nobody is recognised any more.
     assert_eq!(app.verify(&photos[1]).await.status(), 404);
-    let r = app
-        .client
-        .delete(app.url(&format!("/users/{id}")))
-        .send()
-        .await
-        .unwrap();
+    let r = app.delete(&format!("/users/{id}")).await;
     assert_eq!(r.status(), 404);
 
     let id = app.register_ok("Tony", "Blair", &photos[0]).await;
     assert_eq!(app.verify(&photos[1]).await.status(), 200);
-    let r = app
-        .client
-        .delete(app.url(&format!("/users/{id}?history=true")))
-        .send()
-        .await
-        .unwrap();
+    let r = app.delete(&format!("/users/{id}?history=true")).await;
     assert_eq!(r.status(), 204);
-    let log: Value = app
-        .get(&format!("/attendance?user_id={id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let log: Value = app.get_json(&format!("/attendance?user_id={id}")).await;
     assert!(log.as_array().unwrap().is_empty());
     assert!(app.files().is_empty());
 }

@@ -18,21 +18,7 @@ use std::time::{Duration, Instant};
 pub const PATIENCE: Duration = Duration::from_secs(300);
 const POLL: Duration = Duration::from_millis(250);
 
-/// `../shared` beside the checkout, or `ROLLCALL_SHARED`.
-pub fn shared_dir() -> PathBuf {
-    match std::env::var_os("ROLLCALL_SHARED") {
-        Some(p) => PathBuf::from(p),
-        None => workspace_dir().join("../shared"),
-    }
-}
-
-/// `ROLLCALL_MODELS`, or `shared/models`.
-pub fn models_dir() -> PathBuf {
-    match std::env::var_os("ROLLCALL_MODELS") {
-        Some(p) => PathBuf::from(p),
-        None => shared_dir().join("models"),
-    }
-}
+pub use crate::shared::{models_dir, shared_dir};
 
 pub fn workspace_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")

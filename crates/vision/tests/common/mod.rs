@@ -1,5 +1,6 @@
-//! Helpers shared by the vision crate's integration tests: where the shared fixtures are, and a
-//! reader for the `.npy` golden outputs of the Python reference.
+//! Helpers shared by the integration tests (the vision crate's, and by `#[path]` the rollcall
+//! crate's): where the shared fixtures are, and a reader for the `.npy` golden outputs of the
+//! Python reference.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
