@@ -478,17 +478,20 @@ fn prepare_without_fetching_lists_missing_files_and_the_fetch_command() {
     assert_eq!(listing(dir.path()), Vec::<String>::new());
 }
 
+/// A stand-in file for each model group, for the `auto` tests.
+const ONE_FILE_PER_GROUP: [(&str, ModelGroup, &[u8]); 3] = [
+    ("mtcnn/pnet.pt", ModelGroup::Mtcnn, b"pnet"),
+    ("face-api/m.bin", ModelGroup::FaceApi, b"face-api"),
+    (
+        "facenet/20180402-114759-vggface2.pt",
+        ModelGroup::Facenet,
+        b"facenet",
+    ),
+];
+
 #[test]
 fn auto_falls_back_to_face_api_when_facenet_cannot_be_fetched() {
-    let files: [(&str, ModelGroup, &[u8]); 3] = [
-        ("mtcnn/pnet.pt", ModelGroup::Mtcnn, b"pnet"),
-        ("face-api/m.bin", ModelGroup::FaceApi, b"face-api"),
-        (
-            "facenet/20180402-114759-vggface2.pt",
-            ModelGroup::Facenet,
-            b"facenet",
-        ),
-    ];
+    let files = ONE_FILE_PER_GROUP;
     // The FaceNet file is not served: 404.
     let server = Server::start(vec![
         ("/mtcnn/pnet.pt", Reply::Body(b"pnet".to_vec())),
@@ -506,15 +509,7 @@ fn auto_falls_back_to_face_api_when_facenet_cannot_be_fetched() {
 
 #[test]
 fn auto_fetches_facenet_when_it_can() {
-    let files: [(&str, ModelGroup, &[u8]); 3] = [
-        ("mtcnn/pnet.pt", ModelGroup::Mtcnn, b"pnet"),
-        ("face-api/m.bin", ModelGroup::FaceApi, b"face-api"),
-        (
-            "facenet/20180402-114759-vggface2.pt",
-            ModelGroup::Facenet,
-            b"facenet",
-        ),
-    ];
+    let files = ONE_FILE_PER_GROUP;
     let server = Server::start(
         files
             .iter()
