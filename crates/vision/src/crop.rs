@@ -219,7 +219,7 @@ mod tests {
     }
 }
 
-// ---- Crops for the face-api embedder (appended by the embedder branch). ----
+// ---- Crops for the face-api embedder. ----
 
 /// Where the 5 MTCNN landmarks (image-left eye centre, image-right eye centre, nose tip,
 /// image-left mouth corner, image-right mouth corner) go in a `size`×`size` face chip, the way

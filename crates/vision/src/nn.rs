@@ -1107,7 +1107,7 @@ pub fn softmax_channels(x: &Tensor) -> Tensor {
     y
 }
 
-// ---- Pooling and tensor plumbing for the embedding networks (appended by the embedder branch). ----
+// ---- Pooling and tensor plumbing for the embedding networks. ----
 
 /// Average pooling without padding, floor mode (TF's 'valid'): `kernel`×`kernel` windows every
 /// `stride` pixels, windows that would run past the edge dropped.
