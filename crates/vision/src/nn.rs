@@ -289,7 +289,8 @@ fn apply_planes(y: &mut Tensor, act: Activation) {
     if matches!(act, Activation::Identity) {
         return;
     }
-    let (c, plane) = (y.shape[1], y.shape[2] * y.shape[3]);
+    // [N, C, …]: everything after the channel axis is one channel's row ([N, C] too).
+    let (c, plane) = (y.shape[1], y.shape[2..].iter().product::<usize>());
     for (i, row) in y.data.chunks_exact_mut(plane.max(1)).enumerate() {
         act.apply(i % c, row);
     }
@@ -939,16 +940,8 @@ impl PReLU {
 
     /// In place on [N, C, …].
     pub fn forward_inplace(&self, x: &mut Tensor) {
-        let c = x.shape[1];
-        assert_eq!(c, self.weight.len(), "prelu channels");
-        let inner: usize = x.shape[2..].iter().product();
-        for (i, chunk) in x.data.chunks_exact_mut(inner.max(1)).enumerate() {
-            let a = self.weight[i % c];
-            // A select, not a branch, so that it vectorises (signs are unpredictable).
-            for v in chunk {
-                *v = if *v < 0.0 { *v * a } else { *v };
-            }
-        }
+        assert_eq!(x.shape[1], self.weight.len(), "prelu channels");
+        apply_planes(x, Activation::PRelu(&self.weight));
     }
 
     pub fn forward(&self, x: &Tensor) -> Tensor {
@@ -960,9 +953,7 @@ impl PReLU {
 
 /// `max(x, 0)` in place.
 pub fn relu_inplace(x: &mut Tensor) {
-    for v in &mut x.data {
-        *v = max_fast(*v, 0.0);
-    }
+    Activation::Relu.apply(0, &mut x.data);
 }
 
 /// The larger of two numbers by a plain comparison: one `maxps` once vectorised, where
