@@ -161,6 +161,10 @@ pub struct AttendanceFilter {
     pub offset: u64,
 }
 
+/// One more reference face of a user (at registration and by `add_face`).
+const INSERT_FACE: &str =
+    "INSERT INTO faces (user_id, embedding, model, image_path) VALUES (?, ?, ?, ?)";
+
 const USER_COLUMNS: &str =
     "SELECT u.id, u.first_name, u.last_name, u.image_path, u.model, u.created_at, \
      (SELECT COUNT(*) FROM faces f WHERE f.user_id = u.id) + 1 AS faces FROM users u";
@@ -273,9 +277,7 @@ impl Store {
             .inserted_id();
             let mut placed = vec![first.photo.place()?];
             for face in faces {
-                sqlx::query(
-                    "INSERT INTO faces (user_id, embedding, model, image_path) VALUES (?, ?, ?, ?)",
-                )
+                sqlx::query(INSERT_FACE)
                 .bind(id)
                 .bind(&face.embedding)
                 .bind(model)
@@ -307,9 +309,7 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
             if exists.is_some() {
-                sqlx::query(
-                    "INSERT INTO faces (user_id, embedding, model, image_path) VALUES (?, ?, ?, ?)",
-                )
+                sqlx::query(INSERT_FACE)
                 .bind(user_id)
                 .bind(&face.embedding)
                 .bind(model)
