@@ -5,16 +5,19 @@
 use crate::tensor::Tensor;
 use gemm::Parallelism;
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 /// Multiply-adds below which a lone GEMM stays on one thread: splitting it costs more than
 /// it saves.
 const PAR_GEMM_MIN_WORK: usize = 1 << 20;
 
 /// Multiply-adds from which a lone work unit splits its output channels between the threads.
-/// Smaller ones (IRV1's 1×1 and 1×7 convolutions on 8×8 maps, 7.3 M) run whole: the block
-/// around them already runs its branches concurrently, and splitting them too cost 0.8 ms
-/// per IRV1 forward (2 threads: 25.1–25.5 ms at 8 M against 25.8–26.4 at 1 M).
-const LONE_SPLIT_MIN_WORK: usize = 8 << 20;
+/// IRV1's 1×1 and 1×7 convolutions on 8×8 maps (7.3 M) split: a Block17 runs its short branch
+/// beside the long one, and the thread done first takes half of the long branch's next layer.
+/// That pays only while the other worker is awake (see [`in_pool`]); with workers that slept
+/// between layers, 8 M was the better threshold.
+const LONE_SPLIT_MIN_WORK: usize = 2 << 20;
 
 /// Output columns (N·OH·OW) up to which a convolution runs "narrow": output channels as the
 /// GEMM's vector dimension (IRV1's 3×3 maps: 9 columns). See [`Conv2d::forward_narrow`].
@@ -174,11 +177,42 @@ fn gemm_acc_rhs_t(
 /// outside the pool (the server's request threads, the bench's main thread) would otherwise
 /// hand each parallel layer to the pool and sleep until it is done: a cross-thread wake-up per
 /// layer, about 130 of them in an IRV1 forward. Inside the pool, `f` runs directly.
+///
+/// While `f` runs, another worker is kept awake polling for its parallel work, so that a
+/// layer's second half starts at once instead of after a wake-up.
 pub fn in_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     if rayon::current_thread_index().is_some() {
-        f()
-    } else {
-        rayon::scope(|_| f())
+        return f();
+    }
+    let done = AtomicBool::new(false);
+    rayon::scope(|s| {
+        if threads() > 1 {
+            s.spawn(|_| poll_for_work(&done));
+        }
+        let result = f();
+        done.store(true, Ordering::Release);
+        result
+    })
+}
+
+/// How long a polling worker goes without finding work before it gives up and sleeps.
+const POLL_IDLE_LIMIT: Duration = Duration::from_millis(1);
+
+/// Runs pool work as it appears until `done` is set, or until none has appeared for
+/// [`POLL_IDLE_LIMIT`]. The limit is what keeps concurrent networks safe: a worker waiting for
+/// its own stolen job may pick up another network's poller, which then blocks that worker
+/// until the other network is done; two such pollers could wait on each other, but only until
+/// both have been idle for the limit.
+fn poll_for_work(done: &AtomicBool) {
+    let mut last_work = Instant::now();
+    while !done.load(Ordering::Acquire) {
+        if rayon::yield_now() == Some(rayon::Yield::Executed) {
+            last_work = Instant::now();
+        } else if last_work.elapsed() > POLL_IDLE_LIMIT {
+            return;
+        } else {
+            std::hint::spin_loop();
+        }
     }
 }
 
@@ -1246,6 +1280,47 @@ mod tests {
             .zip(&b.data)
             .map(|(x, y)| (x - y).abs())
             .fold(0.0, f32::max)
+    }
+
+    /// Networks entered from several threads at once, as the server's requests do: every one
+    /// finishes (pollers of different networks must not wait on each other for good) and gives
+    /// the result it gives alone.
+    #[test]
+    fn concurrent_networks_finish_with_their_serial_results() {
+        use std::sync::{mpsc, Arc};
+        // Big enough to cut into row bands, to split lone units by channels (above
+        // `LONE_SPLIT_MIN_WORK`) and to run two branches concurrently, like IRV1's blocks.
+        let stem = Arc::new(conv(32, 16, 3, 3, (1, 1), (1, 1)));
+        let branches = Arc::new((
+            conv(64, 32, 1, 1, (1, 1), (0, 0)),
+            conv(64, 32, 3, 3, (1, 1), (1, 1)),
+        ));
+        let x = Arc::new(Tensor::new(vec![1, 16, 24, 24], values(16 * 24 * 24, 3)));
+        let run = {
+            let (stem, branches, x) = (stem.clone(), branches.clone(), x.clone());
+            move || {
+                in_pool(|| {
+                    let y = stem.forward_act(&x, Activation::Relu);
+                    let (a, b) = rayon::join(|| branches.0.forward(&y), || branches.1.forward(&y));
+                    [a.data, b.data].concat()
+                })
+            }
+        };
+        let expected = run();
+        let (tx, rx) = mpsc::channel();
+        for _ in 0..4 {
+            let (run, expected, tx) = (run.clone(), expected.clone(), tx.clone());
+            std::thread::spawn(move || {
+                let same = (0..100).all(|_| run() == expected);
+                tx.send(same).unwrap();
+            });
+        }
+        for _ in 0..4 {
+            let same = rx
+                .recv_timeout(std::time::Duration::from_secs(120))
+                .expect("a network entered concurrently never finished");
+            assert!(same, "a concurrent forward differed from the serial one");
+        }
     }
 
     #[test]
