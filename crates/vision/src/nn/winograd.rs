@@ -1,0 +1,213 @@
+//! Winograd's minimal filtering F(2×2, 3×3) for 3×3 stride-1 convolutions (Lavin & Gray, "Fast
+//! Algorithms for Convolutional Neural Networks", 2016). A 2×2 output tile is computed from a
+//! 4×4 input tile with 16 multiplies per input/output channel pair instead of 36:
+//!
+//! `Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A`
+//!
+//! Summed over input channels, the element-wise products become 16 GEMMs
+//! `M[ξ] (out × tiles) = U[ξ] (out × in) · V[ξ] (in × tiles)`, one per tile position ξ, so the
+//! arithmetic still runs in `gemm`'s kernels. The transforms only add, subtract and halve, so
+//! the results differ from direct convolution by rounding alone (a few ulp).
+
+use super::{gemm_set, threads, Activation, Scratch, SharedOut};
+use crate::tensor::Tensor;
+use rayon::prelude::*;
+
+/// Floats of transformed input and output a work unit aims for: about 512 KB, inside L2.
+const UNIT_FLOATS: usize = 128 * 1024;
+/// Fewest tiles worth a unit: the 16 GEMMs have this many columns.
+const MIN_UNIT_TILES: usize = 64;
+
+/// Make `buf` at least `len` long (its contents are overwritten before they are read).
+fn grow(buf: &mut Vec<f32>, len: usize) {
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+}
+
+/// A 3×3 kernel, transformed once.
+#[derive(Clone, Debug)]
+pub(super) struct Winograd {
+    /// `G g Gᵀ` for every (out, in) pair, as 16 row-major [out × in] matrices, one per ξ.
+    u: Vec<f32>,
+    oc: usize,
+    ic: usize,
+}
+
+/// `G x` for a 3-vector: G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]].
+fn g_times(a: f32, b: f32, c: f32) -> [f32; 4] {
+    [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c]
+}
+
+/// `Bᵀ x` for a 4-vector: Bᵀ = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]].
+fn bt_times(d: [f32; 4]) -> [f32; 4] {
+    [d[0] - d[2], d[1] + d[2], d[2] - d[1], d[1] - d[3]]
+}
+
+/// `Aᵀ x` for a 4-vector: Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]].
+fn at_times(m: [f32; 4]) -> [f32; 2] {
+    [m[0] + m[1] + m[2], m[1] - m[2] - m[3]]
+}
+
+impl Winograd {
+    /// From a [out, in, 3, 3] weight (BatchNorm already folded in).
+    pub(super) fn new(weight: &Tensor) -> Self {
+        let (oc, ic) = (weight.shape[0], weight.shape[1]);
+        assert_eq!(
+            &weight.shape[2..],
+            &[3, 3],
+            "Winograd F(2×2, 3×3) needs a 3×3 kernel"
+        );
+        let mut u = vec![0.0; 16 * oc * ic];
+        for (pair, g) in weight.data.chunks_exact(9).enumerate() {
+            // G g (4×3), one column of g at a time.
+            let cols: [[f32; 4]; 3] = std::array::from_fn(|j| g_times(g[j], g[3 + j], g[6 + j]));
+            for i in 0..4 {
+                // Row i of (G g), times Gᵀ.
+                let row = g_times(cols[0][i], cols[1][i], cols[2][i]);
+                for (j, &v) in row.iter().enumerate() {
+                    u[(i * 4 + j) * oc * ic + pair] = v;
+                }
+            }
+        }
+        Winograd { u, oc, ic }
+    }
+
+    /// The convolution of `x` [N, in, H, W] with zero padding `pad`, plus `bias`, then `act`.
+    pub(super) fn forward(
+        &self,
+        x: &Tensor,
+        pad: (usize, usize),
+        bias: &[f32],
+        act: Activation,
+    ) -> Tensor {
+        let (n, h, w) = (x.shape[0], x.shape[2], x.shape[3]);
+        assert_eq!(x.shape[1], self.ic, "conv input channels");
+        let (oh, ow) = (h + 2 * pad.0 - 2, w + 2 * pad.1 - 2);
+        let (th, tw) = (oh.div_ceil(2), ow.div_ceil(2));
+        // Tile rows per unit: cache-sized, at least MIN_UNIT_TILES columns per GEMM, and
+        // enough units to keep every thread busy.
+        let per_row = 16 * (self.ic + self.oc) * tw;
+        let cache_rows = (UNIT_FLOATS / per_row).max(1);
+        let min_rows = MIN_UNIT_TILES.div_ceil(tw);
+        let balance_rows = (n * th).div_ceil(2 * threads()).max(1);
+        let rows_per_unit = cache_rows.min(balance_rows).max(min_rows).min(th);
+        let units_per_image = th.div_ceil(rows_per_unit);
+
+        let mut out = vec![0.0f32; n * self.oc * oh * ow];
+        let shared = SharedOut(out.as_mut_ptr());
+        let in_len = self.ic * h * w;
+        let run = |u: usize| {
+            let (b, part) = (u / units_per_image, u % units_per_image);
+            let rows = part * rows_per_unit..((part + 1) * rows_per_unit).min(th);
+            let image = &x.data[b * in_len..][..in_len];
+            let tiles = rows.len() * tw;
+            let mut scratch = Scratch::take();
+            let Scratch { col: v, out: m } = &mut scratch.0;
+            grow(v, 16 * self.ic * tiles);
+            grow(m, 16 * self.oc * tiles);
+            self.transform_input(image, (h, w), pad, rows.clone(), tw, v);
+            let (uk, mk) = (self.oc * self.ic, self.oc * tiles);
+            for xi in 0..16 {
+                gemm_set(
+                    self.oc,
+                    tiles,
+                    self.ic,
+                    &mut m[xi * mk..][..mk],
+                    &self.u[xi * uk..][..uk],
+                    &v[xi * self.ic * tiles..][..self.ic * tiles],
+                );
+            }
+            // Output rows of this unit, in every channel.
+            let (y0, y1) = (2 * rows.start, (2 * rows.end).min(oh));
+            let mut block = vec![0.0f32; (y1 - y0) * ow];
+            for o in 0..self.oc {
+                for (t, (ty, tx)) in rows
+                    .clone()
+                    .flat_map(|ty| (0..tw).map(move |tx| (ty, tx)))
+                    .enumerate()
+                {
+                    let at = |xi: usize| m[xi * mk + o * tiles + t];
+                    // Aᵀ m: two rows of four, then each times A.
+                    let cols: [[f32; 2]; 4] = std::array::from_fn(|j| {
+                        at_times([at(j), at(4 + j), at(8 + j), at(12 + j)])
+                    });
+                    for (i, y) in (2 * ty..(2 * ty + 2).min(y1)).enumerate() {
+                        let pair = at_times([cols[0][i], cols[1][i], cols[2][i], cols[3][i]]);
+                        for (j, &val) in pair.iter().enumerate() {
+                            let xo = 2 * tx + j;
+                            if xo < ow {
+                                block[(y - y0) * ow + xo] = val + bias[o];
+                            }
+                        }
+                    }
+                }
+                act.apply(o, &mut block);
+                // SAFETY: this unit alone owns rows y0..y1 of image b in every channel; `out`
+                // outlives the parallel loop and nothing else touches it meanwhile.
+                unsafe { shared.write(((b * self.oc + o) * oh + y0) * ow, &block) };
+            }
+        };
+        let units = n * units_per_image;
+        if units == 1 || threads() == 1 {
+            (0..units).for_each(run);
+        } else {
+            (0..units).into_par_iter().for_each(run);
+        }
+        Tensor::new(vec![n, self.oc, oh, ow], out)
+    }
+
+    /// `V[ξ][c × tiles] = (Bᵀ d B)[ξ]` for the input tiles of tile rows `rows` of one image,
+    /// into `v`. `Bᵀ d` runs over whole (zero-padded) rows at once, so that it vectorises; the
+    /// `· B` step then works on each tile's four columns.
+    #[allow(clippy::too_many_arguments)]
+    fn transform_input(
+        &self,
+        image: &[f32],
+        (h, w): (usize, usize),
+        (ph, pw): (usize, usize),
+        rows: std::ops::Range<usize>,
+        tw: usize,
+        v: &mut [f32],
+    ) {
+        let tiles = rows.len() * tw;
+        let plane_stride = self.ic * tiles;
+        // A tile row reads input columns −pw .. 2·tw + 2 − pw.
+        let width = 2 * tw + 2;
+        let mut padded = vec![0.0f32; 4 * width];
+        let mut combined = vec![0.0f32; 4 * width];
+        for (c, xc) in image.chunks_exact(h * w).enumerate() {
+            for (r, ty) in rows.clone().enumerate() {
+                for (i, dst) in padded.chunks_exact_mut(width).enumerate() {
+                    dst.fill(0.0);
+                    let y = (2 * ty + i) as isize - ph as isize;
+                    if (0..h as isize).contains(&y) {
+                        let src = &xc[y as usize * w..][..w];
+                        let n = w.min(width - pw);
+                        dst[pw..pw + n].copy_from_slice(&src[..n]);
+                    }
+                }
+                let (p0, rest) = padded.split_at(width);
+                let (p1, rest) = rest.split_at(width);
+                let (p2, p3) = rest.split_at(width);
+                let (e0, rest) = combined.split_at_mut(width);
+                let (e1, rest) = rest.split_at_mut(width);
+                let (e2, e3) = rest.split_at_mut(width);
+                for x in 0..width {
+                    let [a, b, c2, d] = bt_times([p0[x], p1[x], p2[x], p3[x]]);
+                    (e0[x], e1[x], e2[x], e3[x]) = (a, b, c2, d);
+                }
+                for (i, e) in combined.chunks_exact(width).enumerate() {
+                    let base = (i * 4) * plane_stride + c * tiles + r * tw;
+                    for tx in 0..tw {
+                        let q = &e[2 * tx..2 * tx + 4];
+                        let out = bt_times([q[0], q[1], q[2], q[3]]);
+                        for (j, &val) in out.iter().enumerate() {
+                            v[base + j * plane_stride + tx] = val;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
