@@ -14,7 +14,7 @@ fn conv(map: &TensorMap, name: &str, shape: [usize; 4]) -> Result<Conv2d, ModelE
         .get_shaped(&format!("{name}.bias"), &[shape[0]])?
         .data
         .clone();
-    Ok(Conv2d::new(w, Some(b), (1, 1), (0, 0)))
+    Ok(Conv2d::new(w, Some(b), (1, 1), (0, 0)).without_winograd())
 }
 
 fn linear(map: &TensorMap, name: &str, out: usize, inp: usize) -> Result<Linear, ModelError> {
