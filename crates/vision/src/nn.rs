@@ -98,6 +98,58 @@ unsafe fn gemm_acc_raw(
     rhs_rs: usize,
     par: Parallelism,
 ) {
+    // SAFETY: passed on from the caller.
+    unsafe { gemm_raw(m, n, k, dst, dst_rs, true, lhs, lhs_rs, rhs, rhs_rs, par) }
+}
+
+/// `dst[m×n] = lhs[m×k] · rhs[k×n]`, all contiguous row-major, on this thread.
+fn gemm_set(m: usize, n: usize, k: usize, dst: &mut [f32], lhs: &[f32], rhs: &[f32]) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(dst.len() >= m * n, "gemm dst too short");
+    if k == 0 {
+        dst[..m * n].fill(0.0);
+        return;
+    }
+    // SAFETY: `dst` covers the contiguous m×n view (checked above) and, borrowed mutably,
+    // aliases nothing else.
+    unsafe {
+        gemm_raw(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            n,
+            false,
+            lhs,
+            k,
+            rhs,
+            n,
+            Parallelism::None,
+        )
+    }
+}
+
+/// `dst[m×n] (+)= lhs[m×k] · rhs[k×n]`, row-major with the given row strides: the one call
+/// into `gemm` for both [`gemm_acc_raw`] (`accumulate`) and [`gemm_set`].
+///
+/// # Safety
+/// As [`gemm_acc_raw`] (`dst` is only written when not accumulating).
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_raw(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: usize,
+    accumulate: bool,
+    lhs: &[f32],
+    lhs_rs: usize,
+    rhs: &[f32],
+    rhs_rs: usize,
+    par: Parallelism,
+) {
     if m == 0 || n == 0 || k == 0 {
         return;
     }
@@ -113,54 +165,19 @@ unsafe fn gemm_acc_raw(
             dst,
             1,
             dst_rs as isize,
-            true,
+            accumulate,
             lhs.as_ptr(),
             1,
             lhs_rs as isize,
             rhs.as_ptr(),
             1,
             rhs_rs as isize,
-            1.0,
+            if accumulate { 1.0 } else { 0.0 },
             1.0,
             false,
             false,
             false,
             par,
-        )
-    }
-}
-
-/// `dst[m×n] = lhs[m×k] · rhs[k×n]`, all contiguous row-major, on this thread.
-fn gemm_set(m: usize, n: usize, k: usize, dst: &mut [f32], lhs: &[f32], rhs: &[f32]) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    assert!(dst.len() >= m * n, "gemm dst too short");
-    assert!(lhs.len() >= m * k, "gemm lhs too short");
-    assert!(rhs.len() >= k * n, "gemm rhs too short");
-    // SAFETY: the asserts keep all three views inside their slices; `dst` is borrowed
-    // mutably, so it aliases nothing.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            lhs.as_ptr(),
-            1,
-            k as isize,
-            rhs.as_ptr(),
-            1,
-            n as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            Parallelism::None,
         )
     }
 }
