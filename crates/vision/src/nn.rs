@@ -908,26 +908,45 @@ impl Conv2d {
             self.weight.shape[3],
         );
         let (sh, sw) = self.stride;
-        let (ph, pw) = (self.padding.0 as isize, self.padding.1 as isize);
-        let band = rows.len() * ow;
-        if (sh, sw) == (1, 1) && (ph, pw) == (0, 0) {
-            // The common case (all of MTCNN): every patch row is a plain slice of an input row.
-            for c in 0..ic {
-                let xc = &x[c * h * w..(c + 1) * h * w];
-                for ky in 0..kh {
-                    for kx in 0..kw {
-                        let dst = &mut col[((c * kh + ky) * kw + kx) * col_rs..][..band];
-                        for (oy, drow) in rows.clone().zip(dst.chunks_exact_mut(ow)) {
-                            let start = (oy + ky) * w + kx;
-                            for (d, &v) in drow.iter_mut().zip(&xc[start..start + ow]) {
-                                *d = v;
-                            }
-                        }
+        let (ph, pw) = self.padding;
+        if (sh, sw) == (1, 1) {
+            if (ph, pw) == (0, 0) {
+                // All of MTCNN: every patch row is a plain slice of an input row.
+                im2col_valid(x, ic, (h, w), (kh, kw), ow, rows, col, col_rs);
+                return;
+            }
+            // Padded (IRV1's 1×7, 7×1, 1×3, 3×1 on small maps): copy the input rows this band
+            // reads into zero-bordered planes once, then every patch row is a plain slice
+            // again. Handling the border per patch row instead cost more than the GEMM on
+            // 8×8 maps (7 168 short rows for a 1×7 over 128 channels).
+            let (band_rows, pad_w) = (rows.len() + kh - 1, w + 2 * pw);
+            let mut padded = vec![0.0f32; ic * band_rows * pad_w];
+            for (xc, pc) in x
+                .chunks_exact(h * w)
+                .zip(padded.chunks_exact_mut(band_rows * pad_w))
+            {
+                for (r, prow) in pc.chunks_exact_mut(pad_w).enumerate() {
+                    let y = (rows.start + r) as isize - ph as isize;
+                    if (0..h as isize).contains(&y) {
+                        prow[pw..pw + w].copy_from_slice(&xc[y as usize * w..][..w]);
                     }
                 }
             }
+            let band = 0..rows.len();
+            im2col_valid(
+                &padded,
+                ic,
+                (band_rows, pad_w),
+                (kh, kw),
+                ow,
+                band,
+                col,
+                col_rs,
+            );
             return;
         }
+        let (ph, pw) = (ph as isize, pw as isize);
+        let band = rows.len() * ow;
         for c in 0..ic {
             let xc = &x[c * h * w..(c + 1) * h * w];
             for ky in 0..kh {
@@ -1011,6 +1030,40 @@ impl Conv2d {
             }
         }
         out
+    }
+}
+
+/// im2col of a stride-1 convolution without padding, output rows `rows` of one CHW image of
+/// `h`×`w`: every patch row is a slice of an input row. With a kernel one column wide, the
+/// band's rows are consecutive in the input too, and the whole band is one copy.
+#[allow(clippy::too_many_arguments)]
+fn im2col_valid(
+    x: &[f32],
+    ic: usize,
+    (h, w): (usize, usize),
+    (kh, kw): (usize, usize),
+    ow: usize,
+    rows: std::ops::Range<usize>,
+    col: &mut [f32],
+    col_rs: usize,
+) {
+    let band = rows.len() * ow;
+    for (c, xc) in x.chunks_exact(h * w).take(ic).enumerate() {
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let dst = &mut col[((c * kh + ky) * kw + kx) * col_rs..][..band];
+                if ow == w {
+                    dst.copy_from_slice(&xc[(rows.start + ky) * w..][..band]);
+                    continue;
+                }
+                for (oy, drow) in rows.clone().zip(dst.chunks_exact_mut(ow)) {
+                    let start = (oy + ky) * w + kx;
+                    for (d, &v) in drow.iter_mut().zip(&xc[start..start + ow]) {
+                        *d = v;
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -1458,10 +1511,12 @@ mod tests {
 
     #[test]
     fn row_bands_and_image_groups_agree_with_direct_loops() {
-        // (conv, input shape): one large image cut into row bands (3×3, 1×1 and strided),
-        // and batches of small images grouped into units.
+        // (conv, input shape): one large image cut into row bands (3×3, padded 3×3 and 1×7,
+        // 1×1 and strided), and batches of small images grouped into units.
         let cases = [
             (conv(10, 3, 3, 3, (1, 1), (0, 0)), [1, 3, 60, 70]),
+            (conv(10, 4, 3, 3, (1, 1), (1, 1)), [1, 4, 90, 70]),
+            (conv(6, 5, 7, 1, (1, 1), (3, 0)), [1, 5, 80, 60]),
             (conv(6, 40, 1, 1, (1, 1), (0, 0)), [2, 40, 50, 41]),
             (conv(7, 5, 3, 3, (2, 2), (1, 1)), [1, 5, 81, 77]),
             (conv(16, 8, 3, 3, (1, 1), (1, 1)), [9, 8, 12, 12]),
