@@ -530,8 +530,9 @@ impl Conv2d {
 
     /// 3×3 stride-1 convolutions with many channels run as Winograd F(2×2, 3×3) (see
     /// `nn/winograd.rs`): 2.25× fewer multiplies, and with 32+ channels on each side its GEMMs
-    /// are still large enough to run at full speed.
-    fn uses_winograd(&self) -> bool {
+    /// are still large enough to run at full speed. Small maps stay on im2col (see
+    /// [`winograd::pays_off`]).
+    fn uses_winograd(&self, n: usize, oh: usize, ow: usize) -> bool {
         let s = &self.weight.shape;
         s[2] == 3
             && s[3] == 3
@@ -539,6 +540,15 @@ impl Conv2d {
             && s[0] >= 32
             && s[1] >= 32
             && self.winograd_allowed
+            && winograd::pays_off(n, (s[0], s[1]), (oh, ow))
+    }
+
+    /// The Winograd path, whatever the map size.
+    fn forward_winograd(&self, x: &Tensor, act: Activation) -> Tensor {
+        let wino = self
+            .winograd
+            .get_or_init(|| winograd::Winograd::new(&self.weight));
+        wino.forward(x, self.padding, &self.bias, act)
     }
 
     fn is_pointwise(&self) -> bool {
@@ -579,11 +589,8 @@ impl Conv2d {
             apply_planes(&mut y, act);
             return y;
         }
-        if self.uses_winograd() && n > 0 && out_len > 0 {
-            let wino = self
-                .winograd
-                .get_or_init(|| winograd::Winograd::new(&self.weight));
-            return wino.forward(x, self.padding, &self.bias, act);
+        if self.uses_winograd(n, oh, ow) && out_len > 0 {
+            return self.forward_winograd(x, act);
         }
         // The output starts as the bias; single-image units accumulate onto it in place.
         let mut out = Vec::with_capacity(n * out_len);
@@ -1467,23 +1474,32 @@ mod tests {
     #[test]
     fn winograd_path_agrees_with_direct_loops() {
         // 3×3 stride 1, 32+ channels: odd and even map sizes (partial edge tiles), padded and
-        // not, batches, IRV1's Mixed_6a shape; with ReLU fused.
+        // not, batches, IRV1's Mixed_6a shape; with ReLU fused. Only the last three are large
+        // enough for `forward` to choose Winograd; the others call it directly.
         let cases = [
             (conv(32, 32, 3, 3, (1, 1), (0, 0)), [1, 32, 21, 18]),
             (conv(40, 32, 3, 3, (1, 1), (1, 1)), [2, 32, 9, 12]),
             (conv(48, 36, 3, 3, (1, 1), (1, 1)), [1, 36, 17, 17]),
+            (conv(256, 256, 3, 3, (1, 1), (1, 1)), [1, 256, 8, 8]),
             (conv(32, 64, 3, 3, (1, 1), (0, 0)), [3, 64, 5, 4]),
             (conv(64, 80, 3, 3, (1, 1), (0, 0)), [1, 80, 38, 38]),
+            (conv(32, 32, 3, 3, (1, 1), (1, 1)), [4, 32, 17, 17]),
+            (conv(192, 192, 3, 3, (1, 1), (1, 1)), [1, 192, 17, 17]),
         ];
         for (i, (c, shape)) in cases.iter().enumerate() {
-            assert!(c.uses_winograd(), "case {i} should take the Winograd path");
+            let (n, oh, ow) = (
+                shape[0],
+                shape[2] - 2 + 2 * c.padding.0,
+                shape[3] - 2 + 2 * c.padding.1,
+            );
+            assert_eq!(c.uses_winograd(n, oh, ow), i >= 5, "case {i}: path chosen");
             let x = Tensor::new(
                 shape.to_vec(),
                 values(shape.iter().product(), 70 + i as u64),
             );
             let mut want = c.forward_naive(&x);
             relu_inplace(&mut want);
-            let got = c.forward_act(&x, Activation::Relu);
+            let got = c.forward_winograd(&x, Activation::Relu);
             // Relative to the magnitude of a sum of 9·in products of values in [-1, 1).
             let d = max_diff(&got, &want);
             assert!(d < 2e-4, "case {i}: {d}");

@@ -18,6 +18,21 @@ const UNIT_FLOATS: usize = 128 * 1024;
 /// Fewest tiles worth a unit: the 16 GEMMs have this many columns.
 const MIN_UNIT_TILES: usize = 64;
 
+/// Below either bound, im2col beats Winograd: with fewer tiles than one unit's worth the 16
+/// GEMMs are too narrow (Mixed_7a's 256→256 on 8×8, 16 tiles: 0.34–0.40 ms on im2col against
+/// 0.59–0.74), and with little work one core does it all while im2col splits the output
+/// channels between the cores (Block35's 32→32 on 17×17, 2.6 M multiply-adds: 71 µs against
+/// 83). Mixed_6a's 192→192 on 17×17 (81 tiles, 96 M) is faster on Winograd in the network.
+const MIN_TILES: usize = MIN_UNIT_TILES;
+const MIN_MULTIPLY_ADDS: usize = 8 << 20;
+
+/// Whether a convolution with an [n, oc, oh, ow] output from `ic` channels pays for the
+/// Winograd path.
+pub(super) fn pays_off(n: usize, (oc, ic): (usize, usize), (oh, ow): (usize, usize)) -> bool {
+    n * oh.div_ceil(2) * ow.div_ceil(2) >= MIN_TILES
+        && n * oc * ic * 9 * oh * ow >= MIN_MULTIPLY_ADDS
+}
+
 /// Make `buf` at least `len` long (its contents are overwritten before they are read).
 fn grow(buf: &mut Vec<f32>, len: usize) {
     if buf.len() < len {
