@@ -15,7 +15,7 @@ use crate::image::RgbImage;
 use crate::tensor::Tensor;
 use boxes::Candidate;
 use nets::{ONet, PNet, RNet};
-use pyramid::Rect;
+use pyramid::{AreaResizer, Rect};
 use rayon::prelude::*;
 use std::path::Path;
 
@@ -78,9 +78,10 @@ impl Detector {
     /// An image too small for one pyramid level (min side < 20 px by default) has no faces.
     pub fn detect(&self, image: &RgbImage) -> Vec<Detection> {
         let mut faces = crate::nn::in_pool(|| {
-            let stage1 = self.stage1(image);
-            let stage2 = self.stage2(image, &stage1);
-            self.stage3(image, &stage2)
+            let source = AreaResizer::new(image);
+            let stage1 = self.stage1(&source);
+            let stage2 = self.stage2(&source, &stage1);
+            self.stage3(&source, &stage2)
         });
         // numpy's argsort(area)[::-1]: ascending (stable here), then reversed.
         let area = |d: &Detection| (d.bbox[2] - d.bbox[0]) * (d.bbox[3] - d.bbox[1]);
@@ -91,10 +92,10 @@ impl Detector {
 
     /// P-Net over the pyramid: candidates per level (NMS 0.5), all levels (NMS 0.7), then
     /// regression without +1 and `rerec`.
-    pub fn stage1(&self, image: &RgbImage) -> Vec<Candidate> {
+    pub fn stage1(&self, image: &AreaResizer) -> Vec<Candidate> {
         let scales = pyramid::scales(
-            image.width,
-            image.height,
+            image.width(),
+            image.height(),
             self.params.min_face_size,
             self.params.factor,
         );
@@ -118,16 +119,16 @@ impl Detector {
     }
 
     /// One pyramid level: resize, P-Net, candidates in row-major map order, NMS 0.5.
-    fn pnet_level(&self, image: &RgbImage, scale: f64) -> Vec<(Candidate, [f32; 4])> {
-        let (hs, ws) = pyramid::level_size(image.width, image.height, scale);
+    fn pnet_level(&self, image: &AreaResizer, scale: f64) -> Vec<(Candidate, [f32; 4])> {
+        let (hs, ws) = pyramid::level_size(image.width(), image.height(), scale);
         let mut input = vec![0.0f32; 3 * hs * ws];
         let full = Rect {
             x0: 0,
             y0: 0,
-            x1: image.width as usize,
-            y1: image.height as usize,
+            x1: image.width() as usize,
+            y1: image.height() as usize,
         };
-        pyramid::area_resize_normalized(image, full, hs, ws, &mut input);
+        image.resize_normalized(full, hs, ws, &mut input);
         let (reg, prob) = self.pnet.forward(&Tensor::new(vec![1, 3, hs, ws], input));
         let (mh, mw) = (prob.shape[2], prob.shape[3]);
         let plane = mh * mw;
@@ -157,7 +158,7 @@ impl Detector {
 
     /// R-Net on all stage-1 boxes as one batch: keep prob > threshold (the score becomes
     /// R-Net's), NMS 0.7, regression with +1, `rerec`.
-    pub fn stage2(&self, image: &RgbImage, cands: &[Candidate]) -> Vec<Candidate> {
+    pub fn stage2(&self, image: &AreaResizer, cands: &[Candidate]) -> Vec<Candidate> {
         let (batch, kept) = crop_batch(image, cands, 24);
         if kept.is_empty() {
             return Vec::new();
@@ -193,7 +194,7 @@ impl Detector {
 
     /// O-Net on all stage-2 boxes as one batch: keep prob > threshold, landmarks from the
     /// stage-2 box, regression with +1 (no `rerec`), then the "Min" NMS.
-    pub fn stage3(&self, image: &RgbImage, cands: &[Candidate]) -> Vec<Detection> {
+    pub fn stage3(&self, image: &AreaResizer, cands: &[Candidate]) -> Vec<Detection> {
         let (batch, kept) = crop_batch(image, cands, 48);
         if kept.is_empty() {
             return Vec::new();
@@ -224,16 +225,17 @@ impl Detector {
 /// The crops of `cands` resized to `size`×`size` and normalised, as one [N, 3, size, size]
 /// batch, and the index of the candidate behind each row (boxes wholly outside the image
 /// are skipped).
-fn crop_batch(image: &RgbImage, cands: &[Candidate], size: usize) -> (Tensor, Vec<usize>) {
+fn crop_batch(image: &AreaResizer, cands: &[Candidate], size: usize) -> (Tensor, Vec<usize>) {
+    let (width, height) = (image.width(), image.height());
     let (rects, kept): (Vec<Rect>, Vec<usize>) = cands
         .iter()
         .enumerate()
-        .filter_map(|(i, c)| boxes::crop_rect(c.bbox, image.width, image.height).map(|r| (r, i)))
+        .filter_map(|(i, c)| boxes::crop_rect(c.bbox, width, height).map(|r| (r, i)))
         .unzip();
     let item = 3 * size * size;
     let mut data = vec![0.0f32; rects.len() * item];
     data.par_chunks_mut(item.max(1))
         .zip(rects.par_iter())
-        .for_each(|(out, &r)| pyramid::area_resize_normalized(image, r, size, size, out));
+        .for_each(|(out, &r)| image.resize_normalized(r, size, size, out));
     (Tensor::new(vec![rects.len(), 3, size, size], data), kept)
 }

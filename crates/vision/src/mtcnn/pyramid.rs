@@ -1,5 +1,10 @@
 //! The image pyramid and torch's `interpolate(mode='area')`, which feeds every net: P-Net gets
 //! the whole image at each scale, R-Net and O-Net get box crops resized to 24 and 48.
+//!
+//! One detection makes a dozen pyramid levels and up to a few hundred crops of the same image,
+//! so [`AreaResizer`] sums the image once (a summed-area table) and every window sum after that
+//! is four lookups. Very large images, whose table would cost more memory than it saves time,
+//! are resized directly from their pixels ([`area_resize_normalized`]); both give the same bits.
 
 use crate::image::RgbImage;
 
@@ -91,6 +96,123 @@ pub fn area_resize_normalized(image: &RgbImage, rect: Rect, oh: usize, ow: usize
     }
 }
 
+/// Largest image (in pixels) given a summed-area table: 12 bytes per pixel, 48 MB at this size.
+/// Above it (photos straight off a phone) the resizes read the pixels directly.
+const SUMMED_AREA_MAX_PIXELS: usize = 4_000_000;
+
+/// The area resizes of one image, from a summed-area table when the image is small enough.
+pub enum AreaResizer<'a> {
+    Summed(SummedArea),
+    Direct(&'a RgbImage),
+}
+
+impl<'a> AreaResizer<'a> {
+    pub fn new(image: &'a RgbImage) -> Self {
+        if (image.width as usize) * (image.height as usize) <= SUMMED_AREA_MAX_PIXELS {
+            AreaResizer::Summed(SummedArea::new(image))
+        } else {
+            AreaResizer::Direct(image)
+        }
+    }
+
+    pub fn width(&self) -> u32 {
+        match self {
+            AreaResizer::Summed(t) => t.width as u32,
+            AreaResizer::Direct(image) => image.width,
+        }
+    }
+
+    pub fn height(&self) -> u32 {
+        match self {
+            AreaResizer::Summed(t) => t.height as u32,
+            AreaResizer::Direct(image) => image.height,
+        }
+    }
+
+    /// [`area_resize_normalized`] of `rect`, whichever way this resizer holds the image.
+    pub fn resize_normalized(&self, rect: Rect, oh: usize, ow: usize, out: &mut [f32]) {
+        match self {
+            AreaResizer::Summed(t) => t.resize_normalized(rect, oh, ow, out),
+            AreaResizer::Direct(image) => area_resize_normalized(image, rect, oh, ow, out),
+        }
+    }
+}
+
+/// Summed-area table of an RGB image: entry `(y·(W+1) + x)·3 + c` is the sum of channel `c`
+/// over rows `< y` and columns `< x`. Entries wrap (u32); a window's sum, a difference of four,
+/// is still exact whenever the true sum fits in u32 (255 × 4 M pixels does).
+pub struct SummedArea {
+    width: usize,
+    height: usize,
+    sums: Vec<u32>,
+}
+
+impl SummedArea {
+    pub fn new(image: &RgbImage) -> Self {
+        let (width, height) = (image.width as usize, image.height as usize);
+        let stride = (width + 1) * 3;
+        let mut sums = vec![0u32; (height + 1) * stride];
+        for (y, px_row) in image.data.chunks_exact(width * 3).enumerate() {
+            let (above, rest) = sums.split_at_mut((y + 1) * stride);
+            let (above, row) = (&above[y * stride..], &mut rest[..stride]);
+            // Running sums along the row in registers (three short dependency chains), then the
+            // row above added in a second, vectorised pass.
+            let mut run = [0u32; 3];
+            for (s, p) in row[3..].chunks_exact_mut(3).zip(px_row.chunks_exact(3)) {
+                for c in 0..3 {
+                    run[c] = run[c].wrapping_add(p[c] as u32);
+                    s[c] = run[c];
+                }
+            }
+            for (s, &a) in row.iter_mut().zip(above) {
+                *s = s.wrapping_add(a);
+            }
+        }
+        SummedArea {
+            width,
+            height,
+            sums,
+        }
+    }
+
+    /// Same contract and the same arithmetic as [`area_resize_normalized`]: the window sums are
+    /// the same integers, divided the same way.
+    pub fn resize_normalized(&self, rect: Rect, oh: usize, ow: usize, out: &mut [f32]) {
+        let (h, w) = (rect.y1 - rect.y0, rect.x1 - rect.x0);
+        assert!(h > 0 && w > 0 && oh > 0 && ow > 0, "empty area resize");
+        assert!(
+            rect.x1 <= self.width && rect.y1 <= self.height,
+            "area resize outside the image"
+        );
+        assert_eq!(out.len(), 3 * oh * ow, "area resize output size");
+        let stride = (self.width + 1) * 3;
+        // Per output column: offsets of its window's left and right table columns.
+        let cols: Vec<(usize, usize)> = (0..ow)
+            .map(|j| window(j, w, ow))
+            .map(|(c0, c1)| ((rect.x0 + c0) * 3, (rect.x0 + c1) * 3))
+            .collect();
+        let col_len: Vec<f32> = cols.iter().map(|&(a, b)| ((b - a) / 3) as f32).collect();
+        let mut sums = vec![0u32; ow];
+        let plane = oh * ow;
+        for i in 0..oh {
+            let (r0, r1) = window(i, h, oh);
+            let top = &self.sums[(rect.y0 + r0) * stride..][..stride];
+            let bottom = &self.sums[(rect.y0 + r1) * stride..][..stride];
+            let kh = (r1 - r0) as f32;
+            for c in 0..3 {
+                for (s, &(a, b)) in sums.iter_mut().zip(&cols) {
+                    let lower = bottom[b + c].wrapping_sub(bottom[a + c]);
+                    *s = lower.wrapping_sub(top[b + c].wrapping_sub(top[a + c]));
+                }
+                let orow = &mut out[c * plane + i * ow..][..ow];
+                for ((o, &s), &kw) in orow.iter_mut().zip(&sums).zip(&col_len) {
+                    *o = (s as f32 / kh / kw - 127.5) * 0.0078125;
+                }
+            }
+        }
+    }
+}
+
 /// Adaptive pooling window of output index `i` when `len` inputs become `out` outputs.
 fn window(i: usize, len: usize, out: usize) -> (usize, usize) {
     ((i * len) / out, ((i + 1) * len).div_ceil(out))
@@ -109,6 +231,75 @@ mod tests {
         assert_eq!(s[9], 0.027162351627517383);
         assert_eq!(level_size(512, 512, s[0]), (308, 308));
         assert!(scales(8, 8, 20.0, 0.709).is_empty());
+    }
+
+    /// Deterministic pixels with the full 0..=255 range.
+    fn noise_image(width: u32, height: u32, seed: u32) -> RgbImage {
+        let mut state = seed;
+        let data = (0..width * height * 3)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (state >> 24) as u8
+            })
+            .collect();
+        RgbImage::from_raw(width, height, data).unwrap()
+    }
+
+    #[test]
+    fn summed_area_resize_equals_the_direct_one_bit_for_bit() {
+        let image = noise_image(97, 61, 7);
+        let table = SummedArea::new(&image);
+        let rects = [
+            Rect {
+                x0: 0,
+                y0: 0,
+                x1: 97,
+                y1: 61,
+            },
+            Rect {
+                x0: 5,
+                y0: 3,
+                x1: 40,
+                y1: 59,
+            },
+            Rect {
+                x0: 96,
+                y0: 60,
+                x1: 97,
+                y1: 61,
+            },
+            Rect {
+                x0: 10,
+                y0: 0,
+                x1: 97,
+                y1: 7,
+            },
+        ];
+        // Shrinking (pyramid levels), enlarging (small boxes to 24/48), odd ratios.
+        for rect in rects {
+            for (oh, ow) in [(24, 24), (48, 48), (7, 13), (59, 3), (1, 1), (61, 97)] {
+                let mut direct = vec![0.0; 3 * oh * ow];
+                let mut summed = vec![1.0; 3 * oh * ow];
+                area_resize_normalized(&image, rect, oh, ow, &mut direct);
+                table.resize_normalized(rect, oh, ow, &mut summed);
+                let same = direct
+                    .iter()
+                    .zip(&summed)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{rect:?} → {oh}×{ow}");
+            }
+        }
+    }
+
+    #[test]
+    fn large_images_are_resized_directly() {
+        let small = noise_image(64, 48, 1);
+        assert!(matches!(AreaResizer::new(&small), AreaResizer::Summed(_)));
+        let side = (SUMMED_AREA_MAX_PIXELS as f64).sqrt() as u32 + 1;
+        let large = RgbImage::from_raw(side, side, vec![0; (side * side * 3) as usize]).unwrap();
+        let resizer = AreaResizer::new(&large);
+        assert!(matches!(resizer, AreaResizer::Direct(_)));
+        assert_eq!((resizer.width(), resizer.height()), (side, side));
     }
 
     #[test]
