@@ -2,6 +2,7 @@
 //! `forward`. Convolution is im2col + GEMM (the `gemm` crate); this is the hot path of the whole
 //! crate. Figures and the reasons for the choices are in `docs/engine.md`.
 
+pub mod channels_last;
 mod winograd;
 
 use crate::tensor::Tensor;

@@ -1,8 +1,13 @@
 //! P-Net, R-Net and O-Net exactly as facenet-pytorch defines them (PReLU activations, max
 //! pooling with `ceil_mode`, R/O-Net features flattened in (N, W, H, C) order), built from the
 //! state dicts shipped with facenet-pytorch (`pnet.pt`, `rnet.pt`, `onet.pt`).
+//!
+//! P-Net sees one large image per pyramid level and runs channels-first. R-Net and O-Net see a
+//! batch of small crops and run channels-last ([`crate::nn::channels_last`]); they take and
+//! give the same tensors as torch's modules.
 
 use crate::error::ModelError;
+use crate::nn::channels_last::{self, ConvNhwc};
 use crate::nn::{softmax_channels, Activation, Conv2d, Linear, MaxPool2d, PReLU};
 use crate::tensor::Tensor;
 use crate::weights::{load_torch, TensorMap};
@@ -57,18 +62,41 @@ impl ConvPrelu {
     }
 }
 
-/// [N, C, H, W] → [N, W·H·C] in torch's `permute(0, 3, 2, 1)` order.
-fn flatten_whc(x: &Tensor) -> Tensor {
-    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+/// conv → PReLU over channels-last input, for the crop nets.
+#[derive(Clone, Debug)]
+struct ConvPreluNhwc {
+    conv: ConvNhwc,
+    prelu: PReLU,
+}
+
+impl ConvPreluNhwc {
+    fn load(map: &TensorMap, idx: &str, shape: [usize; 4]) -> Result<Self, ModelError> {
+        let ConvPrelu { conv, prelu } = ConvPrelu::load(map, idx, shape)?;
+        Ok(ConvPreluNhwc {
+            conv: ConvNhwc::from_conv(&conv),
+            prelu,
+        })
+    }
+
+    /// [N, H, W, C] → [N, H', W', C'].
+    fn forward(&self, x: &Tensor) -> Tensor {
+        self.conv
+            .forward_act(x, Activation::PRelu(&self.prelu.weight))
+    }
+}
+
+/// Channels-last [N, H, W, C] → [N, W·H·C] in torch's `permute(0, 3, 2, 1)` order.
+fn flatten_whc_nhwc(x: &Tensor) -> Tensor {
+    let (n, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
     let mut out = vec![0.0f32; x.len()];
-    for b in 0..n {
-        let src = &x.data[b * c * h * w..(b + 1) * c * h * w];
-        let dst = &mut out[b * c * h * w..(b + 1) * c * h * w];
-        for ch in 0..c {
-            for y in 0..h {
-                for xx in 0..w {
-                    dst[(xx * h + y) * c + ch] = src[(ch * h + y) * w + xx];
-                }
+    for (src, dst) in x
+        .data
+        .chunks_exact(h * w * c)
+        .zip(out.chunks_exact_mut(h * w * c))
+    {
+        for y in 0..h {
+            for xx in 0..w {
+                dst[(xx * h + y) * c..][..c].copy_from_slice(&src[(y * w + xx) * c..][..c]);
             }
         }
     }
@@ -119,11 +147,11 @@ impl PNet {
 /// Refinement net: 24×24 crops.
 #[derive(Clone, Debug)]
 pub struct RNet {
-    c1: ConvPrelu,
+    c1: ConvPreluNhwc,
     pool1: MaxPool2d,
-    c2: ConvPrelu,
+    c2: ConvPreluNhwc,
     pool2: MaxPool2d,
-    c3: ConvPrelu,
+    c3: ConvPreluNhwc,
     dense4: Linear,
     prelu4: PReLU,
     dense5_1: Linear,
@@ -137,11 +165,11 @@ impl RNet {
 
     pub fn from_tensors(m: &TensorMap) -> Result<Self, ModelError> {
         Ok(RNet {
-            c1: ConvPrelu::load(m, "1", [28, 3, 3, 3])?,
+            c1: ConvPreluNhwc::load(m, "1", [28, 3, 3, 3])?,
             pool1: MaxPool2d::new(3, 2, 0, true),
-            c2: ConvPrelu::load(m, "2", [48, 28, 3, 3])?,
+            c2: ConvPreluNhwc::load(m, "2", [48, 28, 3, 3])?,
             pool2: MaxPool2d::new(3, 2, 0, true),
-            c3: ConvPrelu::load(m, "3", [64, 48, 2, 2])?,
+            c3: ConvPreluNhwc::load(m, "3", [64, 48, 2, 2])?,
             dense4: linear(m, "dense4", 128, 576)?,
             prelu4: prelu(m, "prelu4", 128)?,
             dense5_1: linear(m, "dense5_1", 2, 128)?,
@@ -151,9 +179,10 @@ impl RNet {
 
     /// [N, 3, 24, 24] → (reg [N, 4], prob [N, 2]).
     pub fn forward(&self, x: &Tensor) -> (Tensor, Tensor) {
-        let x = self.pool1.forward(&self.c1.forward(x));
-        let x = self.pool2.forward(&self.c2.forward(&x));
-        let x = flatten_whc(&self.c3.forward(&x));
+        let x = channels_last::to_channels_last(x);
+        let x = channels_last::max_pool(&self.c1.forward(&x), self.pool1);
+        let x = channels_last::max_pool(&self.c2.forward(&x), self.pool2);
+        let x = flatten_whc_nhwc(&self.c3.forward(&x));
         let mut x = self.dense4.forward(&x);
         self.prelu4.forward_inplace(&mut x);
         (
@@ -166,13 +195,13 @@ impl RNet {
 /// Output net: 48×48 crops, adds five landmarks.
 #[derive(Clone, Debug)]
 pub struct ONet {
-    c1: ConvPrelu,
+    c1: ConvPreluNhwc,
     pool1: MaxPool2d,
-    c2: ConvPrelu,
+    c2: ConvPreluNhwc,
     pool2: MaxPool2d,
-    c3: ConvPrelu,
+    c3: ConvPreluNhwc,
     pool3: MaxPool2d,
-    c4: ConvPrelu,
+    c4: ConvPreluNhwc,
     dense5: Linear,
     prelu5: PReLU,
     dense6_1: Linear,
@@ -198,13 +227,13 @@ impl ONet {
 
     pub fn from_tensors(m: &TensorMap) -> Result<Self, ModelError> {
         Ok(ONet {
-            c1: ConvPrelu::load(m, "1", [32, 3, 3, 3])?,
+            c1: ConvPreluNhwc::load(m, "1", [32, 3, 3, 3])?,
             pool1: MaxPool2d::new(3, 2, 0, true),
-            c2: ConvPrelu::load(m, "2", [64, 32, 3, 3])?,
+            c2: ConvPreluNhwc::load(m, "2", [64, 32, 3, 3])?,
             pool2: MaxPool2d::new(3, 2, 0, true),
-            c3: ConvPrelu::load(m, "3", [64, 64, 3, 3])?,
+            c3: ConvPreluNhwc::load(m, "3", [64, 64, 3, 3])?,
             pool3: MaxPool2d::new(2, 2, 0, true),
-            c4: ConvPrelu::load(m, "4", [128, 64, 2, 2])?,
+            c4: ConvPreluNhwc::load(m, "4", [128, 64, 2, 2])?,
             dense5: linear(m, "dense5", 256, 1152)?,
             prelu5: prelu(m, "prelu5", 256)?,
             dense6_1: linear(m, "dense6_1", 2, 256)?,
@@ -215,10 +244,11 @@ impl ONet {
 
     /// [N, 3, 48, 48] → regression, landmarks, probabilities.
     pub fn forward(&self, x: &Tensor) -> ONetOutput {
-        let x = self.pool1.forward(&self.c1.forward(x));
-        let x = self.pool2.forward(&self.c2.forward(&x));
-        let x = self.pool3.forward(&self.c3.forward(&x));
-        let x = flatten_whc(&self.c4.forward(&x));
+        let x = channels_last::to_channels_last(x);
+        let x = channels_last::max_pool(&self.c1.forward(&x), self.pool1);
+        let x = channels_last::max_pool(&self.c2.forward(&x), self.pool2);
+        let x = channels_last::max_pool(&self.c3.forward(&x), self.pool3);
+        let x = flatten_whc_nhwc(&self.c4.forward(&x));
         let mut x = self.dense5.forward(&x);
         self.prelu5.forward_inplace(&mut x);
         ONetOutput {
@@ -235,8 +265,11 @@ mod tests {
 
     #[test]
     fn flatten_is_width_height_channel() {
-        // [1, 2, 1, 2]: c0 = [a, b], c1 = [c, d] along W → (w0: a, c), (w1: b, d)
-        let x = Tensor::new(vec![1, 2, 1, 2], vec![1.0, 2.0, 3.0, 4.0]);
-        assert_eq!(flatten_whc(&x).data, vec![1.0, 3.0, 2.0, 4.0]);
+        // NHWC [1, 2, 2, 2]: pixel (y, x) holds channels [10y + x, 10y + x + 100].
+        let data = vec![0.0, 100.0, 1.0, 101.0, 10.0, 110.0, 11.0, 111.0];
+        let x = Tensor::new(vec![1, 2, 2, 2], data);
+        // W outermost, then H, then C: (x0 y0), (x0 y1), (x1 y0), (x1 y1).
+        let want = vec![0.0, 100.0, 10.0, 110.0, 1.0, 101.0, 11.0, 111.0];
+        assert_eq!(flatten_whc_nhwc(&x).data, want);
     }
 }
