@@ -229,12 +229,33 @@ pub struct EvalArgs {
 
 /// Parse the command line and run the command; errors are printed, not panicked.
 pub fn main() -> ExitCode {
+    keep_freed_memory_for_reuse();
     let cli = Cli::parse();
     match crate::commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Detection allocates and frees buffers of 1–13 MB per pyramid level. By default glibc maps
+/// such buffers fresh, or trims them off the heap when they are freed, and the next frame faults
+/// every page in again. Buffers below 32 MB are served from the heap here, and the heap is
+/// trimmed only past 64 MB of free space. Each arena keeps its own free memory, so arenas are
+/// limited to one per core (a single one made FaceNet's two threads wait on its lock). Measured
+/// with `rollcall bench` in docs/performance.md ("Session 5"): face-api detection at 640×480
+/// 15–17 → 9 ms, at 1280×720 46–50 → 23 ms; FaceNet peak RSS 362–409 → 320–367 MB.
+fn keep_freed_memory_for_reuse() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        // SAFETY: mallopt only sets allocator parameters; it runs before any other thread starts.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, cores.max(2) as libc::c_int);
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
         }
     }
 }
