@@ -215,8 +215,16 @@ fn images_without_faces_give_none() {
         let dets = detector().detect(&image(name));
         assert!(dets.is_empty(), "{name}: {} faces", dets.len());
     }
-    // Smaller than one pyramid level: no face, no error.
-    for (w, h) in [(8, 8), (1, 1), (19, 400), (400, 19)] {
+    // Smaller than one pyramid level (or empty): no face, no error.
+    for (w, h) in [
+        (8, 8),
+        (1, 1),
+        (19, 400),
+        (400, 19),
+        (0, 0),
+        (0, 30),
+        (30, 0),
+    ] {
         let img = RgbImage {
             width: w,
             height: h,

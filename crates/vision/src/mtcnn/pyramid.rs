@@ -152,7 +152,9 @@ impl SummedArea {
         let (width, height) = (image.width as usize, image.height as usize);
         let stride = (width + 1) * 3;
         let mut sums = vec![0u32; (height + 1) * stride];
-        for (y, px_row) in image.data.chunks_exact(width * 3).enumerate() {
+        // `max(1)`: an image without columns has no rows of pixels to sum (and chunks of zero
+        // would panic); its table is all zeros.
+        for (y, px_row) in image.data.chunks_exact((width * 3).max(1)).enumerate() {
             let (above, rest) = sums.split_at_mut((y + 1) * stride);
             let (above, row) = (&above[y * stride..], &mut rest[..stride]);
             // Running sums along the row in registers (three short dependency chains), then the
@@ -288,6 +290,15 @@ mod tests {
                     .all(|(a, b)| a.to_bits() == b.to_bits());
                 assert!(same, "{rect:?} → {oh}×{ow}");
             }
+        }
+    }
+
+    #[test]
+    fn empty_images_get_an_empty_table() {
+        for (w, h) in [(0, 5), (5, 0), (0, 0)] {
+            let image = RgbImage::from_raw(w, h, Vec::new()).unwrap();
+            let resizer = AreaResizer::new(&image);
+            assert_eq!((resizer.width(), resizer.height()), (w, h));
         }
     }
 
