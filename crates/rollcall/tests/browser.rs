@@ -508,13 +508,15 @@ async fn rename_kiosk(kiosk: &Client, name: &str) {
         .click()
         .await
         .expect("click save");
-    let shown = kiosk
-        .find(Locator::Css("#kiosk-name-value"))
-        .await
-        .expect("name")
-        .text()
-        .await;
-    assert_eq!(shown.expect("text"), name);
+    // The page applies the name on the dialog's `close` event, which fires after the click
+    // returns: wait for it rather than read at once.
+    let script = format!(
+        "const v = document.querySelector('#kiosk-name-value').textContent; \
+         return v === {} ? v : null;",
+        serde_json::to_string(name).expect("a JSON string")
+    );
+    let shown = wait_js(kiosk, "the kiosk's new name", &script).await;
+    assert_eq!(shown, json!(name));
 }
 
 /// Press "Check in" and return the (state, title, detail) the kiosk settles on.
