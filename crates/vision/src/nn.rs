@@ -1187,6 +1187,15 @@ impl MaxPool2d {
         out
     }
 
+    /// The input range `[start, end)` each output index pools along an axis of `len`, with
+    /// the padding cut off.
+    pub fn windows(&self, len: usize) -> Vec<(usize, usize)> {
+        let (k, s, p) = (self.kernel, self.stride, self.padding);
+        (0..self.output_len(len))
+            .map(|o| ((o * s).saturating_sub(p), (o * s + k - p).min(len)))
+            .collect()
+    }
+
     /// Separable: the max over a window's rows first (whole rows, vectorised), then over its
     /// columns. Planes run in parallel when there are many. (NaN inputs are not propagated as
     /// torch would; the networks never produce them.)
@@ -1194,9 +1203,7 @@ impl MaxPool2d {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
         let (oh, ow) = (self.output_len(h), self.output_len(w));
         let (k, s, p) = (self.kernel, self.stride, self.padding);
-        let window = |o: usize, len: usize| ((o * s).saturating_sub(p), (o * s + k - p).min(len));
-        let rows: Vec<(usize, usize)> = (0..oh).map(|o| window(o, h)).collect();
-        let cols: Vec<(usize, usize)> = (0..ow).map(|o| window(o, w)).collect();
+        let (rows, cols) = (self.windows(h), self.windows(w));
         // Output columns whose window lies wholly inside the row (padding 0).
         let full = if w >= k { ((w - k) / s + 1).min(ow) } else { 0 };
         let mut out = vec![0.0f32; n * c * oh * ow];

@@ -158,10 +158,7 @@ fn copy_short(dst: &mut [f32], src: &[f32]) {
 pub fn max_pool(x: &Tensor, pool: MaxPool2d) -> Tensor {
     let (n, h, w, c) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
     let (oh, ow) = (pool.output_len(h), pool.output_len(w));
-    let (k, s, p) = (pool.kernel, pool.stride, pool.padding);
-    let window = |o: usize, len: usize| ((o * s).saturating_sub(p), (o * s + k - p).min(len));
-    let rows: Vec<(usize, usize)> = (0..oh).map(|o| window(o, h)).collect();
-    let cols: Vec<(usize, usize)> = (0..ow).map(|o| window(o, w)).collect();
+    let (rows, cols) = (pool.windows(h), pool.windows(w));
     let mut out = vec![0.0f32; n * oh * ow * c];
     let pool_image = |(b, dst): (usize, &mut [f32])| {
         let image = &x.data[b * h * w * c..][..h * w * c];
