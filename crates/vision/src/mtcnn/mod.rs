@@ -3,7 +3,8 @@
 //!
 //! [`pyramid`] makes the net inputs, [`nets`] holds the three networks, [`boxes`] the box
 //! arithmetic between stages and [`nms`] the two suppressions. The speed comes from running
-//! the pyramid levels in parallel and each later stage as one batch.
+//! the pyramid levels in parallel, each later stage as one (channels-last) batch, and area
+//! resizes from one summed-area table of the image.
 
 pub mod boxes;
 pub mod nets;
@@ -78,6 +79,7 @@ impl Detector {
     /// An image too small for one pyramid level (min side < 20 px by default) has no faces.
     pub fn detect(&self, image: &RgbImage) -> Vec<Detection> {
         let mut faces = crate::nn::in_pool(|| {
+            // Summed once here, resized from by every pyramid level and crop.
             let source = AreaResizer::new(image);
             let stage1 = self.stage1(&source);
             let stage2 = self.stage2(&source, &stage1);
@@ -92,16 +94,16 @@ impl Detector {
 
     /// P-Net over the pyramid: candidates per level (NMS 0.5), all levels (NMS 0.7), then
     /// regression without +1 and `rerec`.
-    pub fn stage1(&self, image: &AreaResizer) -> Vec<Candidate> {
+    pub fn stage1(&self, source: &AreaResizer) -> Vec<Candidate> {
         let scales = pyramid::scales(
-            image.width(),
-            image.height(),
+            source.width(),
+            source.height(),
             self.params.min_face_size,
             self.params.factor,
         );
         let per_scale: Vec<Vec<(Candidate, [f32; 4])>> = scales
             .par_iter()
-            .map(|&s| self.pnet_level(image, s))
+            .map(|&s| self.pnet_level(source, s))
             .collect();
         let all: Vec<(Candidate, [f32; 4])> = per_scale.into_iter().flatten().collect();
         let bxs: Vec<[f32; 4]> = all.iter().map(|(c, _)| c.bbox).collect();
@@ -119,16 +121,16 @@ impl Detector {
     }
 
     /// One pyramid level: resize, P-Net, candidates in row-major map order, NMS 0.5.
-    fn pnet_level(&self, image: &AreaResizer, scale: f64) -> Vec<(Candidate, [f32; 4])> {
-        let (hs, ws) = pyramid::level_size(image.width(), image.height(), scale);
+    fn pnet_level(&self, source: &AreaResizer, scale: f64) -> Vec<(Candidate, [f32; 4])> {
+        let (hs, ws) = pyramid::level_size(source.width(), source.height(), scale);
         let mut input = vec![0.0f32; 3 * hs * ws];
         let full = Rect {
             x0: 0,
             y0: 0,
-            x1: image.width() as usize,
-            y1: image.height() as usize,
+            x1: source.width() as usize,
+            y1: source.height() as usize,
         };
-        image.resize_normalized(full, hs, ws, &mut input);
+        source.resize_normalized(full, hs, ws, &mut input);
         let (reg, prob) = self.pnet.forward(&Tensor::new(vec![1, 3, hs, ws], input));
         let (mh, mw) = (prob.shape[2], prob.shape[3]);
         let plane = mh * mw;
@@ -158,8 +160,8 @@ impl Detector {
 
     /// R-Net on all stage-1 boxes as one batch: keep prob > threshold (the score becomes
     /// R-Net's), NMS 0.7, regression with +1, `rerec`.
-    pub fn stage2(&self, image: &AreaResizer, cands: &[Candidate]) -> Vec<Candidate> {
-        let (batch, kept) = crop_batch(image, cands, 24);
+    pub fn stage2(&self, source: &AreaResizer, cands: &[Candidate]) -> Vec<Candidate> {
+        let (batch, kept) = crop_batch(source, cands, 24);
         if kept.is_empty() {
             return Vec::new();
         }
@@ -194,8 +196,8 @@ impl Detector {
 
     /// O-Net on all stage-2 boxes as one batch: keep prob > threshold, landmarks from the
     /// stage-2 box, regression with +1 (no `rerec`), then the "Min" NMS.
-    pub fn stage3(&self, image: &AreaResizer, cands: &[Candidate]) -> Vec<Detection> {
-        let (batch, kept) = crop_batch(image, cands, 48);
+    pub fn stage3(&self, source: &AreaResizer, cands: &[Candidate]) -> Vec<Detection> {
+        let (batch, kept) = crop_batch(source, cands, 48);
         if kept.is_empty() {
             return Vec::new();
         }
@@ -225,8 +227,8 @@ impl Detector {
 /// The crops of `cands` resized to `size`×`size` and normalised, as one [N, 3, size, size]
 /// batch, and the index of the candidate behind each row (boxes wholly outside the image
 /// are skipped).
-fn crop_batch(image: &AreaResizer, cands: &[Candidate], size: usize) -> (Tensor, Vec<usize>) {
-    let (width, height) = (image.width(), image.height());
+fn crop_batch(source: &AreaResizer, cands: &[Candidate], size: usize) -> (Tensor, Vec<usize>) {
+    let (width, height) = (source.width(), source.height());
     let (rects, kept): (Vec<Rect>, Vec<usize>) = cands
         .iter()
         .enumerate()
@@ -236,6 +238,6 @@ fn crop_batch(image: &AreaResizer, cands: &[Candidate], size: usize) -> (Tensor,
     let mut data = vec![0.0f32; rects.len() * item];
     data.par_chunks_mut(item.max(1))
         .zip(rects.par_iter())
-        .for_each(|(out, &r)| image.resize_normalized(r, size, size, out));
+        .for_each(|(out, &r)| source.resize_normalized(r, size, size, out));
     (Tensor::new(vec![rects.len(), 3, size, size], data), kept)
 }
