@@ -32,12 +32,17 @@ impl Form {
         let mut form = Form::default();
         while let Some(field) = multipart.next_field().await.map_err(too_large)? {
             let name = field.name().unwrap_or_default().to_owned();
+            let is_file = field.file_name().is_some();
             let bytes = field.bytes().await.map_err(too_large)?;
             if FILE_FIELDS.contains(&name.as_str()) {
                 form.files
                     .entry(name)
                     .or_default()
                     .push(bytes.to_vec().into());
+            } else if is_file {
+                // A file under another name (a photo sent as `photo`) is ignored like any
+                // unknown field, so the route reports the `image` it lacks rather than bad text.
+                continue;
             } else {
                 let text = String::from_utf8(bytes.to_vec())
                     .map_err(|_| ApiError::bad_request(format!("`{name}` is not UTF-8 text")))?;

@@ -85,6 +85,14 @@ async fn bad_registrations_change_nothing(app: TestApp) {
     )
     .await;
     refused(&app, named(), 400, &["missing_field"]).await;
+    // The photo under another field name: reported as the missing `image`, not as bad text.
+    refused(
+        &app,
+        named().part("photo", photo_part()),
+        400,
+        &["missing_field"],
+    )
+    .await;
     refused(
         &app,
         Form::new()
