@@ -124,12 +124,14 @@ impl ConvNhwc {
                 }
             }
         };
-        let units = out.par_chunks_mut(UNIT_PIXELS * oc.max(1)).enumerate();
+        let unit_len = UNIT_PIXELS * oc.max(1);
         if threads() > 1 && pixels > UNIT_PIXELS {
-            units.for_each_init(Vec::new, |col, unit| run(unit, col));
+            out.par_chunks_mut(unit_len)
+                .enumerate()
+                .for_each_init(Vec::new, |col, unit| run(unit, col));
         } else {
             let mut col = Vec::new();
-            for unit in out.chunks_mut(UNIT_PIXELS * oc.max(1)).enumerate() {
+            for unit in out.chunks_mut(unit_len).enumerate() {
                 run(unit, &mut col);
             }
         }
@@ -240,6 +242,9 @@ mod tests {
             .collect()
     }
 
+    /// What an activation does to value `v` of output channel `o`.
+    type ValueMap<'a> = &'a dyn Fn(f32, usize) -> f32;
+
     #[test]
     fn convolution_matches_the_channels_first_one() {
         // R-Net's and O-Net's shapes, with more pixels than one unit and a ragged last unit.
@@ -252,29 +257,38 @@ mod tests {
             let conv = Conv2d::new(weight, Some(bias), (1, 1), (0, 0)).without_winograd();
             let slopes = pseudo_random(oc, 3);
             let x = Tensor::new(vec![n, c, hw, hw], pseudo_random(n * c * hw * hw, 4));
-            let mut want = conv.forward_naive(&x);
-            for (i, plane) in want
-                .data
-                .chunks_exact_mut((hw - kernel + 1).pow(2))
-                .enumerate()
-            {
-                for v in plane {
-                    if *v < 0.0 {
-                        *v *= slopes[i % oc];
+            let plain = conv.forward_naive(&x);
+            let plane = (hw - kernel + 1).pow(2);
+            let acts: [(Activation, ValueMap); 3] = [
+                (Activation::PRelu(&slopes), &|v, o| {
+                    if v < 0.0 {
+                        v * slopes[o]
+                    } else {
+                        v
                     }
+                }),
+                (Activation::Relu, &|v, _| v.max(0.0)),
+                (Activation::Identity, &|v, _| v),
+            ];
+            for (act, reference) in acts {
+                let mut want = plain.clone();
+                for (i, v) in want.data.iter_mut().enumerate() {
+                    *v = reference(*v, i / plane % oc);
                 }
+                let got = ConvNhwc::from_conv(&conv).forward_act(&to_channels_last(&x), act);
+                let got = to_channels_first(&got);
+                assert_eq!(got.shape, want.shape);
+                let worst = got
+                    .data
+                    .iter()
+                    .zip(&want.data)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f32::max);
+                assert!(
+                    worst < 1e-4,
+                    "{n}×{c}×{hw}² → {oc}, {act:?}: off by {worst}"
+                );
             }
-            let got = ConvNhwc::from_conv(&conv)
-                .forward_act(&to_channels_last(&x), Activation::PRelu(&slopes));
-            let got = to_channels_first(&got);
-            assert_eq!(got.shape, want.shape);
-            let worst = got
-                .data
-                .iter()
-                .zip(&want.data)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f32::max);
-            assert!(worst < 1e-4, "{n}×{c}×{hw}² → {oc}: off by {worst}");
         }
     }
 
