@@ -83,16 +83,22 @@ pub fn area_resize_normalized(image: &RgbImage, rect: Rect, oh: usize, ow: usize
         }
         let kh = (r1 - r0) as f32;
         for c in 0..3 {
-            // Gather the window sums, then convert a whole output row in one loop that the
-            // compiler vectorises (the two divisions dominated when done pixel by pixel).
             for (s, &(c0, c1)) in sums.iter_mut().zip(&cols) {
                 *s = prefix[c1 * 3 + c].wrapping_sub(prefix[c0 * 3 + c]);
             }
-            let orow = &mut out[c * plane + i * ow..][..ow];
-            for ((o, &s), &kw) in orow.iter_mut().zip(&sums).zip(&col_len) {
-                *o = (s as f32 / kh / kw - 127.5) * 0.0078125;
-            }
+            normalize_row(&sums, kh, &col_len, &mut out[c * plane + i * ow..][..ow]);
         }
+    }
+}
+
+/// One output row from its window sums: torch's area mean (in f32, divided by the row count,
+/// then by the column count: two roundings, which matter for the last bit), then the nets'
+/// `(x − 127.5)·0.0078125`. One loop over the row, which the compiler vectorises (the two
+/// divisions dominated when done pixel by pixel). Both resize paths end here, so they agree
+/// bit for bit.
+fn normalize_row(sums: &[u32], kh: f32, col_len: &[f32], out: &mut [f32]) {
+    for ((o, &s), &kw) in out.iter_mut().zip(sums).zip(col_len) {
+        *o = (s as f32 / kh / kw - 127.5) * 0.0078125;
     }
 }
 
@@ -206,10 +212,7 @@ impl SummedArea {
                     let lower = bottom[b + c].wrapping_sub(bottom[a + c]);
                     *s = lower.wrapping_sub(top[b + c].wrapping_sub(top[a + c]));
                 }
-                let orow = &mut out[c * plane + i * ow..][..ow];
-                for ((o, &s), &kw) in orow.iter_mut().zip(&sums).zip(&col_len) {
-                    *o = (s as f32 / kh / kw - 127.5) * 0.0078125;
-                }
+                normalize_row(&sums, kh, &col_len, &mut out[c * plane + i * ow..][..ow]);
             }
         }
     }
