@@ -435,6 +435,25 @@ impl Activation<'_> {
             }
         }
     }
+
+    /// Apply to channels-last values: consecutive pixels of `channels` values each, channel
+    /// `o` at position `o` of every pixel.
+    fn apply_channels_last(self, channels: usize, values: &mut [f32]) {
+        match self {
+            Activation::Identity => {}
+            Activation::Relu => self.apply(0, values),
+            Activation::PRelu(slopes) => {
+                let slopes = &slopes[..channels];
+                for px in values.chunks_exact_mut(channels) {
+                    // Both sides computed, then a select, as above: a slope per lane.
+                    for (v, &a) in px.iter_mut().zip(slopes) {
+                        let scaled = *v * a;
+                        *v = if *v < 0.0 { scaled } else { *v };
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// 2-D convolution, NCHW, with bias. BatchNorm that follows a convolution is folded into
@@ -453,8 +472,9 @@ pub struct Conv2d {
     /// `weight` transformed for Winograd's F(2×2, 3×3), made on first use by the layers that
     /// take that path (see [`Conv2d::uses_winograd`]).
     winograd: std::sync::OnceLock<winograd::Winograd>,
-    /// False for MTCNN's nets: on batches of 48×48 crops (O-Net) im2col's grouped GEMMs were
-    /// faster (32 crops, one thread: 17–19 ms against 19–20 with Winograd).
+    /// False keeps the layer on im2col (tests of the im2col path on Winograd shapes, and
+    /// MTCNN's convolutions: O-Net's 48×48 crop batches were faster on im2col, 17–19 ms against
+    /// 19–20 for 32 crops on one thread, before R-Net and O-Net went channels-last).
     winograd_allowed: bool,
 }
 

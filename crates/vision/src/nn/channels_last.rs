@@ -108,21 +108,7 @@ impl ConvNhwc {
                 oc,
                 Parallelism::None,
             );
-            if let Activation::PRelu(slopes) = act {
-                let slopes = &slopes[..oc];
-                for px in dst.chunks_exact_mut(oc) {
-                    // Both sides computed, then a select: vectorises, and does not branch on
-                    // unpredictable signs.
-                    for (v, &a) in px.iter_mut().zip(slopes) {
-                        let scaled = *v * a;
-                        *v = if *v < 0.0 { scaled } else { *v };
-                    }
-                }
-            } else if let Activation::Relu = act {
-                for v in dst.iter_mut() {
-                    *v = max_fast(*v, 0.0);
-                }
-            }
+            act.apply_channels_last(oc, dst);
         };
         let unit_len = UNIT_PIXELS * oc.max(1);
         if threads() > 1 && pixels > UNIT_PIXELS {
@@ -254,7 +240,7 @@ mod tests {
                 pseudo_random(oc * c * kernel * kernel, 1),
             );
             let bias = pseudo_random(oc, 2);
-            let conv = Conv2d::new(weight, Some(bias), (1, 1), (0, 0)).without_winograd();
+            let conv = Conv2d::new(weight, Some(bias), (1, 1), (0, 0));
             let slopes = pseudo_random(oc, 3);
             let x = Tensor::new(vec![n, c, hw, hw], pseudo_random(n * c * hw * hw, 4));
             let plain = conv.forward_naive(&x);
