@@ -28,6 +28,7 @@ pub enum EmbedderKind {
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum FaceApiCrop {
     /// What face-api.js does: the detection box, letterboxed into a square (`imageToSquare`).
     Box,

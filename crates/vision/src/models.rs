@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 /// The embedder asked for on the command line / in config.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum EmbedderChoice {
     Facenet,
     FaceApi,
