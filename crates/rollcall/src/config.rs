@@ -1,8 +1,10 @@
-//! One typed [`Settings`] from, in order of precedence: command-line flags, environment variables
-//! (clap reads both), an optional TOML file (`--config`), and defaults that work untouched.
+//! One typed [`Settings`] from, in order of precedence: what was given explicitly ([`Overrides`]:
+//! the command line fills it, clap having read flags and environment variables), an optional TOML
+//! file (`--config`), and defaults that work untouched. Nothing here knows about clap, so the
+//! tests and other programs can make settings without a command line.
 
-use crate::cli::{GlobalArgs, ServeArgs};
 use rollcall_vision::models::{EmbedderChoice, ModelConfig};
+use rollcall_vision::PipelineConfig;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -47,15 +49,18 @@ pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 10 * 1024 * 1024;
 pub const DEFAULT_WORKERS: usize = 2;
 pub const DEFAULT_QUEUE: usize = 8;
 
-/// The TOML file: the same settings, all optional.
-#[derive(Debug, Default, serde::Deserialize)]
+/// Settings given explicitly, each `None` unless given. The TOML file has the same names.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileConfig {
+pub struct Overrides {
+    /// The TOML file to read (never itself read from the file).
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
     pub bind: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub models: Option<PathBuf>,
-    pub embedder: Option<String>,
+    pub embedder: Option<EmbedderChoice>,
     pub facenet_weights: Option<PathBuf>,
     pub threshold: Option<f32>,
     pub cooldown_secs: Option<u64>,
@@ -64,8 +69,9 @@ pub struct FileConfig {
     pub queue: Option<usize>,
 }
 
-impl FileConfig {
-    pub fn read(path: &Path) -> Result<Self, ConfigError> {
+impl Overrides {
+    /// Read the TOML file at `path`.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
@@ -75,70 +81,59 @@ impl FileConfig {
             source: Box::new(e),
         })
     }
+
+    /// Each setting of `self`, else of `fallback`.
+    pub fn or(self, fallback: Overrides) -> Overrides {
+        Overrides {
+            config: self.config.or(fallback.config),
+            bind: self.bind.or(fallback.bind),
+            data_dir: self.data_dir.or(fallback.data_dir),
+            database_url: self.database_url.or(fallback.database_url),
+            models: self.models.or(fallback.models),
+            embedder: self.embedder.or(fallback.embedder),
+            facenet_weights: self.facenet_weights.or(fallback.facenet_weights),
+            threshold: self.threshold.or(fallback.threshold),
+            cooldown_secs: self.cooldown_secs.or(fallback.cooldown_secs),
+            max_upload_bytes: self.max_upload_bytes.or(fallback.max_upload_bytes),
+            workers: self.workers.or(fallback.workers),
+            queue: self.queue.or(fallback.queue),
+        }
+    }
 }
 
 impl Settings {
-    /// Resolve the settings of any command. `serve` carries the server-only flags; other commands
-    /// still honour their environment variables and the file.
-    pub fn resolve(
-        global: &GlobalArgs,
-        serve: Option<&ServeArgs>,
-    ) -> Result<Settings, ConfigError> {
-        let file = match &global.config {
-            Some(path) => FileConfig::read(path)?,
-            None => FileConfig::default(),
+    /// The settings `given` asks for, completed by its configuration file and the defaults.
+    pub fn resolve(given: Overrides) -> Result<Settings, ConfigError> {
+        let file = match &given.config {
+            Some(path) => Overrides::from_file(path)?,
+            None => Overrides::default(),
         };
-        let serve = serve.cloned().unwrap_or(ServeArgs {
-            bind: None,
-            threshold: env_parse("ROLLCALL_THRESHOLD")?,
-            cooldown_secs: env_parse("ROLLCALL_COOLDOWN_SECS")?,
-            max_upload_bytes: env_parse("ROLLCALL_MAX_UPLOAD_BYTES")?,
-            workers: env_parse("ROLLCALL_WORKERS")?,
-            queue: env_parse("ROLLCALL_QUEUE")?,
-        });
+        let o = given.or(file);
 
-        let data_dir = global
+        let data_dir = o
             .data_dir
-            .clone()
-            .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-        let database_url = global
+        let database_url = o
             .database_url
-            .clone()
-            .or(file.database_url)
             .unwrap_or_else(|| sqlite_url(&data_dir.join("rollcall.db")));
         // A models directory the user names is used as it is; only the default one (inside
         // the data directory) is filled by downloads on first start.
-        let explicit_models = global.models.clone().or(file.models);
-        let fetch_missing = explicit_models.is_none();
-        let models_dir = explicit_models.unwrap_or_else(|| data_dir.join("models"));
-        let embedder = match global.embedder.clone().or(file.embedder) {
-            Some(s) => s
-                .parse::<EmbedderChoice>()
-                .map_err(|reason| ConfigError::Invalid {
-                    setting: "embedder",
-                    reason,
-                })?,
-            None => EmbedderChoice::Auto,
-        };
-        let threshold = serve.threshold.or(file.threshold);
-        if let Some(t) = threshold {
+        let fetch_missing = o.models.is_none();
+        let models_dir = o.models.unwrap_or_else(|| data_dir.join("models"));
+        if let Some(t) = o.threshold {
             crate::domain::Threshold::new(t).map_err(|e| ConfigError::Invalid {
                 setting: "threshold",
                 reason: e.to_string(),
             })?;
         }
-        let workers = serve.workers.or(file.workers).unwrap_or(DEFAULT_WORKERS);
+        let workers = o.workers.unwrap_or(DEFAULT_WORKERS);
         if workers == 0 {
             return Err(ConfigError::Invalid {
                 setting: "workers",
                 reason: "must be at least 1".into(),
             });
         }
-        let max_upload_bytes = serve
-            .max_upload_bytes
-            .or(file.max_upload_bytes)
-            .unwrap_or(DEFAULT_MAX_UPLOAD_BYTES);
+        let max_upload_bytes = o.max_upload_bytes.unwrap_or(DEFAULT_MAX_UPLOAD_BYTES);
         if max_upload_bytes == 0 {
             return Err(ConfigError::Invalid {
                 setting: "max_upload_bytes",
@@ -146,28 +141,29 @@ impl Settings {
             });
         }
         Ok(Settings {
-            bind: serve
-                .bind
-                .or(file.bind)
-                .unwrap_or_else(|| DEFAULT_BIND.to_owned()),
+            bind: o.bind.unwrap_or_else(|| DEFAULT_BIND.to_owned()),
             data_dir,
             database_url,
             models: ModelConfig {
                 models_dir,
-                embedder,
-                facenet_weights: global.facenet_weights.clone().or(file.facenet_weights),
+                embedder: o.embedder.unwrap_or(EmbedderChoice::Auto),
+                facenet_weights: o.facenet_weights,
                 fetch_missing,
             },
-            threshold,
-            cooldown: serve
+            threshold: o.threshold,
+            cooldown: o
                 .cooldown_secs
-                .or(file.cooldown_secs)
                 .map(Duration::from_secs)
                 .unwrap_or(DEFAULT_COOLDOWN),
             max_upload_bytes,
             workers,
-            queue: serve.queue.or(file.queue).unwrap_or(DEFAULT_QUEUE),
+            queue: o.queue.unwrap_or(DEFAULT_QUEUE),
         })
+    }
+
+    /// The face pipeline these settings describe (default decode limits and face-api crop).
+    pub fn pipeline_config(&self) -> PipelineConfig {
+        PipelineConfig::new(self.models.clone())
     }
 
     /// Is the database the default SQLite file (or another SQLite file)?
@@ -181,92 +177,86 @@ pub fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}", path.display())
 }
 
-fn env_parse<T: std::str::FromStr>(name: &'static str) -> Result<Option<T>, ConfigError>
-where
-    T::Err: std::fmt::Display,
-{
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => {
-            v.trim()
-                .parse()
-                .map(Some)
-                .map_err(|e: T::Err| ConfigError::Invalid {
-                    setting: name,
-                    reason: e.to_string(),
-                })
-        }
-        _ => Ok(None),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn global() -> GlobalArgs {
-        GlobalArgs {
-            config: None,
-            models: None,
-            embedder: None,
-            facenet_weights: None,
-            data_dir: None,
-            database_url: None,
-        }
-    }
-
-    fn serve() -> ServeArgs {
-        ServeArgs {
-            bind: None,
-            threshold: None,
-            cooldown_secs: None,
-            max_upload_bytes: None,
-            workers: None,
-            queue: None,
-        }
-    }
-
     #[test]
     fn defaults_work_untouched() {
-        let s = Settings::resolve(&global(), Some(&serve())).unwrap();
+        let s = Settings::resolve(Overrides::default()).unwrap();
         assert_eq!(s.bind, "127.0.0.1:8080");
         assert_eq!(s.data_dir, PathBuf::from("./data"));
         assert_eq!(s.database_url, "sqlite://./data/rollcall.db");
         assert_eq!(s.models.models_dir, PathBuf::from("./data/models"));
+        assert!(s.models.fetch_missing);
         assert_eq!(s.models.embedder, EmbedderChoice::Auto);
+        assert_eq!(s.threshold, None);
         assert_eq!(
-            (s.workers, s.queue, s.cooldown),
-            (2, 8, Duration::from_secs(300))
+            (s.workers, s.queue, s.cooldown, s.max_upload_bytes),
+            (2, 8, Duration::from_secs(300), 10 * 1024 * 1024)
         );
     }
 
     #[test]
-    fn flags_override_the_file() {
+    fn given_settings_override_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rollcall.toml");
         std::fs::write(
             &path,
-            "data_dir = \"/srv/rc\"\nthreshold = 0.7\nworkers = 3\nembedder = \"face-api\"\n",
+            "data_dir = \"/srv/rc\"\nthreshold = 0.7\nworkers = 3\nqueue = 5\nembedder = \"face-api\"\n",
         )
         .unwrap();
-        let mut g = global();
-        g.config = Some(path);
-        let mut a = serve();
-        a.workers = Some(4);
-        let s = Settings::resolve(&g, Some(&a)).unwrap();
+        let s = Settings::resolve(Overrides {
+            config: Some(path),
+            workers: Some(4),
+            ..Overrides::default()
+        })
+        .unwrap();
         assert_eq!(s.data_dir, PathBuf::from("/srv/rc"));
         assert_eq!(s.database_url, "sqlite:///srv/rc/rollcall.db");
         assert_eq!(s.threshold, Some(0.7));
-        assert_eq!(s.workers, 4);
+        assert_eq!((s.workers, s.queue), (4, 5));
         assert_eq!(s.models.embedder, EmbedderChoice::FaceApi);
     }
 
     #[test]
+    fn a_named_models_directory_is_not_fetched_into() {
+        let s = Settings::resolve(Overrides {
+            models: Some("/opt/models".into()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(s.models.models_dir, PathBuf::from("/opt/models"));
+        assert!(!s.models.fetch_missing);
+    }
+
+    #[test]
     fn bad_values_are_refused() {
-        let mut a = serve();
-        a.threshold = Some(1.5);
-        assert!(Settings::resolve(&global(), Some(&a)).is_err());
-        let mut g = global();
-        g.embedder = Some("vgg".into());
-        assert!(Settings::resolve(&g, Some(&serve())).is_err());
+        for bad in [
+            Overrides {
+                threshold: Some(1.5),
+                ..Overrides::default()
+            },
+            Overrides {
+                workers: Some(0),
+                ..Overrides::default()
+            },
+            Overrides {
+                max_upload_bytes: Some(0),
+                ..Overrides::default()
+            },
+        ] {
+            assert!(Settings::resolve(bad.clone()).is_err(), "{bad:?}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rollcall.toml");
+        for text in ["embedder = \"vgg\"\n", "colour = \"blue\"\n"] {
+            std::fs::write(&path, text).unwrap();
+            let given = Overrides {
+                config: Some(path.clone()),
+                ..Overrides::default()
+            };
+            assert!(Settings::resolve(given).is_err(), "{text}");
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! (faces and embeddings) → [`gallery`] (best match per face) → [`attendance`] (check-in rules)
 //! → [`store`] (SQLite or MySQL) → HTTP answer ([`http`]), web page ([`web`]) or CSV.
 
+pub mod app;
 pub mod attendance;
 pub mod cli;
 pub mod commands;
@@ -14,4 +15,5 @@ pub mod gallery;
 pub mod http;
 pub mod service;
 pub mod store;
+pub mod view;
 pub mod web;

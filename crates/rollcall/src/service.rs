@@ -367,14 +367,22 @@ impl Rollcall {
 
     /// Delete a person, their embeddings and photos (and, with `history`, their check-ins).
     pub async fn delete_user(&self, user_id: i64, history: bool) -> Result<(), ServiceError> {
-        let paths = self
-            .store
-            .delete_user(user_id, history)
+        People::new(self.store.clone(), self.photos.clone())
+            .delete(user_id, history)
             .await?
             .ok_or(ServiceError::UserNotFound(user_id))?;
         self.gallery.remove(user_id);
-        self.photos.remove(&paths);
         Ok(())
+    }
+
+    /// The database.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The similarity a face needs to match.
+    pub fn threshold(&self) -> Threshold {
+        self.threshold
     }
 
     /// Faces in a photo, without embeddings.
@@ -481,6 +489,30 @@ impl Rollcall {
         let loaded = self.gallery.load(self.store.all_embeddings().await?);
         warn_other_models(&loaded, self.model());
         Ok(report)
+    }
+}
+
+/// Registered people in the database and their photos, without the face models: what the
+/// commands that only manage people need.
+pub struct People {
+    store: Store,
+    photos: PhotoDir,
+}
+
+impl People {
+    pub fn new(store: Store, photos: PhotoDir) -> Self {
+        People { store, photos }
+    }
+
+    /// Delete a person's rows (and, with `history`, their check-ins) in one transaction, then
+    /// their photo files: a crash between the two leaves files that the next start sweeps, never
+    /// a row without its photo. `None` when there is no such person.
+    pub async fn delete(&self, user_id: i64, history: bool) -> Result<Option<()>, ServiceError> {
+        let Some(paths) = self.store.delete_user(user_id, history).await? else {
+            return Ok(None);
+        };
+        self.photos.remove(&paths);
+        Ok(Some(()))
     }
 }
 

@@ -1,15 +1,36 @@
 //! `rollcall bench`: speed of each stage (decode, detect, crop, embed, the whole verify step)
 //! and memory with models loaded, measured the way the Python reference's `bench.py` measures.
 
-use crate::cli::{BenchArgs, GlobalArgs};
+use super::args::{CommonArgs, EmbedderArgs};
+use super::Leading;
+use crate::config::Settings;
 use anyhow::Context;
+use clap::Args;
 use rollcall_vision::embedder::{Embedder, EmbedderKind};
 use rollcall_vision::models::{face_api_dir, facenet_default_path, EmbedderChoice, ModelConfig};
 use rollcall_vision::pipeline::{FacePipeline, PipelineConfig};
 use rollcall_vision::{crop, image, DecodeLimits, Tensor};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    #[arg(long)]
+    pub json: bool,
+    /// Timed runs per measurement.
+    #[arg(long, default_value_t = 20)]
+    pub runs: usize,
+    /// Folder with single_640x480.jpg and single_1280x720.jpg, the photos the Python reference's
+    /// bench times (in this repository: ../shared/fixtures/parity/images).
+    #[arg(long, value_name = "DIR")]
+    pub images: PathBuf,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Without --embedder: every embedder whose files are present.
+    #[command(flatten)]
+    pub embedder: EmbedderArgs,
+}
 
 /// The photos timed, as in the reference bench.
 const IMAGES: [&str; 2] = ["single_640x480.jpg", "single_1280x720.jpg"];
@@ -106,13 +127,9 @@ fn process_cpu_ms() -> Option<f64> {
     Some(ticks * 10.0)
 }
 
-pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
-    let images = match &args.images {
-        Some(dir) => dir.clone(),
-        None => default_images_dir().context(
-            "cannot find the shared parity images: pass --images DIR or set ROLLCALL_SHARED",
-        )?,
-    };
+pub fn run(leading: &Leading, args: BenchArgs) -> anyhow::Result<()> {
+    let settings = super::settings(leading, &[&args.common, &args.embedder])?;
+    let images = &args.images;
     let photos: Vec<(String, Vec<u8>)> = IMAGES
         .iter()
         .map(|name| {
@@ -123,8 +140,8 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<_>>()?;
 
-    let models_dir = super::models::models_dir(global)?;
-    let kinds = embedders_to_bench(global, &models_dir)?;
+    let models_dir = settings.models.models_dir.clone();
+    let kinds = embedders_to_bench(&settings)?;
     let mut report = BenchReport {
         threads: rayon::current_num_threads(),
         runs: args.runs,
@@ -138,7 +155,7 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
                     EmbedderKind::Facenet => EmbedderChoice::Facenet,
                     EmbedderKind::FaceApi => EmbedderChoice::FaceApi,
                 },
-                facenet_weights: global.facenet_weights.clone(),
+                facenet_weights: settings.models.facenet_weights.clone(),
                 // A benchmark measures what is there; it never downloads.
                 fetch_missing: false,
             },
@@ -163,16 +180,14 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
 }
 
 /// `--embedder` when given; otherwise every embedder whose files are present.
-fn embedders_to_bench(global: &GlobalArgs, models_dir: &Path) -> anyhow::Result<Vec<EmbedderKind>> {
-    let choice: EmbedderChoice = match &global.embedder {
-        Some(s) => s.parse().map_err(anyhow::Error::msg)?,
-        None => EmbedderChoice::Auto,
-    };
-    Ok(match choice {
+fn embedders_to_bench(settings: &Settings) -> anyhow::Result<Vec<EmbedderKind>> {
+    let models_dir = &settings.models.models_dir;
+    Ok(match settings.models.embedder {
         EmbedderChoice::Facenet => vec![EmbedderKind::Facenet],
         EmbedderChoice::FaceApi => vec![EmbedderKind::FaceApi],
         EmbedderChoice::Auto => {
-            let facenet = global
+            let facenet = settings
+                .models
                 .facenet_weights
                 .clone()
                 .unwrap_or_else(|| facenet_default_path(models_dir));
@@ -303,19 +318,6 @@ fn peak_rss_mb() -> Option<f64> {
 
 /// `ROLLCALL_SHARED/fixtures/parity/images`, or a `shared/` folder beside an ancestor of the
 /// executable or of the working directory (the checkout's sibling).
-fn default_images_dir() -> Option<PathBuf> {
-    let rel = Path::new("fixtures").join("parity").join("images");
-    if let Some(shared) = std::env::var_os("ROLLCALL_SHARED") {
-        return Some(PathBuf::from(shared).join(rel));
-    }
-    let starts = [std::env::current_exe().ok(), std::env::current_dir().ok()];
-    starts.into_iter().flatten().find_map(|start| {
-        start
-            .ancestors()
-            .map(|a| a.join("shared").join(&rel))
-            .find(|p| p.is_dir())
-    })
-}
 
 /// The human-readable report.
 pub fn render_table(report: &BenchReport) -> String {

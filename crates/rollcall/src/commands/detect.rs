@@ -1,19 +1,28 @@
 //! `rollcall detect`: find the faces in photos and print them (boxes, probabilities, landmarks
 //! and, with `--embed`, embeddings), as a table or as JSON.
 
-use crate::cli::{DetectArgs, GlobalArgs};
-use crate::config;
+use super::args::{CommonArgs, EmbedderArgs};
+use super::Leading;
 use anyhow::Context;
-use rollcall_vision::{Face, FacePipeline, PipelineConfig};
+use clap::Args;
+use rollcall_vision::{Face, FacePipeline};
 use serde::Serialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// The pipeline the global flags (and configuration file) describe; missing files are fetched
-/// into the default models directory (a directory the user names is used as it is).
-pub fn pipeline_config(global: &GlobalArgs) -> anyhow::Result<PipelineConfig> {
-    Ok(PipelineConfig::new(
-        config::Settings::resolve(global, None)?.models,
-    ))
+#[derive(Args, Debug, Clone)]
+pub struct DetectArgs {
+    /// Print JSON: an array of { "image": path, "faces": [...] }.
+    #[arg(long)]
+    pub json: bool,
+    /// Also compute each face's embedding.
+    #[arg(long)]
+    pub embed: bool,
+    #[arg(required = true)]
+    pub photos: Vec<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub embedder: EmbedderArgs,
 }
 
 /// One photo's line of the JSON output.
@@ -26,8 +35,9 @@ struct PhotoReport<'a> {
     error: Option<String>,
 }
 
-pub fn run(global: &GlobalArgs, args: DetectArgs) -> anyhow::Result<()> {
-    let pipeline = FacePipeline::load(&pipeline_config(global)?).context("loading the models")?;
+pub fn run(leading: &Leading, args: DetectArgs) -> anyhow::Result<()> {
+    let settings = super::settings(leading, &[&args.common, &args.embedder])?;
+    let pipeline = FacePipeline::load(&settings.pipeline_config()).context("loading the models")?;
 
     let mut reports = Vec::with_capacity(args.photos.len());
     for path in &args.photos {

@@ -1,27 +1,62 @@
 //! `rollcall eval`: run the labelled photo set through the pipeline and print the figures
 //! (see [`crate::eval`] for what is measured and how).
 
-use crate::cli::{EvalArgs, GlobalArgs};
-use crate::config;
+use super::args::{CommonArgs, EmbedderArgs, ThresholdArgs};
+use super::Leading;
 use crate::eval::dataset::{generate_pairs, Dataset, PairsFile};
 use crate::eval::report::ModelInfo;
 use crate::eval::{embed, evaluate, plots, PairSet, Settings};
 use anyhow::Context;
+use clap::Args;
 use rollcall_vision::embedder::FaceApiCrop;
 use rollcall_vision::{DecodeLimits, EmbedderKind, FacePipeline, PipelineConfig};
 use std::path::PathBuf;
+
+#[derive(Args, Debug, Clone)]
+pub struct EvalArgs {
+    /// Folder per person: ROOT/<Person_Name>/<Person_Name>_0001.jpg
+    #[arg(long)]
+    pub root: PathBuf,
+    /// LFW-style pairs.txt (default: ROOT/pairs.txt when present).
+    #[arg(long)]
+    pub pairs: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+    /// Where to write roc.png and scores.png.
+    #[arg(long, value_name = "DIR")]
+    pub plots: Option<PathBuf>,
+    /// Use at most this many people (for quick runs).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Cosine similarity at which a face is accepted [default: the embedder's].
+    #[command(flatten)]
+    pub threshold: ThresholdArgs,
+    /// Reference photos per enrolled person in the attendance scenario (best-of matching).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10))]
+    pub references: u64,
+    /// How face-api crops faces: `box` (the detection box) or `aligned` (5-landmark alignment).
+    #[arg(long, value_name = "box|aligned")]
+    pub face_api_crop: Option<rollcall_vision::embedder::FaceApiCrop>,
+    /// Worker threads for embedding photos.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub embedder: EmbedderArgs,
+}
 
 /// Folds generated when the photo set comes without a pairs file.
 const GENERATED_FOLDS: usize = 10;
 /// Where plots go without `--plots`.
 const DEFAULT_PLOTS_DIR: &str = "eval-plots";
 
-pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
+pub fn run(leading: &Leading, args: EvalArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let dataset = Dataset::scan(&args.root, args.limit)?;
     let pair_set = pair_set(&args, &dataset)?;
 
-    let config = config::Settings::resolve(global, None)?;
+    let config = super::settings(leading, &[&args.common, &args.embedder, &args.threshold])?;
     let face_api_crop = args.face_api_crop.unwrap_or_default();
     let pipeline = FacePipeline::load(&PipelineConfig {
         models: config.models.clone(),
@@ -30,14 +65,13 @@ pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
     })
     .context("loading the face models")?;
     let kind = pipeline.embedder.kind();
-    // As the server decides: the flag, else the configured threshold, else the embedder's.
-    let threshold = args.threshold.unwrap_or_else(|| {
-        decimal(
-            config
-                .threshold
-                .unwrap_or_else(|| pipeline.embedder.default_threshold()),
-        )
-    });
+    // As the server decides: the flag or environment, else the configuration file, else the
+    // embedder's default.
+    let threshold = decimal(
+        config
+            .threshold
+            .unwrap_or_else(|| pipeline.embedder.default_threshold()),
+    );
     eprintln!(
         "eval: {} photos of {} people, {} pairs; embedder {} on {} thread(s)",
         dataset.photo_count(),

@@ -1,28 +1,45 @@
-//! One module per command; [`run`] dispatches.
+//! One module per command, each with its flags (`…Args`) and its `run`; [`args`] holds the flag
+//! groups they share. Every command resolves its [`Settings`](crate::config::Settings) and
+//! opens what it needs through [`crate::app`], the start-up the server uses.
 
-use crate::cli::{Cli, Command};
-
-pub mod admin;
+pub mod args;
+pub mod attendance;
 pub mod bench;
 pub mod detect;
+pub mod enroll;
 pub mod eval;
+pub mod migrate;
 pub mod models;
+pub mod register;
+pub mod reindex;
 pub mod serve;
+pub mod users;
+pub mod verify;
 
-pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let g = cli.global;
-    match cli.command {
-        Command::Serve(a) => serve::run(&g, a),
-        Command::Models(c) => models::run(&g, c),
-        Command::Register(a) => admin::register(&g, a),
-        Command::Verify(a) => admin::verify(&g, a),
-        Command::Users(c) => admin::users(&g, c),
-        Command::Attendance(c) => admin::attendance(&g, c),
-        Command::Reindex => admin::reindex(&g),
-        Command::Migrate => admin::migrate(&g),
-        Command::Enroll(a) => admin::enroll(&g, a),
-        Command::Detect(a) => detect::run(&g, a),
-        Command::Bench(a) => bench::run(&g, a),
-        Command::Eval(a) => eval::run(&g, a),
-    }
+pub use args::Leading;
+
+use crate::config::Settings;
+use anyhow::Context;
+use args::Given;
+use indicatif::ProgressStyle;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The settings of a command from its flag groups (and the flags before it), with logging set
+/// up to stderr.
+fn settings(leading: &Leading, groups: &[&dyn Given]) -> anyhow::Result<Settings> {
+    crate::app::init_tracing();
+    Ok(Settings::resolve(args::overrides(leading, groups))?)
+}
+
+fn read_photo(path: &Path) -> anyhow::Result<Arc<[u8]>> {
+    Ok(std::fs::read(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .into())
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {wide_msg:.dim}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
 }

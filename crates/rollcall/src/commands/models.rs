@@ -1,22 +1,33 @@
 //! `rollcall models fetch`: make a models directory complete, reporting each file.
 
-use crate::cli::{GlobalArgs, ModelsCommand};
-use crate::config;
+use super::args::{CommonArgs, ModelsDirArgs};
+use super::Leading;
+use clap::{Args, Subcommand};
 use rollcall_vision::fetch::{self, Fetcher, FileState, ModelFile, ModelGroup};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-pub fn run(global: &GlobalArgs, cmd: ModelsCommand) -> anyhow::Result<()> {
-    match cmd {
-        ModelsCommand::Fetch => fetch_all(&models_dir(global)?),
-    }
+#[derive(Subcommand, Debug)]
+pub enum ModelsCommand {
+    /// Download the model files that are missing (SHA-256 checked); exits non-zero when any
+    /// file could not be had.
+    Fetch(FetchArgs),
 }
 
-/// The models directory every command uses: `--models` / `ROLLCALL_MODELS`, else the
-/// configuration file's `models`, else `models/` inside the data directory (see
-/// [`config::Settings`]).
-pub fn models_dir(global: &GlobalArgs) -> anyhow::Result<PathBuf> {
-    Ok(config::Settings::resolve(global, None)?.models.models_dir)
+#[derive(Args, Debug, Clone)]
+pub struct FetchArgs {
+    #[command(flatten)]
+    pub models: ModelsDirArgs,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+pub fn run(leading: &Leading, cmd: ModelsCommand) -> anyhow::Result<()> {
+    let ModelsCommand::Fetch(a) = cmd;
+    // The models directory every command uses: `--models` / `ROLLCALL_MODELS`, else the
+    // configuration file's `models`, else `models/` inside the data directory.
+    let settings = super::settings(leading, &[&a.common, &a.models])?;
+    fetch_all(&settings.models.models_dir)
 }
 
 /// What became of one file.
@@ -62,7 +73,19 @@ fn fetch_all(dir: &Path) -> anyhow::Result<()> {
         );
     }
     if !ok(ModelGroup::Facenet) {
-        eprintln!("note: FaceNet is unavailable; `--embedder auto` will use face-api");
+        // face-api works: say so, but a fetch that failed is still a failure for scripts.
+        anyhow::bail!(
+            "the FaceNet weights could not be fetched into {}; face-api is ready and \
+             `--embedder face-api` (or `auto`) works with what is there, or give a FaceNet \
+             state dict with --facenet-weights FILE",
+            dir.display()
+        );
+    }
+    if !ok(ModelGroup::FaceApi) {
+        anyhow::bail!(
+            "the face-api files could not be fetched into {}; FaceNet is ready",
+            dir.display()
+        );
     }
     Ok(())
 }

@@ -89,7 +89,7 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
         "backend": store.backend(),
         "model": state.rollcall.model(),
         "embedder": state.rollcall.embedder(),
-        "threshold": super::recognition::round(state.rollcall.threshold.value()),
+        "threshold": crate::view::round(state.rollcall.threshold.value()),
         "users": users,
     });
     (status, Json(body))

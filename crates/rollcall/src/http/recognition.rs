@@ -2,16 +2,15 @@
 
 use super::error::ApiError;
 use super::form::Form;
-use super::users::UserJson;
 use super::AppState;
 use crate::domain::{Kiosk, PersonName};
-use crate::service::{Verification, VerifiedFace};
+use crate::service::Verification;
 use crate::store::{AttendanceRecord, CheckIn};
+use crate::view::{round, EventRef, FaceJson, UserJson};
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Serialize;
 use serde_json::{json, Value};
 
 pub async fn register(
@@ -36,55 +35,6 @@ pub async fn detect(
         "height": analysis.height,
         "faces": analysis.faces,
     })))
-}
-
-/// One face of the frame as `/verify` answers it.
-#[derive(Debug, Serialize)]
-pub struct FaceJson {
-    #[serde(rename = "box")]
-    pub bbox: [f32; 4],
-    pub probability: f32,
-    #[serde(rename = "match")]
-    pub matched: Option<MatchJson>,
-    pub checked_in: bool,
-    /// The most similar registered person's similarity; null when nobody is registered.
-    pub best_similarity: Option<f64>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct MatchJson {
-    pub id: i64,
-    pub first_name: String,
-    pub last_name: String,
-    pub similarity: f64,
-}
-
-/// Similarities to 6 decimals: an f32 printed as f64 shows noise digits (0.9200000166893005).
-pub fn round(x: f32) -> f64 {
-    (f64::from(x) * 1e6).round() / 1e6
-}
-
-#[derive(Debug, Serialize)]
-pub struct EventRef {
-    pub id: i64,
-    pub at: chrono::DateTime<chrono::Utc>,
-}
-
-impl From<&VerifiedFace> for FaceJson {
-    fn from(f: &VerifiedFace) -> Self {
-        FaceJson {
-            bbox: f.detection.bbox,
-            probability: f.detection.probability,
-            matched: f.best.as_ref().filter(|_| f.matched).map(|c| MatchJson {
-                id: c.user_id,
-                first_name: c.first_name.clone(),
-                last_name: c.last_name.clone(),
-                similarity: round(c.similarity.0),
-            }),
-            checked_in: matches!(f.check_in, Some(CheckIn::Recorded(_))),
-            best_similarity: f.best.as_ref().map(|c| round(c.similarity.0)),
-        }
-    }
 }
 
 pub async fn verify(

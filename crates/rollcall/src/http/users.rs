@@ -6,39 +6,13 @@ use super::AppState;
 use crate::domain::ImageFormat;
 use crate::service::ServiceError;
 use crate::store::UserRecord;
+use crate::view::UserJson;
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-
-/// A user as the API shows them.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-pub struct UserJson {
-    pub id: i64,
-    pub first_name: String,
-    pub last_name: String,
-    pub image_url: String,
-    pub model: String,
-    pub faces: i64,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<UserRecord> for UserJson {
-    fn from(u: UserRecord) -> Self {
-        UserJson {
-            image_url: format!("/users/{}/photo", u.id),
-            id: u.id,
-            first_name: u.first_name,
-            last_name: u.last_name,
-            model: u.model,
-            faces: u.faces,
-            created_at: u.created_at,
-        }
-    }
-}
+use serde::Deserialize;
 
 /// `{id}` of the path, as a JSON error when it is not a number.
 pub fn parse_id(raw: &str) -> Result<i64, ApiError> {

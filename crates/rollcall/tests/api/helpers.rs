@@ -1,10 +1,10 @@
-//! `spawn_app`: the real `app()` on 127.0.0.1:0 over a fresh SQLite file in a temp dir, or a
-//! fresh MariaDB database (dropped afterwards), with the real face pipeline (face-api weights),
-//! loaded once per test binary.
+//! `spawn_app`: the server `rollcall serve` builds ([`Application`]) on 127.0.0.1:0 over a fresh
+//! SQLite file in a temp dir, or a fresh MariaDB database (dropped afterwards), with the real
+//! face pipeline (face-api weights), loaded once per test binary.
 
-use rollcall::http::{app, AppState};
-use rollcall::service::{Options, Rollcall};
-use rollcall::store::{PhotoDir, Store};
+use rollcall::app::Application;
+use rollcall::config::{Overrides, Settings};
+use rollcall::store::Store;
 use rollcall_vision::models::{EmbedderChoice, ModelConfig};
 use rollcall_vision::{FacePipeline, PipelineConfig};
 use std::path::{Path, PathBuf};
@@ -96,30 +96,25 @@ pub async fn spawn_app_with(backend: Backend, config: TestConfig) -> TestApp {
             (format!("{}/{name}", mysql_server_url()), Some(name))
         }
     };
-    let store = Store::connect(&url)
+    let settings = Settings::resolve(Overrides {
+        bind: Some("127.0.0.1:0".into()),
+        data_dir: Some(data_dir.path().to_owned()),
+        database_url: Some(url),
+        models: Some(models_dir()),
+        embedder: Some(EmbedderChoice::FaceApi),
+        cooldown_secs: Some(config.cooldown.as_secs()),
+        max_upload_bytes: Some(config.max_upload_bytes),
+        workers: Some(config.workers),
+        queue: Some(config.queue),
+        ..Overrides::default()
+    })
+    .expect("test settings");
+    let application = Application::build_with_pipeline(&settings, pipeline())
         .await
-        .expect("connecting to the test database");
-    store.migrate().await.expect("migrating the test database");
-    let options = Options {
-        threshold: None,
-        cooldown: config.cooldown,
-        workers: config.workers,
-        queue: config.queue,
-    };
-    let rollcall = Rollcall::open(
-        store.clone(),
-        PhotoDir::new(data_dir.path()),
-        pipeline(),
-        &options,
-    )
-    .await
-    .expect("opening rollcall");
-    let state = AppState::new(Arc::new(rollcall), config.max_upload_bytes);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = format!("http://{}", listener.local_addr().expect("local addr"));
-    tokio::spawn(async move { axum::serve(listener, app(state)).await });
+        .expect("building the application");
+    let address = format!("http://{}", application.address());
+    let store = application.store().clone();
+    tokio::spawn(application.run_until(std::future::pending()));
     TestApp {
         address,
         client: reqwest::Client::new(),

@@ -1,0 +1,236 @@
+//! Start-up: settings → data directory → database (migrated) → face pipeline → [`Rollcall`] →
+//! router on a bound listener. `rollcall serve`, the commands that open the database and the
+//! test harness all start here, so what runs in production is what the tests run.
+
+use crate::config::Settings;
+use crate::http::{app, AppState};
+use crate::service::{Options, Rollcall};
+use crate::store::{PhotoDir, Store};
+use anyhow::Context;
+use rollcall_vision::FacePipeline;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A server bound to its port, not yet serving.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    address: SocketAddr,
+    state: AppState,
+    store: Store,
+}
+
+impl Application {
+    /// Open everything `settings` names (loading the face models) and bind the listener.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
+        let pipeline = load_pipeline(settings).await?;
+        Self::build_with_pipeline(settings, pipeline).await
+    }
+
+    /// [`build`](Self::build) with a face pipeline already loaded: the tests load theirs once
+    /// for many servers.
+    pub async fn build_with_pipeline(
+        settings: &Settings,
+        pipeline: Arc<FacePipeline>,
+    ) -> anyhow::Result<Application> {
+        let rollcall = open_rollcall_with(settings, pipeline).await?;
+        let store = rollcall.store().clone();
+        let listener = tokio::net::TcpListener::bind(&settings.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let address = listener.local_addr()?;
+        let state = AppState::new(Arc::new(rollcall), settings.max_upload_bytes);
+        Ok(Application {
+            listener,
+            address,
+            state,
+            store,
+        })
+    }
+
+    /// The port bound (useful with `--bind 127.0.0.1:0`).
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The database the server uses (the tests inspect it).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serve until SIGINT or SIGTERM, then finish the requests under way and close the database.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serve until `stop` completes.
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let rollcall = self.state.rollcall.clone();
+        tracing::info!(
+            "rollcall listening on http://{addr}/ (kiosk), http://{addr}/admin; model {}, threshold {}",
+            rollcall.model(),
+            rollcall.threshold(),
+            addr = self.address,
+        );
+        // Histograms are drained into their buckets by upkeep; without it they only grow.
+        let metrics = self.state.metrics.clone();
+        let upkeep = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                metrics.run_upkeep();
+            }
+        });
+        let served = axum::serve(self.listener, app(self.state))
+            .with_graceful_shutdown(stop)
+            .await;
+        upkeep.abort();
+        rollcall.store().close().await;
+        Ok(served?)
+    }
+}
+
+/// Load the face pipeline the settings name, off the async runtime.
+pub async fn load_pipeline(settings: &Settings) -> anyhow::Result<Arc<FacePipeline>> {
+    let config = settings.pipeline_config();
+    let pipeline = tokio::task::spawn_blocking(move || FacePipeline::load(&config))
+        .await?
+        .context("loading the face models")?;
+    Ok(Arc::new(pipeline))
+}
+
+/// Open the database (creating and migrating it) and load the face pipeline.
+pub async fn open_rollcall(settings: &Settings) -> anyhow::Result<Rollcall> {
+    let pipeline = load_pipeline(settings).await?;
+    open_rollcall_with(settings, pipeline).await
+}
+
+async fn open_rollcall_with(
+    settings: &Settings,
+    pipeline: Arc<FacePipeline>,
+) -> anyhow::Result<Rollcall> {
+    let store = open_store(settings).await?;
+    let options = Options {
+        threshold: settings.threshold,
+        cooldown: settings.cooldown,
+        workers: settings.workers,
+        queue: settings.queue,
+    };
+    let photos = PhotoDir::new(&settings.data_dir);
+    Ok(Rollcall::open(store, photos, pipeline, &options).await?)
+}
+
+/// Open the database only (commands that need no face model), applying pending migrations.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "creating the data directory {}",
+            settings.data_dir.display()
+        )
+    })?;
+    let store = Store::connect(&settings.database_url)
+        .await
+        .map_err(|e| anyhow::anyhow!(explain_connect_error(&settings.database_url, &e)))?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// One line a person can act on, for the ways opening a database usually fails.
+fn explain_connect_error(url: &str, e: &crate::store::StoreError) -> String {
+    let shown = redact(url);
+    let text = e.to_string();
+    if text.contains("Unknown database") {
+        let db = url
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+            .split('?')
+            .next()
+            .unwrap_or("");
+        format!(
+            "the database `{db}` does not exist on {shown}: create it first \
+             (CREATE DATABASE {db} CHARACTER SET utf8mb4)"
+        )
+    } else if text.contains("pool timed out") || text.contains("Connection refused") {
+        format!("cannot reach the database server of {shown}: is it running, and is the host and port right?")
+    } else if text.contains("Access denied") {
+        format!("the database server of {shown} refused the user name or password")
+    } else {
+        format!("opening the {shown} database: {text}")
+    }
+}
+
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The tokio runtime the CLI commands run on.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Log to stderr; `RUST_LOG` overrides the default level.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            super::redact("mysql://root:secret@db:3306/rc"),
+            "mysql://root:***@db:3306/rc"
+        );
+        assert_eq!(
+            super::redact("sqlite://./data/rollcall.db"),
+            "sqlite://./data/rollcall.db"
+        );
+    }
+}

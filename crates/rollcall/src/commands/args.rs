@@ -1,0 +1,214 @@
+//! The groups of flags commands share. Each command flattens only the groups it uses, so its
+//! `--help` lists what it obeys and nothing else; clap reads each flag's environment variable.
+//! [`Overrides`] is what the groups add up to.
+
+use crate::config::Overrides;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args};
+use rollcall_vision::models::EmbedderChoice;
+use std::path::PathBuf;
+
+/// Every command: the configuration file and the data directory.
+#[derive(Args, Debug, Clone, Default)]
+pub struct CommonArgs {
+    /// Optional TOML configuration file (flags and environment override it).
+    #[arg(long, env = "ROLLCALL_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Holds the SQLite database, img_refs/ (reference photos) and models/ [default: ./data].
+    #[arg(long, env = "ROLLCALL_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Commands that open the database.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DatabaseArgs {
+    /// sqlite://FILE or mysql://USER:PASS@HOST:PORT/DB [default: SQLite in the data directory].
+    #[arg(long, env = "DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+/// Commands that read model files.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ModelsDirArgs {
+    /// Directory of the model files, used as it is [default: DATA_DIR/models, filled on first
+    /// use; `rollcall models fetch --models DIR` fills another].
+    #[arg(long, env = "ROLLCALL_MODELS", value_name = "DIR")]
+    pub models: Option<PathBuf>,
+}
+
+/// Commands that run the face pipeline.
+#[derive(Args, Debug, Clone, Default)]
+pub struct EmbedderArgs {
+    #[command(flatten)]
+    pub models: ModelsDirArgs,
+    /// Embedding network: FaceNet (InceptionResnetV1, vggface2), face-api (dlib's ResNet) or
+    /// auto (FaceNet when its weights are there) [default: auto].
+    #[arg(long, env = "ROLLCALL_EMBEDDER", value_enum)]
+    pub embedder: Option<EmbedderChoice>,
+    /// A FaceNet state dict (.pt) to use instead of the fetched vggface2 file.
+    #[arg(long, env = "ROLLCALL_FACENET_WEIGHTS", value_name = "FILE")]
+    pub facenet_weights: Option<PathBuf>,
+}
+
+/// Commands that decide whether a face matches.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ThresholdArgs {
+    /// Cosine similarity at or above which a face matches [default: the embedder's].
+    #[arg(long, env = "ROLLCALL_THRESHOLD", value_name = "SIMILARITY")]
+    pub threshold: Option<f32>,
+}
+
+/// The server's own settings.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ServerArgs {
+    /// Address and port to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "ROLLCALL_BIND", value_name = "ADDR:PORT")]
+    pub bind: Option<String>,
+    /// No second check-in of a person within this many seconds [default: 300].
+    #[arg(long, env = "ROLLCALL_COOLDOWN_SECS", value_name = "SECONDS")]
+    pub cooldown_secs: Option<u64>,
+    /// Largest accepted upload (the whole request body) [default: 10 MiB].
+    #[arg(long, env = "ROLLCALL_MAX_UPLOAD_BYTES", value_name = "BYTES")]
+    pub max_upload_bytes: Option<usize>,
+    /// Photos analysed at the same time [default: 2].
+    #[arg(long, env = "ROLLCALL_WORKERS", value_name = "N")]
+    pub workers: Option<usize>,
+    /// Photos waiting for a worker before the server answers 503 [default: 8].
+    #[arg(long, env = "ROLLCALL_QUEUE", value_name = "N")]
+    pub queue: Option<usize>,
+}
+
+/// The flags that may also stand before the command (`rollcall --models DIR detect …`), as
+/// scripts written for earlier versions put them. A flag after the command wins.
+#[derive(Args, Debug, Clone, Default)]
+pub struct LeadingArgs {
+    /// Optional TOML configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory of the model files.
+    #[arg(long, value_name = "DIR")]
+    pub models: Option<PathBuf>,
+    /// Embedding network.
+    #[arg(long, value_enum)]
+    pub embedder: Option<EmbedderChoice>,
+    /// A FaceNet state dict (.pt).
+    #[arg(long, value_name = "FILE")]
+    pub facenet_weights: Option<PathBuf>,
+    /// The data directory.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The database URL.
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+impl From<&LeadingArgs> for Overrides {
+    fn from(a: &LeadingArgs) -> Self {
+        Overrides {
+            config: a.config.clone(),
+            models: a.models.clone(),
+            embedder: a.embedder,
+            facenet_weights: a.facenet_weights.clone(),
+            data_dir: a.data_dir.clone(),
+            database_url: a.database_url.clone(),
+            ..Overrides::default()
+        }
+    }
+}
+
+/// A group of flags adds what it was given to the overrides.
+pub trait Given {
+    fn add_to(&self, o: &mut Overrides);
+}
+
+impl Given for CommonArgs {
+    fn add_to(&self, o: &mut Overrides) {
+        o.config = self.config.clone();
+        o.data_dir = self.data_dir.clone();
+    }
+}
+
+impl Given for DatabaseArgs {
+    fn add_to(&self, o: &mut Overrides) {
+        o.database_url = self.database_url.clone();
+    }
+}
+
+impl Given for ModelsDirArgs {
+    fn add_to(&self, o: &mut Overrides) {
+        o.models = self.models.clone();
+    }
+}
+
+impl Given for EmbedderArgs {
+    fn add_to(&self, o: &mut Overrides) {
+        self.models.add_to(o);
+        o.embedder = self.embedder;
+        o.facenet_weights = self.facenet_weights.clone();
+    }
+}
+
+impl Given for ThresholdArgs {
+    fn add_to(&self, o: &mut Overrides) {
+        o.threshold = self.threshold;
+    }
+}
+
+impl Given for ServerArgs {
+    fn add_to(&self, o: &mut Overrides) {
+        o.bind = self.bind.clone();
+        o.cooldown_secs = self.cooldown_secs;
+        o.max_upload_bytes = self.max_upload_bytes;
+        o.workers = self.workers;
+        o.queue = self.queue;
+    }
+}
+
+/// The flags given before the command, and which of the command's own settings came from the
+/// environment (a flag before the command beats an environment variable, as any flag does).
+#[derive(Debug, Clone, Default)]
+pub struct Leading {
+    pub args: LeadingArgs,
+    pub from_env: Vec<String>,
+}
+
+/// The ids of the innermost command's arguments whose value clap took from the environment.
+pub fn ids_from_env(matches: &ArgMatches) -> Vec<String> {
+    let mut leaf = matches;
+    while let Some((_, sub)) = leaf.subcommand() {
+        leaf = sub;
+    }
+    leaf.ids()
+        .filter(|id| leaf.value_source(id.as_str()) == Some(ValueSource::EnvVariable))
+        .map(|id| id.as_str().to_owned())
+        .collect()
+}
+
+/// The overrides of a command's flag groups, over the flags given before the command.
+pub fn overrides(leading: &Leading, groups: &[&dyn Given]) -> Overrides {
+    let mut given = Overrides::default();
+    for group in groups {
+        group.add_to(&mut given);
+    }
+    let l = &leading.args;
+    let env = |id: &str| leading.from_env.iter().any(|e| e == id);
+    if l.config.is_some() && env("config") {
+        given.config = None;
+    }
+    if l.models.is_some() && env("models") {
+        given.models = None;
+    }
+    if l.embedder.is_some() && env("embedder") {
+        given.embedder = None;
+    }
+    if l.facenet_weights.is_some() && env("facenet_weights") {
+        given.facenet_weights = None;
+    }
+    if l.data_dir.is_some() && env("data_dir") {
+        given.data_dir = None;
+    }
+    if l.database_url.is_some() && env("database_url") {
+        given.database_url = None;
+    }
+    given.or(Overrides::from(l))
+}

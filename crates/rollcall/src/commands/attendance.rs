@@ -1,0 +1,63 @@
+//! `rollcall attendance export`: the attendance log as CSV, the same file `/attendance.csv` sends.
+
+use super::args::{CommonArgs, DatabaseArgs};
+use super::Leading;
+use crate::app::{open_store, runtime};
+use crate::domain::{parse_day, DayRange};
+use crate::store::AttendanceFilter;
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Subcommand, Debug)]
+pub enum AttendanceCommand {
+    /// Write the attendance log as CSV.
+    Export(ExportArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ExportArgs {
+    /// First day (YYYY-MM-DD), inclusive.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last day (YYYY-MM-DD), inclusive.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Output file (default: standard output).
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+pub fn run(leading: &Leading, c: AttendanceCommand) -> anyhow::Result<()> {
+    let AttendanceCommand::Export(a) = c;
+    let settings = super::settings(leading, &[&a.common, &a.database])?;
+    let day = |field, v: Option<String>| v.map(|s| parse_day(field, &s)).transpose();
+    let range = DayRange::new(day("from", a.from)?, day("to", a.to)?)?;
+    runtime()?.block_on(async {
+        let store = open_store(&settings).await?;
+        let (since, before) = range.bounds();
+        let records = store
+            .attendance(AttendanceFilter {
+                since,
+                before,
+                ..Default::default()
+            })
+            .await;
+        store.close().await;
+        let records = records?;
+        match a.out {
+            Some(path) => {
+                let file = std::fs::File::create(&path)
+                    .with_context(|| format!("creating {}", path.display()))?;
+                crate::attendance::write_csv(&records, std::io::BufWriter::new(file))?;
+                eprintln!("wrote {} check-ins to {}", records.len(), path.display());
+            }
+            None => crate::attendance::write_csv(&records, std::io::stdout().lock())?,
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,121 @@
+//! `rollcall enroll`: register a folder-per-person tree (ROOT/<First_Last>/*.jpg) in one go.
+
+use super::args::{CommonArgs, DatabaseArgs, EmbedderArgs};
+use super::{bar_style, read_photo, Leading};
+use crate::app::{open_rollcall, runtime};
+use crate::domain::{ImageFormat, PersonName};
+use crate::service::{ReferenceFace, Rollcall};
+use anyhow::{bail, Context};
+use clap::Args;
+use indicatif::ProgressBar;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Args, Debug, Clone)]
+pub struct EnrollArgs {
+    /// ROOT/<First_Last>/<photos>
+    pub root: PathBuf,
+    /// Reference photos per person at most.
+    #[arg(long, default_value_t = 3)]
+    pub max_photos: usize,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub embedder: EmbedderArgs,
+}
+
+pub fn run(leading: &Leading, a: EnrollArgs) -> anyhow::Result<()> {
+    let settings = super::settings(leading, &[&a.common, &a.database, &a.embedder])?;
+    if a.max_photos == 0 {
+        bail!("--max-photos must be at least 1");
+    }
+    let mut people: Vec<PathBuf> = std::fs::read_dir(&a.root)
+        .with_context(|| format!("reading {}", a.root.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    people.sort();
+    runtime()?.block_on(async {
+        let rollcall = open_rollcall(&settings).await?;
+        let bar = ProgressBar::new(people.len() as u64).with_style(bar_style());
+        bar.set_message("enrolling");
+        let mut registered = 0;
+        let mut photos_used = 0;
+        let mut skipped: Vec<(PathBuf, String)> = Vec::new();
+        for dir in &people {
+            let folder = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            bar.set_message(folder.clone());
+            match enroll_person(&rollcall, dir, &folder, a.max_photos, &mut skipped).await {
+                Ok(Some(n)) => {
+                    registered += 1;
+                    photos_used += n;
+                }
+                Ok(None) => {}
+                Err(e) => skipped.push((dir.clone(), format!("{e:#}"))),
+            }
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        println!(
+            "registered {registered} of {} people from {photos_used} photo(s); {} skipped",
+            people.len(),
+            skipped.len()
+        );
+        for (path, why) in &skipped {
+            println!("  skipped {}: {why}", path.display());
+        }
+        Ok(())
+    })
+}
+
+/// Photos of one person's folder, sorted by name.
+fn photos_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut photos: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .and_then(|e| ImageFormat::from_extension(&e.to_string_lossy()))
+                    .is_some()
+        })
+        .collect();
+    photos.sort();
+    Ok(photos)
+}
+
+/// Register one folder's person from up to `max` photos with a clear face. `None` when none had.
+async fn enroll_person(
+    rollcall: &Rollcall,
+    dir: &Path,
+    folder: &str,
+    max: usize,
+    skipped: &mut Vec<(PathBuf, String)>,
+) -> anyhow::Result<Option<usize>> {
+    let name = PersonName::from_folder_name(folder)
+        .with_context(|| format!("folder name `{folder}` is not First_Last"))?;
+    let mut faces: Vec<(Arc<[u8]>, ReferenceFace)> = Vec::new();
+    for photo in photos_in(dir)? {
+        if faces.len() == max {
+            break;
+        }
+        let bytes = read_photo(&photo)?;
+        match rollcall.reference_face(bytes.clone()).await {
+            Ok(face) => faces.push((bytes, face)),
+            Err(e) => skipped.push((photo, e.to_string())),
+        }
+    }
+    if faces.is_empty() {
+        skipped.push((dir.to_owned(), "no photo with one clear face".into()));
+        return Ok(None);
+    }
+    let n = faces.len();
+    rollcall.create_user(&name, faces).await?;
+    Ok(Some(n))
+}

@@ -1,0 +1,105 @@
+//! How people, faces and check-ins are shown: the JSON shapes of the API (`docs/api.md`) and the
+//! CLI's lines. The HTTP handlers and the CLI both print these, so a script sees the same
+//! fields from `GET /users` and `rollcall users list --json`.
+
+use crate::service::VerifiedFace;
+use crate::store::{CheckIn, UserRecord};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A user as the API shows them.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct UserJson {
+    pub id: i64,
+    pub first_name: String,
+    pub last_name: String,
+    pub image_url: String,
+    pub model: String,
+    pub faces: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<UserRecord> for UserJson {
+    fn from(u: UserRecord) -> Self {
+        UserJson {
+            image_url: format!("/users/{}/photo", u.id),
+            id: u.id,
+            first_name: u.first_name,
+            last_name: u.last_name,
+            model: u.model,
+            faces: u.faces,
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// One face of the frame as `/verify` answers it.
+#[derive(Debug, Serialize)]
+pub struct FaceJson {
+    #[serde(rename = "box")]
+    pub bbox: [f32; 4],
+    pub probability: f32,
+    #[serde(rename = "match")]
+    pub matched: Option<MatchJson>,
+    pub checked_in: bool,
+    /// The most similar registered person's similarity; null when nobody is registered.
+    pub best_similarity: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MatchJson {
+    pub id: i64,
+    pub first_name: String,
+    pub last_name: String,
+    pub similarity: f64,
+}
+
+/// A check-in as `/verify` refers to it.
+#[derive(Debug, Serialize)]
+pub struct EventRef {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+}
+
+/// Similarities to 6 decimals: an f32 printed as f64 shows noise digits (0.9200000166893005).
+pub fn round(x: f32) -> f64 {
+    (f64::from(x) * 1e6).round() / 1e6
+}
+
+impl From<&VerifiedFace> for FaceJson {
+    fn from(f: &VerifiedFace) -> Self {
+        FaceJson {
+            bbox: f.detection.bbox,
+            probability: f.detection.probability,
+            matched: f.best.as_ref().filter(|_| f.matched).map(|c| MatchJson {
+                id: c.user_id,
+                first_name: c.first_name.clone(),
+                last_name: c.last_name.clone(),
+                similarity: round(c.similarity.0),
+            }),
+            checked_in: matches!(f.check_in, Some(CheckIn::Recorded(_))),
+            best_similarity: f.best.as_ref().map(|c| round(c.similarity.0)),
+        }
+    }
+}
+
+/// A user on one line of the CLI's output.
+pub struct UserLine<'a>(pub &'a UserRecord);
+
+impl fmt::Display for UserLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let u = self.0;
+        write!(
+            f,
+            "{:>5}  {} {}  ({} face{}, model {}, registered {})",
+            u.id,
+            u.first_name,
+            u.last_name,
+            u.faces,
+            if u.faces == 1 { "" } else { "s" },
+            u.model,
+            u.created_at.format("%Y-%m-%d %H:%M")
+        )
+    }
+}
