@@ -93,12 +93,12 @@ fn filters(q: Result<Query<Filters>, QueryRejection>) -> Result<Filters, ApiErro
 
 /// Every record the filters match (for the summaries).
 async fn records(state: &AppState, f: &Filters) -> Result<Vec<AttendanceRecord>, ApiError> {
-    Ok(state.rollcall.store.attendance(f.filter()?).await?)
+    Ok(state.rollcall.attendance(f.filter()?).await?)
 }
 
 /// The page of records the filters ask for (for the log and its CSV).
 async fn page(state: &AppState, f: &Filters) -> Result<Vec<AttendanceRecord>, ApiError> {
-    Ok(state.rollcall.store.attendance(f.page()?).await?)
+    Ok(state.rollcall.attendance(f.page()?).await?)
 }
 
 pub async fn list(

@@ -52,10 +52,10 @@ pub async fn track(request: Request, next: Next) -> Response {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    if let Ok(n) = state.rollcall.store.count_users().await {
+    if let Ok(n) = state.rollcall.count_users().await {
         metrics::gauge!("rollcall_users").set(n as f64);
     }
-    metrics::gauge!("rollcall_gallery_people").set(state.rollcall.gallery.len() as f64);
+    metrics::gauge!("rollcall_gallery_people").set(state.rollcall.gallery_len() as f64);
     (
         [(
             header::CONTENT_TYPE,
@@ -69,10 +69,10 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    let store = &state.rollcall.store;
+    let rollcall = &state.rollcall;
     let users = tokio::time::timeout(HEALTH_TIMEOUT, async {
-        store.ping().await?;
-        store.count_users().await
+        rollcall.ping().await?;
+        rollcall.count_users().await
     })
     .await;
     let (status, database, users) = match users {
@@ -86,10 +86,10 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let body = json!({
         "status": if status == StatusCode::OK { "ok" } else { "unavailable" },
         "database": database,
-        "backend": store.backend(),
+        "backend": rollcall.backend(),
         "model": state.rollcall.model(),
         "embedder": state.rollcall.embedder(),
-        "threshold": crate::view::round(state.rollcall.threshold.value()),
+        "threshold": crate::view::round(state.rollcall.threshold().value()),
         "users": users,
     });
     (status, Json(body))

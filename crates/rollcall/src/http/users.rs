@@ -21,7 +21,7 @@ pub fn parse_id(raw: &str) -> Result<i64, ApiError> {
 }
 
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<UserJson>>, ApiError> {
-    let users = state.rollcall.store.list_users().await?;
+    let users = state.rollcall.list_users().await?;
     Ok(Json(users.into_iter().map(UserJson::from).collect()))
 }
 
@@ -29,7 +29,6 @@ async fn find(state: &AppState, raw_id: &str) -> Result<UserRecord, ApiError> {
     let id = parse_id(raw_id)?;
     state
         .rollcall
-        .store
         .get_user(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no user with id {id}")))
@@ -48,11 +47,7 @@ pub async fn photo(
 ) -> Result<Response, ApiError> {
     let user = find(&state, &id).await?;
     let missing = || ApiError::not_found(format!("the photo of user {} is missing", user.id));
-    let path = state
-        .rollcall
-        .photos
-        .resolve(&user.image_path)
-        .ok_or_else(missing)?;
+    let path = state.rollcall.photo_file(&user).ok_or_else(missing)?;
     let bytes = tokio::fs::read(&path).await.map_err(|_| missing())?;
     let mime = path
         .extension()

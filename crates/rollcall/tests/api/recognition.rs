@@ -168,7 +168,7 @@ async fn other_model_embeddings_wait_for_reindex(app: TestApp) {
     )
     .await
     .unwrap();
-    assert!(restarted.gallery.is_empty());
+    assert_eq!(restarted.gallery_len(), 0);
     let probe: std::sync::Arc<[u8]> = fixture(&photos[1]).into();
     let v = restarted.verify(probe.clone(), None, false).await.unwrap();
     assert!(!v.faces[0].matched);

@@ -1,0 +1,94 @@
+//! Who is in a photo, and checking them in: every recognised face once per cooldown, the same
+//! person twice in one frame once.
+
+use super::{Rollcall, ServiceError};
+use crate::domain::{Kiosk, Threshold};
+use crate::gallery::Candidate;
+use crate::store::CheckIn;
+use rollcall_vision::Detection;
+use std::sync::Arc;
+
+/// One face of a verified photo.
+#[derive(Debug, Clone)]
+pub struct VerifiedFace {
+    pub detection: Detection,
+    /// The most similar registered person, matched or not.
+    pub best: Option<Candidate>,
+    /// `best` is at or above the threshold.
+    pub matched: bool,
+    /// Set when a check-in was attempted (matched faces, when recording).
+    pub check_in: Option<CheckIn>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Verification {
+    pub width: u32,
+    pub height: u32,
+    /// Largest first; never empty.
+    pub faces: Vec<VerifiedFace>,
+    pub threshold: Threshold,
+    pub model: String,
+}
+
+impl Rollcall {
+    /// Who is in the photo. With `record`, every recognised person is checked in (once per
+    /// cooldown). `NoFace` when there is nobody.
+    pub async fn verify(
+        &self,
+        bytes: Arc<[u8]>,
+        kiosk: Option<&Kiosk>,
+        record: bool,
+    ) -> Result<Verification, ServiceError> {
+        let analysis = self.inference.analyze(bytes, true).await?;
+        if analysis.faces.is_empty() {
+            metrics::counter!("rollcall_rejections_total", "reason" => "no_face").increment(1);
+            return Err(ServiceError::NoFace);
+        }
+        let mut faces = Vec::with_capacity(analysis.faces.len());
+        let mut seen = std::collections::HashSet::new();
+        for (detection, embedding) in analysis.faces.into_iter().zip(&analysis.embeddings) {
+            let best = self.gallery.best(embedding);
+            let matched = best
+                .as_ref()
+                .is_some_and(|c| self.threshold.accepts(c.similarity));
+            let mut check_in = None;
+            if let (true, true, Some(c)) = (matched, record, &best) {
+                // The same person twice in one frame is checked in once.
+                if seen.insert(c.user_id) {
+                    let outcome = self
+                        .attendance
+                        .check_in(
+                            c.user_id,
+                            c.similarity.0,
+                            kiosk.map(Kiosk::as_str),
+                            self.model(),
+                        )
+                        .await?;
+                    if matches!(outcome, CheckIn::Recorded(_)) {
+                        metrics::counter!("rollcall_checkins_total").increment(1);
+                    }
+                    check_in = Some(outcome);
+                }
+            }
+            faces.push(VerifiedFace {
+                detection,
+                best,
+                matched,
+                check_in,
+            });
+        }
+        if faces[0].matched {
+            metrics::counter!("rollcall_matches_total").increment(1);
+        } else {
+            metrics::counter!("rollcall_rejections_total", "reason" => "not_recognised")
+                .increment(1);
+        }
+        Ok(Verification {
+            width: analysis.width,
+            height: analysis.height,
+            faces,
+            threshold: self.threshold,
+            model: self.model().to_owned(),
+        })
+    }
+}

@@ -1,0 +1,209 @@
+//! What rollcall does, independent of how it is asked: register a person from photos, say who
+//! is in a photo (and check them in), add a reference face, delete a person, re-embed everyone.
+//! The HTTP handlers and the CLI commands are thin layers over [`Rollcall`]; its fields are
+//! private, and what the handlers may read has a method here.
+//!
+//! One module per use case: [`inference`] (photo analysis, bounded, off the async runtime),
+//! [`people`] (register, add a face, delete, reindex), [`checkin`] (verify and record).
+
+mod checkin;
+mod inference;
+mod people;
+
+pub use checkin::{Verification, VerifiedFace};
+pub use inference::{area, Analysis, Inference};
+pub use people::{dominant_face, People, ReferenceFace, ReindexReport};
+
+use crate::attendance::Attendance;
+use crate::domain::Threshold;
+use crate::gallery::{Gallery, LoadReport};
+use crate::store::{AttendanceFilter, AttendanceRecord, PhotoDir, Store, StoreError, UserRecord};
+use rollcall_vision::{EmbedderKind, FacePipeline, ImageError};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("the file is not a JPEG or PNG image")]
+    UnsupportedImage,
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error("no face was found in the photo")]
+    NoFace,
+    #[error("{count} faces were found and none is clearly the largest: use a photo of one person")]
+    SeveralFaces { count: usize },
+    #[error("image {index}: {source}")]
+    InImage {
+        index: usize,
+        source: Box<ServiceError>,
+    },
+    #[error("no user with id {0}")]
+    UserNotFound(i64),
+    #[error(
+        "user {user_id} has embeddings of model `{theirs}` but the server runs `{ours}`: run `rollcall reindex`"
+    )]
+    ModelMismatch {
+        user_id: i64,
+        theirs: String,
+        ours: String,
+    },
+    #[error("the server is busy analysing other photos; try again in a moment")]
+    Busy,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("reference photo: {0}")]
+    Photo(#[from] std::io::Error),
+    #[error("photo analysis failed: {0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    /// The error about the photo itself, without the "image N" wrapper.
+    pub fn root(&self) -> &ServiceError {
+        match self {
+            ServiceError::InImage { source, .. } => source.root(),
+            other => other,
+        }
+    }
+}
+
+/// How the service behaves; from [`crate::config::Settings`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub threshold: Option<f32>,
+    pub cooldown: Duration,
+    pub workers: usize,
+    pub queue: usize,
+}
+
+/// The attendance system: database, photos, gallery, face pipeline, check-in rules.
+pub struct Rollcall {
+    store: Store,
+    photos: PhotoDir,
+    gallery: Gallery,
+    inference: Inference,
+    attendance: Attendance,
+    threshold: Threshold,
+}
+
+impl Rollcall {
+    /// Load the gallery from `store` (already migrated) and clean `img_refs/` of files left by
+    /// interrupted registrations and deletions.
+    pub async fn open(
+        store: Store,
+        photos: PhotoDir,
+        pipeline: Arc<FacePipeline>,
+        options: &Options,
+    ) -> Result<Rollcall, ServiceError> {
+        let threshold = options
+            .threshold
+            .unwrap_or_else(|| pipeline.embedder.default_threshold());
+        let threshold =
+            Threshold::new(threshold).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let removed = photos.sweep(&store.all_image_paths().await?)?;
+        if removed > 0 {
+            tracing::info!(
+                "removed {removed} reference photo file(s) left by interrupted operations"
+            );
+        }
+        let gallery = Gallery::new(pipeline.model_id());
+        let report = gallery.load(store.all_embeddings().await?);
+        warn_other_models(&report, gallery.model());
+        let attendance = Attendance::new(store.clone(), options.cooldown);
+        Ok(Rollcall {
+            inference: Inference::new(pipeline, options.workers, options.queue),
+            store,
+            photos,
+            gallery,
+            attendance,
+            threshold,
+        })
+    }
+
+    /// The embedding model in use.
+    pub fn model(&self) -> &str {
+        self.gallery.model()
+    }
+
+    pub fn embedder(&self) -> EmbedderKind {
+        self.inference.pipeline().embedder.kind()
+    }
+
+    /// The similarity a face needs to match.
+    pub fn threshold(&self) -> Threshold {
+        self.threshold
+    }
+
+    /// The database (for the start-up, which closes it on shutdown).
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// People the gallery can recognise (those with embeddings of the model in use).
+    pub fn gallery_len(&self) -> usize {
+        self.gallery.len()
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<UserRecord>, ServiceError> {
+        Ok(self.store.list_users().await?)
+    }
+
+    pub async fn get_user(&self, id: i64) -> Result<Option<UserRecord>, ServiceError> {
+        Ok(self.store.get_user(id).await?)
+    }
+
+    pub async fn count_users(&self) -> Result<i64, ServiceError> {
+        Ok(self.store.count_users().await?)
+    }
+
+    /// The stored reference photo of a user, if its path is one of ours.
+    pub fn photo_file(&self, user: &UserRecord) -> Option<PathBuf> {
+        self.photos.resolve(&user.image_path)
+    }
+
+    /// The check-ins the filter matches.
+    pub async fn attendance(
+        &self,
+        filter: AttendanceFilter,
+    ) -> Result<Vec<AttendanceRecord>, ServiceError> {
+        Ok(self.store.attendance(filter).await?)
+    }
+
+    /// Is the database answering? (`/health`)
+    pub async fn ping(&self) -> Result<(), ServiceError> {
+        Ok(self.store.ping().await?)
+    }
+
+    /// `sqlite` or `mysql`.
+    pub fn backend(&self) -> &'static str {
+        self.store.backend()
+    }
+
+    /// Faces in a photo, without embeddings.
+    pub async fn detect(&self, bytes: Arc<[u8]>) -> Result<Analysis, ServiceError> {
+        self.inference.analyze(bytes, false).await
+    }
+}
+
+fn warn_other_models(report: &LoadReport, model: &str) {
+    tracing::info!(
+        "gallery: {} people, {} reference embeddings of model {model}",
+        report.people,
+        report.embeddings
+    );
+    if report.people_other_model > 0 {
+        tracing::warn!(
+            "{} registered people have {} embeddings of another model than {model}: they will NOT \
+             be recognised until `rollcall reindex` re-embeds them from their stored photos",
+            report.people_other_model,
+            report.embeddings_other_model
+        );
+    }
+    if report.unreadable > 0 {
+        tracing::warn!(
+            "{} stored embeddings could not be read and are ignored",
+            report.unreadable
+        );
+    }
+}

@@ -1,0 +1,239 @@
+//! Registered people: register from photos, add a reference face, delete, re-embed.
+//! A person's rows and photos are all-or-nothing: photos are staged, the rows committed, then
+//! the photos kept (a crash in between leaves files the next start sweeps).
+
+use super::inference::area;
+use super::{warn_other_models, Rollcall, ServiceError};
+use crate::domain::{Embedding, ImageFormat, PersonName};
+use crate::store::{NewFace, PhotoDir, Store, UserRecord};
+use rollcall_vision::Detection;
+use std::sync::Arc;
+
+/// A face good enough to register: the photo's only face, or one at least twice the area of the
+/// next.
+#[derive(Debug, Clone)]
+pub struct ReferenceFace {
+    pub format: ImageFormat,
+    pub detection: Detection,
+    pub embedding: Embedding,
+}
+
+/// The minimum ratio of the largest face's area to the next one's for it to be "the" person.
+const DOMINANCE: f32 = 2.0;
+
+/// What [`Rollcall::reindex`] did.
+#[derive(Debug, Clone, Default)]
+pub struct ReindexReport {
+    pub reembedded: usize,
+    pub unchanged: usize,
+    /// (image_path, why) of photos that could not be re-embedded.
+    pub failed: Vec<(String, String)>,
+}
+
+impl Rollcall {
+    /// The face to register from one photo (errors: bad image, no face, several faces).
+    pub async fn reference_face(&self, bytes: Arc<[u8]>) -> Result<ReferenceFace, ServiceError> {
+        let format = ImageFormat::sniff(&bytes).ok_or(ServiceError::UnsupportedImage)?;
+        let analysis = self.inference.analyze(bytes, true).await?;
+        let index = dominant_face(&analysis.faces)?;
+        Ok(ReferenceFace {
+            format,
+            detection: analysis.faces[index].clone(),
+            embedding: analysis.embeddings[index].clone(),
+        })
+    }
+
+    /// Register a person from photos (the first becomes the reference photo).
+    pub async fn register(
+        &self,
+        name: &PersonName,
+        photos: Vec<Arc<[u8]>>,
+    ) -> Result<UserRecord, ServiceError> {
+        let mut faces = Vec::with_capacity(photos.len());
+        for (i, bytes) in photos.into_iter().enumerate() {
+            let face = self
+                .reference_face(bytes.clone())
+                .await
+                .map_err(|e| match e {
+                    // The first photo's errors read as the original single-photo API's did.
+                    e if i == 0 => e,
+                    e => ServiceError::InImage {
+                        index: i + 1,
+                        source: Box::new(e),
+                    },
+                })?;
+            faces.push((bytes, face));
+        }
+        self.create_user(name, faces).await
+    }
+
+    /// Store a person whose reference faces were already found.
+    pub async fn create_user(
+        &self,
+        name: &PersonName,
+        faces: Vec<(Arc<[u8]>, ReferenceFace)>,
+    ) -> Result<UserRecord, ServiceError> {
+        let mut staged = Vec::with_capacity(faces.len());
+        let mut embeddings = Vec::with_capacity(faces.len());
+        for (bytes, face) in faces {
+            staged.push(NewFace {
+                embedding: face.embedding.to_le_bytes(),
+                photo: self.photos.stage(&bytes, face.format)?,
+            });
+            embeddings.push(face.embedding);
+        }
+        let user = self
+            .store
+            .create_user(name, self.model(), staged, crate::attendance::now_micros())
+            .await?;
+        self.gallery
+            .add(user.id, &user.first_name, &user.last_name, embeddings);
+        metrics::counter!("rollcall_registrations_total").increment(1);
+        Ok(user)
+    }
+
+    /// One more reference face for a registered person.
+    pub async fn add_face(
+        &self,
+        user_id: i64,
+        bytes: Arc<[u8]>,
+    ) -> Result<UserRecord, ServiceError> {
+        let user = self
+            .store
+            .get_user(user_id)
+            .await?
+            .ok_or(ServiceError::UserNotFound(user_id))?;
+        if user.model != self.model() {
+            return Err(ServiceError::ModelMismatch {
+                user_id,
+                theirs: user.model,
+                ours: self.model().to_owned(),
+            });
+        }
+        let face = self.reference_face(bytes.clone()).await?;
+        let new = NewFace {
+            embedding: face.embedding.to_le_bytes(),
+            photo: self.photos.stage(&bytes, face.format)?,
+        };
+        let user = self
+            .store
+            .add_face(user_id, self.model(), new)
+            .await?
+            .ok_or(ServiceError::UserNotFound(user_id))?;
+        self.gallery.add(
+            user.id,
+            &user.first_name,
+            &user.last_name,
+            vec![face.embedding],
+        );
+        Ok(user)
+    }
+
+    /// Delete a person, their embeddings and photos (and, with `history`, their check-ins).
+    pub async fn delete_user(&self, user_id: i64, history: bool) -> Result<(), ServiceError> {
+        People::new(self.store.clone(), self.photos.clone())
+            .delete(user_id, history)
+            .await?
+            .ok_or(ServiceError::UserNotFound(user_id))?;
+        self.gallery.remove(user_id);
+        Ok(())
+    }
+
+    /// Re-embed every reference photo whose embedding is of another model, then reload the
+    /// gallery. With `all`, re-embed every photo.
+    pub async fn reindex(
+        &self,
+        all: bool,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<ReindexReport, ServiceError> {
+        let photos = self.store.reference_photos().await?;
+        let mut report = ReindexReport::default();
+        let total = photos.len();
+        for (i, photo) in photos.into_iter().enumerate() {
+            progress(i, total);
+            if !all && photo.model == self.model() {
+                report.unchanged += 1;
+                continue;
+            }
+            let result = async {
+                let path = self
+                    .photos
+                    .resolve(&photo.image_path)
+                    .ok_or_else(|| ServiceError::Internal("not a reference photo path".into()))?;
+                let bytes: Arc<[u8]> = tokio::fs::read(&path).await?.into();
+                let face = self.reference_face(bytes).await?;
+                self.store
+                    .set_embedding(photo.owner, &face.embedding.to_le_bytes(), self.model())
+                    .await?;
+                Ok::<_, ServiceError>(())
+            }
+            .await;
+            match result {
+                Ok(()) => report.reembedded += 1,
+                Err(e) => report.failed.push((photo.image_path, e.to_string())),
+            }
+        }
+        progress(total, total);
+        let loaded = self.gallery.load(self.store.all_embeddings().await?);
+        warn_other_models(&loaded, self.model());
+        Ok(report)
+    }
+}
+
+/// Registered people in the database and their photos, without the face models: what the
+/// commands that only manage people need.
+pub struct People {
+    store: Store,
+    photos: PhotoDir,
+}
+
+impl People {
+    pub fn new(store: Store, photos: PhotoDir) -> Self {
+        People { store, photos }
+    }
+
+    /// Delete a person's rows (and, with `history`, their check-ins) in one transaction, then
+    /// their photo files: a crash between the two leaves files that the next start sweeps, never
+    /// a row without its photo. `None` when there is no such person.
+    pub async fn delete(&self, user_id: i64, history: bool) -> Result<Option<()>, ServiceError> {
+        let Some(paths) = self.store.delete_user(user_id, history).await? else {
+            return Ok(None);
+        };
+        self.photos.remove(&paths);
+        Ok(Some(()))
+    }
+}
+
+/// The index of the face to register, or why there is none.
+pub fn dominant_face(faces: &[Detection]) -> Result<usize, ServiceError> {
+    match faces {
+        [] => Err(ServiceError::NoFace),
+        [_] => Ok(0),
+        [first, second, ..] if area(first) >= DOMINANCE * area(second) => Ok(0),
+        _ => Err(ServiceError::SeveralFaces { count: faces.len() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn det(size: f32) -> Detection {
+        Detection {
+            bbox: [0.0, 0.0, size, size],
+            probability: 0.99,
+            landmarks: [[0.0; 2]; 5],
+        }
+    }
+
+    #[test]
+    fn a_dominant_face_is_twice_the_next() {
+        assert!(matches!(dominant_face(&[]), Err(ServiceError::NoFace)));
+        assert_eq!(dominant_face(&[det(10.0)]).unwrap(), 0);
+        assert_eq!(dominant_face(&[det(100.0), det(70.0)]).unwrap(), 0);
+        assert!(matches!(
+            dominant_face(&[det(100.0), det(80.0), det(10.0)]),
+            Err(ServiceError::SeveralFaces { count: 3 })
+        ));
+    }
+}
