@@ -316,9 +316,6 @@ fn peak_rss_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-/// `ROLLCALL_SHARED/fixtures/parity/images`, or a `shared/` folder beside an ancestor of the
-/// executable or of the working directory (the checkout's sibling).
-
 /// The human-readable report.
 pub fn render_table(report: &BenchReport) -> String {
     let mut out = format!(
