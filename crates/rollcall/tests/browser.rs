@@ -11,9 +11,7 @@
 //! look at.
 
 mod browser_support;
-// One definition of where the shared fixtures are, for both crates' tests.
-#[path = "../../vision/tests/common/mod.rs"]
-mod shared;
+use rollcall_test_support as shared;
 
 use browser_support::{resize, screenshot, shared_dir, wait_js, y4m, Driver, Server};
 use fantoccini::{Client, Locator};

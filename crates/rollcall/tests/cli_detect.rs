@@ -1,8 +1,6 @@
 //! `rollcall detect` as a user runs it: the real binary, the real models, real photos.
 
-// One definition of where the shared fixtures are, for both crates' tests.
-#[path = "../../vision/tests/common/mod.rs"]
-mod shared;
+use rollcall_test_support as shared;
 
 use shared::{models_dir, shared_dir};
 use std::path::PathBuf;

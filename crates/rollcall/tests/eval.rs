@@ -6,9 +6,7 @@ use rollcall::eval::metrics::{
     accuracy_at, auc, best_threshold, cross_validated_accuracy, open_set_at, open_set_at_far,
     open_set_best, roc, tar_at_far, ProbeCounts, ProbeMatch, Scored,
 };
-// One definition of where the shared fixtures are, for both crates' tests.
-#[path = "../../vision/tests/common/mod.rs"]
-mod shared;
+use rollcall_test_support as shared;
 
 use shared::{models_dir, shared_dir};
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! face-api's descriptor network: the forward pass against face-api.js itself, then the
 //! whole detector → crop → descriptor chain on labelled LFW photos.
 
-mod common;
+use rollcall_test_support as common;
 
 use common::{max_abs_diff, models_dir, shared_dir};
 use rollcall_vision::embedder::{Embedder, FaceApiCrop};

@@ -1,7 +1,7 @@
 //! Decoding: Pillow-exact pixels on the parity images, typed errors for everything else,
 //! EXIF orientation, and no panic on any truncation.
 
-mod common;
+use rollcall_test_support as common;
 
 use rollcall_vision::image::decode;
 use rollcall_vision::{DecodeLimits, ImageError, RgbImage};

@@ -2,7 +2,7 @@
 //! grid-valued state dict with facenet-pytorch's exact keys) and the golden outputs the Python
 //! reference computed with it.
 
-mod common;
+use rollcall_test_support as common;
 
 use common::{max_abs_diff, parity_dir, read_npy};
 use rollcall_vision::error::ModelError;

@@ -1,7 +1,7 @@
 //! MTCNN parity with facenet-pytorch 2.6.0: each net alone on recorded inputs, then the whole
 //! detector and the 160×160 crops on the 13 parity images (`shared/fixtures/parity`).
 
-mod common;
+use rollcall_test_support as common;
 
 use common::{max_abs_diff, models_dir, parity_dir, read_npy};
 use rollcall_vision::crop::{box_crop, standardize_facenet};

@@ -1,6 +1,6 @@
 //! `FacePipeline` end to end: bytes in, faces with embeddings out.
 
-mod common;
+use rollcall_test_support as common;
 
 use common::{max_abs_diff, models_dir, parity_dir, read_npy, shared_dir};
 use rollcall_vision::embedder::{EmbedderKind, FaceApiCrop};

@@ -1,7 +1,7 @@
 //! The detector on real scene photos (`shared/fixtures/scenes`, see its `manifest.csv`): every
 //! photo runs, photos without people give no face, group photos give several.
 
-mod common;
+use rollcall_test_support as common;
 
 use common::{models_dir, shared_dir};
 use rollcall_vision::mtcnn::{Detector, DetectorParams};

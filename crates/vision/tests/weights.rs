@@ -1,7 +1,7 @@
 //! The weight readers against the real published files, plus small hand-made torch files for
 //! strided views, dtypes and every way a file can be broken.
 
-mod common;
+use rollcall_test_support as common;
 
 use rollcall_vision::weights::{load_face_api, load_torch, load_torch_bytes};
 use rollcall_vision::ModelError;

@@ -1,9 +1,7 @@
 //! The API tests: the real server (`app()` on a port), real photos and face-api weights, a
 //! fresh SQLite file or MariaDB database per test. Every test runs on both backends.
 
-// One definition of where the shared fixtures are, for both crates' tests.
-#[path = "../../../vision/tests/common/mod.rs"]
-mod shared;
+use rollcall_test_support as shared;
 
 mod helpers;
 

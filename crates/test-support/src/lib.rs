@@ -1,7 +1,8 @@
-//! Helpers shared by the integration tests (the vision crate's, and by `#[path]` the rollcall
-//! crate's): where the shared fixtures are, and a reader for the `.npy` golden outputs of the
-//! Python reference.
-#![allow(dead_code)]
+//! What the tests of both crates share: where the shared fixtures and models are (production
+//! code never knows), a reader for the `.npy` golden outputs of the Python reference, and
+//! [`layout`], checks that keep the source tree's shape (no import circles, no huge files).
+
+pub mod layout;
 
 use std::path::PathBuf;
 
