@@ -4,7 +4,9 @@
 use crate::domain::InvalidInput;
 use crate::service::ServiceError;
 use crate::store::StoreError;
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use rollcall_vision::ImageError;
@@ -67,6 +69,20 @@ error_codes! {
     /// The inference queue is full.
     Busy => "busy", SERVICE_UNAVAILABLE;
     DatabaseUnavailable => "database_unavailable", SERVICE_UNAVAILABLE;
+}
+
+impl ErrorCode {
+    /// The code for an error answer that comes with a status only (axum's own rejections); a
+    /// status no code has becomes the general 400 or 500.
+    fn for_status(status: StatusCode) -> ErrorCode {
+        match status {
+            StatusCode::NOT_FOUND => ErrorCode::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+            s if s.is_client_error() => ErrorCode::BadRequest,
+            _ => ErrorCode::Internal,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -140,6 +156,45 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// Middleware: an error answer that is not already the JSON error shape becomes one, keeping its
+/// headers (`Allow` of a 405). These come from axum, not from a handler: a method the route does
+/// not have, or a rejection of one of its extractors (e.g. a path that is not UTF-8).
+pub async fn json_errors(request: Request, next: Next) -> Response {
+    let asked = format!("{} {}", request.method(), request.uri().path());
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let message = if status == StatusCode::METHOD_NOT_ALLOWED {
+        let allow = parts.headers.get(header::ALLOW);
+        let allow = allow
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("other methods");
+        format!("{asked}: this route answers {allow}")
+    } else {
+        // Rejection bodies are one line of text; anything longer is not worth repeating.
+        let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+        let text = String::from_utf8_lossy(&text).trim().to_owned();
+        if text.is_empty() {
+            format!("{asked}: {status}")
+        } else {
+            text
+        }
+    };
+    let answer = ApiError::new(ErrorCode::for_status(status), message).into_response();
+    let (answer_parts, answer_body) = answer.into_parts();
+    parts.status = answer_parts.status;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.extend(answer_parts.headers);
+    Response::from_parts(parts, answer_body)
 }
 
 impl From<InvalidInput> for ApiError {
