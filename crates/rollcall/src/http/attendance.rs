@@ -1,6 +1,6 @@
 //! `/attendance`: the log (JSON and CSV), who was present on a day, events per day.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::AppState;
 use crate::attendance::{daily, summary, write_csv, DayCount, PresentRow};
 use crate::domain::{parse_day, DayRange};
@@ -114,13 +114,8 @@ pub async fn csv(
 ) -> Result<Response, ApiError> {
     let records = page(&state, &filters(q)?).await?;
     let mut body = Vec::new();
-    write_csv(&records, &mut body).map_err(|e| {
-        ApiError::new(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            e.to_string(),
-        )
-    })?;
+    write_csv(&records, &mut body)
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),

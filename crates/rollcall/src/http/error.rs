@@ -1,28 +1,101 @@
-//! One error type for every handler: a status, a stable code and a message for a person,
-//! answered as `{ "error": code, "message": text, ... }`.
+//! One error type for every handler: a stable [`ErrorCode`] (which fixes the status) and a
+//! message for a person, answered as `{ "error": code, "message": text, ... }`.
 
 use crate::domain::InvalidInput;
 use crate::service::ServiceError;
 use crate::store::StoreError;
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use rollcall_vision::ImageError;
 use serde_json::{Map, Value};
 
+/// Declares [`ErrorCode`] and [`ErrorCode::ALL`] from one list, so no code can be left out of
+/// `ALL` (and so out of the test that checks `docs/api.md` documents each one).
+macro_rules! error_codes {
+    ($($(#[doc = $doc:literal])* $variant:ident => $code:literal, $status:ident;)*) => {
+        /// Every error code the API answers with; the `error` field of an error body.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl ErrorCode {
+            pub const ALL: &[ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The code as sent in the `error` field.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code,)*
+                }
+            }
+
+            /// The HTTP status every answer with this code has.
+            pub fn status(self) -> StatusCode {
+                match self {
+                    $(ErrorCode::$variant => StatusCode::$status,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// A malformed query, id, date or form.
+    BadRequest => "bad_request", BAD_REQUEST;
+    MissingField => "missing_field", BAD_REQUEST;
+    EmptyField => "empty_field", BAD_REQUEST;
+    /// Corrupt, truncated, empty, or a JPEG with too many scans.
+    InvalidImage => "invalid_image", BAD_REQUEST;
+    /// Neither JPEG nor PNG.
+    UnsupportedImage => "unsupported_image", BAD_REQUEST;
+    /// Too many pixels, refused from the header before decoding.
+    ImageTooLarge => "image_too_large", BAD_REQUEST;
+    NoFace => "no_face", BAD_REQUEST;
+    /// Several faces and none clearly the largest (registering).
+    SeveralFaces => "several_faces", BAD_REQUEST;
+    /// No such user, photo, route or asset.
+    NotFound => "not_found", NOT_FOUND;
+    /// Nobody above the threshold (`/verify`).
+    NotRecognised => "not_recognised", NOT_FOUND;
+    /// The route exists, but not with this method (`Allow` lists the ones it has).
+    MethodNotAllowed => "method_not_allowed", METHOD_NOT_ALLOWED;
+    /// The user's embeddings are of another model than the server's.
+    ModelMismatch => "model_mismatch", CONFLICT;
+    PayloadTooLarge => "payload_too_large", PAYLOAD_TOO_LARGE;
+    Internal => "internal", INTERNAL_SERVER_ERROR;
+    /// The inference queue is full.
+    Busy => "busy", SERVICE_UNAVAILABLE;
+    DatabaseUnavailable => "database_unavailable", SERVICE_UNAVAILABLE;
+}
+
+impl ErrorCode {
+    /// The code for an error answer that comes with a status only (axum's own rejections); a
+    /// status no code has becomes the general 400 or 500.
+    fn for_status(status: StatusCode) -> ErrorCode {
+        match status {
+            StatusCode::NOT_FOUND => ErrorCode::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+            s if s.is_client_error() => ErrorCode::BadRequest,
+            _ => ErrorCode::Internal,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     /// More fields of the body (the 404 of /verify lists the faces).
     pub extra: Map<String, Value>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
-            status,
             code,
             message: message.into(),
             extra: Map::new(),
@@ -30,33 +103,27 @@ impl ApiError {
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        ApiError::new(ErrorCode::BadRequest, message)
     }
 
     pub fn missing_field(field: &str) -> Self {
         ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "missing_field",
+            ErrorCode::MissingField,
             format!("the form has no `{field}` field"),
         )
     }
 
     pub fn empty_field(field: &str) -> Self {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "empty_field",
-            format!("`{field}` is empty"),
-        )
+        ApiError::new(ErrorCode::EmptyField, format!("`{field}` is empty"))
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+        ApiError::new(ErrorCode::NotFound, message)
     }
 
     pub fn payload_too_large(limit: usize) -> Self {
         ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("the upload is larger than the limit of {limit} bytes"),
         )
     }
@@ -65,25 +132,69 @@ impl ApiError {
         self.extra.insert(key.to_owned(), value.into());
         self
     }
+
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
-            tracing::error!(code = self.code, "{}", self.message);
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(code = self.code.as_str(), "{}", self.message);
         }
         let mut body = Map::new();
-        body.insert("error".into(), self.code.into());
+        body.insert("error".into(), self.code.as_str().into());
         body.insert("message".into(), self.message.into());
         body.extend(self.extra);
-        let mut response = (self.status, Json(Value::Object(body))).into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        let mut response = (status, Json(Value::Object(body))).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }
+}
+
+/// Middleware: an error answer that is not already the JSON error shape becomes one, keeping its
+/// headers (`Allow` of a 405). These come from axum, not from a handler: a method the route does
+/// not have, or a rejection of one of its extractors (e.g. a path that is not UTF-8).
+pub async fn json_errors(request: Request, next: Next) -> Response {
+    let asked = format!("{} {}", request.method(), request.uri().path());
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let message = if status == StatusCode::METHOD_NOT_ALLOWED {
+        let allow = parts.headers.get(header::ALLOW);
+        let allow = allow
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("other methods");
+        format!("{asked}: this route answers {allow}")
+    } else {
+        // Rejection bodies are one line of text; anything longer is not worth repeating.
+        let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+        let text = String::from_utf8_lossy(&text).trim().to_owned();
+        if text.is_empty() {
+            format!("{asked}: {status}")
+        } else {
+            text
+        }
+    };
+    let answer = ApiError::new(ErrorCode::for_status(status), message).into_response();
+    let (answer_parts, answer_body) = answer.into_parts();
+    parts.status = answer_parts.status;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.extend(answer_parts.headers);
+    Response::from_parts(parts, answer_body)
 }
 
 impl From<InvalidInput> for ApiError {
@@ -104,13 +215,9 @@ impl From<StoreError> for ApiError {
             )
         );
         if unreachable {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "database_unavailable",
-                e.to_string(),
-            )
+            ApiError::new(ErrorCode::DatabaseUnavailable, e.to_string())
         } else {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            ApiError::new(ErrorCode::Internal, e.to_string())
         }
     }
 }
@@ -118,19 +225,17 @@ impl From<StoreError> for ApiError {
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         let message = e.to_string();
-        let (status, code) = match e.root() {
+        let code = match e.root() {
             ServiceError::UnsupportedImage | ServiceError::Image(ImageError::Unsupported) => {
-                (StatusCode::BAD_REQUEST, "unsupported_image")
+                ErrorCode::UnsupportedImage
             }
-            ServiceError::Image(ImageError::TooLarge { .. }) => {
-                (StatusCode::BAD_REQUEST, "image_too_large")
-            }
-            ServiceError::Image(_) => (StatusCode::BAD_REQUEST, "invalid_image"),
-            ServiceError::NoFace => (StatusCode::BAD_REQUEST, "no_face"),
-            ServiceError::SeveralFaces { .. } => (StatusCode::BAD_REQUEST, "several_faces"),
-            ServiceError::UserNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            ServiceError::ModelMismatch { .. } => (StatusCode::CONFLICT, "model_mismatch"),
-            ServiceError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            ServiceError::Image(ImageError::TooLarge { .. }) => ErrorCode::ImageTooLarge,
+            ServiceError::Image(_) => ErrorCode::InvalidImage,
+            ServiceError::NoFace => ErrorCode::NoFace,
+            ServiceError::SeveralFaces { .. } => ErrorCode::SeveralFaces,
+            ServiceError::UserNotFound(_) => ErrorCode::NotFound,
+            ServiceError::ModelMismatch { .. } => ErrorCode::ModelMismatch,
+            ServiceError::Busy => ErrorCode::Busy,
             ServiceError::Store(_) => {
                 let ServiceError::Store(store) = strip(e) else {
                     unreachable!("matched above")
@@ -138,10 +243,10 @@ impl From<ServiceError> for ApiError {
                 return store.into();
             }
             ServiceError::InImage { .. } | ServiceError::Photo(_) | ServiceError::Internal(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+                ErrorCode::Internal
             }
         };
-        ApiError::new(status, code, message)
+        ApiError::new(code, message)
     }
 }
 
@@ -156,11 +261,7 @@ fn strip(e: ServiceError) -> ServiceError {
 impl From<axum::extract::multipart::MultipartError> for ApiError {
     fn from(e: axum::extract::multipart::MultipartError) -> Self {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                e.body_text(),
-            )
+            ApiError::new(ErrorCode::PayloadTooLarge, e.body_text())
         } else {
             ApiError::bad_request(format!(
                 "the multipart form could not be read: {}",
@@ -176,5 +277,139 @@ impl From<axum::extract::multipart::MultipartRejection> for ApiError {
             "expected a multipart/form-data body: {}",
             e.body_text()
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    const API_DOC: &str = include_str!("../../../../docs/api.md");
+    const COMMON_JS: &str = include_str!("../web/static/common.js");
+    const PAGE_SCRIPTS: [(&str, &str); 2] = [
+        ("kiosk.js", include_str!("../web/static/kiosk.js")),
+        ("admin.js", include_str!("../web/static/admin.js")),
+    ];
+
+    /// `code → status` from the table under `## Errors` in docs/api.md.
+    fn documented_codes() -> BTreeMap<String, u16> {
+        let section = API_DOC
+            .split("\n## ")
+            .find(|s| s.starts_with("Errors\n"))
+            .expect("docs/api.md has an `## Errors` section");
+        section
+            .lines()
+            .filter(|line| line.starts_with("| `"))
+            .map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                let code = cells[1].trim_matches('`').to_owned();
+                let status = cells[2]
+                    .parse()
+                    .unwrap_or_else(|_| panic!("no status in the row of `{code}`: {line}"));
+                (code, status)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_code_is_documented_with_its_status() {
+        let documented = documented_codes();
+        for code in ErrorCode::ALL {
+            assert_eq!(
+                documented.get(code.as_str()),
+                Some(&code.status().as_u16()),
+                "docs/api.md's error table must list `{}` with status {}",
+                code.as_str(),
+                code.status().as_u16()
+            );
+        }
+        for code in documented.keys() {
+            assert!(
+                ErrorCode::ALL.iter().any(|c| c.as_str() == code),
+                "docs/api.md documents `{code}`, which the server never sends"
+            );
+        }
+    }
+
+    #[test]
+    fn codes_are_distinct() {
+        let mut seen: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), ErrorCode::ALL.len());
+    }
+
+    /// The values of `SERVER_ERRORS` in common.js.
+    fn page_codes() -> Vec<&'static str> {
+        let table = COMMON_JS
+            .split_once("const SERVER_ERRORS = Object.freeze({")
+            .and_then(|(_, rest)| rest.split_once("})"))
+            .expect("common.js declares SERVER_ERRORS")
+            .0;
+        table
+            .split(',')
+            .filter_map(|entry| entry.split_once(':'))
+            .map(|(_, value)| value.trim().trim_matches('\''))
+            .collect()
+    }
+
+    #[test]
+    fn the_pages_branch_only_on_codes_the_server_sends() {
+        let codes = page_codes();
+        assert!(!codes.is_empty(), "SERVER_ERRORS is empty");
+        for code in codes {
+            assert!(
+                ErrorCode::ALL.iter().any(|c| c.as_str() == code),
+                "common.js's SERVER_ERRORS has `{code}`, which is no ErrorCode"
+            );
+        }
+        // The pages name codes through RC.errors only, so the table above is the whole list.
+        for (name, script) in PAGE_SCRIPTS {
+            for code in ErrorCode::ALL {
+                for literal in [
+                    format!("case '{}'", code.as_str()),
+                    format!("error === '{}'", code.as_str()),
+                    format!("error !== '{}'", code.as_str()),
+                ] {
+                    assert!(
+                        !script.contains(&literal),
+                        "{name} compares with `{literal}`: use RC.errors"
+                    );
+                }
+            }
+        }
+    }
+
+    async fn answer(error: ApiError) -> (StatusCode, Option<HeaderValue>, Value) {
+        let response = error.into_response();
+        let status = response.status();
+        let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        (
+            status,
+            retry_after,
+            serde_json::from_slice(&body).expect("JSON"),
+        )
+    }
+
+    #[tokio::test]
+    async fn every_code_answers_its_status_in_the_error_shape() {
+        for &code in ErrorCode::ALL {
+            let (status, retry_after, body) =
+                answer(ApiError::new(code, "why").with("threshold", 0.5)).await;
+            assert_eq!(status, code.status(), "{code:?}");
+            assert_eq!(
+                body,
+                serde_json::json!({ "error": code.as_str(), "message": "why", "threshold": 0.5 })
+            );
+            let busy = status == StatusCode::SERVICE_UNAVAILABLE;
+            assert_eq!(retry_after.is_some(), busy, "{code:?}: Retry-After");
+            if busy {
+                assert_eq!(retry_after.unwrap(), "1");
+            }
+        }
     }
 }

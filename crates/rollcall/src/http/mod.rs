@@ -53,6 +53,8 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::web::router());
     api.route_layer(axum::middleware::from_fn(ops::track))
         .fallback(|| async { error::ApiError::not_found("no such route") })
+        // Answers axum writes itself (a 405, an extractor's rejection) get the error shape too.
+        .layer(axum::middleware::from_fn(error::json_errors))
         .layer(DefaultBodyLimit::max(state.max_upload_bytes))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

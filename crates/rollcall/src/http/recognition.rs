@@ -1,6 +1,6 @@
 //! `POST /register`, `POST /verify` (the original Flask routes) and `POST /detect`.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::form::Form;
 use super::AppState;
 use crate::domain::{Kiosk, PersonName};
@@ -9,7 +9,6 @@ use crate::store::{AttendanceRecord, CheckIn};
 use crate::view::{round, EventRef, FaceJson, UserJson};
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
@@ -66,8 +65,7 @@ pub async fn verify(
             })))
         }
         _ => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_recognised",
+            ErrorCode::NotRecognised,
             "the person in the photo is not registered (no one is similar enough)",
         )
         .with("threshold", round(v.threshold.value()))

@@ -5,6 +5,7 @@
 //! filled in once at start-up), so assets can be cached for a year while a new binary still
 //! serves fresh ones; the pages themselves are always revalidated.
 
+use crate::http::error::ApiError;
 use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -113,7 +114,7 @@ fn page(html: &'static str) -> Response {
 
 async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
     let Some(index) = ASSETS.iter().position(|a| a.name == path) else {
-        return (StatusCode::NOT_FOUND, "no such asset").into_response();
+        return ApiError::not_found(format!("no asset named `{path}`")).into_response();
     };
     let asset = &ASSETS[index];
     let etag = PAGES.etags[index].as_str();
@@ -211,12 +212,16 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_assets_are_404() {
-        for uri in ["/assets/nope.js", "/assets/../Cargo.toml", "/assets/"] {
+        for uri in ["/assets/nope.js", "/assets/../Cargo.toml"] {
+            let response = get(uri, None).await;
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{uri}");
             assert_eq!(
-                get(uri, None).await.status(),
-                StatusCode::NOT_FOUND,
+                response.headers()[header::CONTENT_TYPE],
+                "application/json",
                 "{uri}"
             );
         }
+        // No name at all does not reach the asset handler: the app's fallback answers it.
+        assert_eq!(get("/assets/", None).await.status(), StatusCode::NOT_FOUND);
     }
 }

@@ -7,6 +7,7 @@ mod helpers;
 
 mod attendance;
 mod bad_input;
+mod contract;
 mod ops;
 mod recognition;
 mod users;

@@ -3,7 +3,7 @@
 'use strict';
 
 (() => {
-  const { h, $, api, fullName, time, day, todayUtc, addDays } = RC;
+  const { h, $, api, errors, fullName, time, day, todayUtc, addDays } = RC;
 
   let users = [];
 
@@ -184,7 +184,7 @@
       if (!res.ok) {
         faces = 0;
         updateSave();
-        const text = res.error === 'no_face' ? 'No face found in this photo. Choose another one.' : res.message;
+        const text = res.error === errors.noFace ? 'No face found in this photo. Choose another one.' : res.message;
         notice(result, 'error', text);
         return;
       }

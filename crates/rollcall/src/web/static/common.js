@@ -22,6 +22,15 @@ window.RC = (() => {
 
   const $ = (selector, root) => (root || document).querySelector(selector);
 
+  /** The codes of docs/api.md the pages branch on (a Rust test checks each is one the server sends). */
+  const SERVER_ERRORS = Object.freeze({
+    notRecognised: 'not_recognised',
+    noFace: 'no_face',
+    busy: 'busy',
+  });
+  /** `res.error` values to compare with: the server's, and `unreachable`, the client's own. */
+  const errors = Object.freeze({ ...SERVER_ERRORS, unreachable: 'unreachable' });
+
   /**
    * Call the API. Never throws: returns `{ ok, status, data, error, message, retryAfter }` where
    * `error`/`message` come from the server's JSON error body, or `unreachable` when the request
@@ -32,7 +41,7 @@ window.RC = (() => {
     try {
       response = await fetch(url, { method, body, headers: { Accept: 'application/json' } });
     } catch (_) {
-      return { ok: false, status: 0, error: 'unreachable',
+      return { ok: false, status: 0, error: errors.unreachable,
         message: 'Cannot reach the server. Check the network connection.' };
     }
     let data = null;
@@ -171,5 +180,5 @@ window.RC = (() => {
     }
   }
 
-  return { h, $, api, fullName, time, day, todayUtc, addDays, startCamera, stopCamera, captureFrame, drawBoxes };
+  return { h, $, api, errors, fullName, time, day, todayUtc, addDays, startCamera, stopCamera, captureFrame, drawBoxes };
 })();

@@ -3,7 +3,7 @@
 'use strict';
 
 (() => {
-  const { $, api, fullName, time } = RC;
+  const { $, api, errors, fullName, time } = RC;
 
   const AUTO_INTERVAL_MS = 3000; // between automatic attempts
   const BOXES_MS = 5000; // how long face boxes stay over the preview
@@ -106,19 +106,19 @@
     }
     const data = res.data || {};
     switch (res.error) {
-      case 'not_recognised': {
+      case errors.notRecognised: {
         const best = data.faces && data.faces[0] && data.faces[0].best_similarity;
         const extra = typeof best === 'number' ? `Closest match ${num(best)}, needed ${num(data.threshold)}` : '';
         setStatus('unknown', 'Not recognised', 'Try again, or ask at the desk to be registered.', extra);
         break;
       }
-      case 'no_face':
+      case errors.noFace:
         setStatus('noface', 'No face found — look at the camera', 'Stand in front of the camera, face it, and try again.');
         break;
-      case 'unreachable':
+      case errors.unreachable:
         setStatus('offline', 'Server unreachable', res.message);
         break;
-      case 'busy':
+      case errors.busy:
         setStatus('error', 'Busy — one moment', res.message);
         break;
       default:
