@@ -75,6 +75,31 @@ fn register_refuses_a_photo_without_a_face_and_registers_nobody() {
 }
 
 #[test]
+fn register_refuses_a_group_photo_and_a_file_that_is_no_image() {
+    let data = DataDir::new();
+    // Three faces of similar size: none is clearly the person to register.
+    let group = fixture("scenes/group/2008_002506.jpg");
+    let run = data.register("Some", "One", &[group]).failed();
+    assert!(
+        run.stderr
+            .contains("faces were found and none is clearly the largest"),
+        "{}",
+        run.stderr
+    );
+    let text = data.path().join("notes.jpg");
+    std::fs::write(&text, "not a photo").expect("writing a text file");
+    let run = data.register("Some", "One", &[text]).failed();
+    assert!(
+        run.stderr
+            .contains("error: the file is not a JPEG or PNG image"),
+        "{}",
+        run.stderr
+    );
+    assert!(data.users_json().is_empty());
+    assert_eq!(data.stored_photos(), 0);
+}
+
+#[test]
 fn register_names_a_missing_file() {
     let data = DataDir::new();
     let missing = data.path().join("no-such-photo.jpg");
