@@ -2,17 +2,18 @@
 
 use rollcall_test_support as shared;
 
+mod cli_support;
+
+use cli_support::rollcall;
 use shared::{models_dir, shared_dir};
 use std::path::PathBuf;
-use std::process::Command;
 
 fn detect(photos: &[PathBuf]) -> (bool, serde_json::Value, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_rollcall"))
+    let output = rollcall()
         .arg("--models")
         .arg(models_dir())
         .args(["--embedder", "face-api", "detect", "--json", "--embed"])
         .args(photos)
-        .env_remove("ROLLCALL_FACENET_WEIGHTS")
         .output()
         .expect("running rollcall");
     let stdout = String::from_utf8(output.stdout).expect("utf-8 output");
@@ -102,16 +103,13 @@ fn the_models_directory_of_the_config_file_is_used_as_it_is() {
     .expect("writing the config file");
     let data_dir = dir.path().join("data");
     let photo = shared_dir().join("fixtures/parity/images/single_640x480.jpg");
-    let output = Command::new(env!("CARGO_BIN_EXE_rollcall"))
+    let output = rollcall()
         .arg("--config")
         .arg(&config)
         .arg("--data-dir")
         .arg(&data_dir)
         .args(["detect", "--json"])
         .arg(&photo)
-        .env_remove("ROLLCALL_MODELS")
-        .env_remove("ROLLCALL_FACENET_WEIGHTS")
-        .env_remove("ROLLCALL_EMBEDDER")
         .output()
         .expect("running rollcall");
     let stderr = String::from_utf8_lossy(&output.stderr);
