@@ -2,9 +2,7 @@
 //! binary, the real face-api and MTCNN weights, real LFW photos, a fresh data directory (SQLite)
 //! per test, and one test on MariaDB.
 
-// One definition of where the shared fixtures are, for both crates' tests.
-#[path = "../../vision/tests/common/mod.rs"]
-mod shared;
+use rollcall_test_support as shared;
 
 mod cli_support;
 
@@ -752,7 +750,6 @@ fn models_fetch_without_the_detector_exits_non_zero() {
 }
 
 #[test]
-#[ignore = "issue 14: `models fetch` exits 0 when a fetch fails; un-ignore with the fix"]
 fn models_fetch_exits_non_zero_when_a_fetch_fails() {
     let present: Vec<&str> = MTCNN_FILES.iter().chain(&FACE_API_FILES).copied().collect();
     let models = models_copy(&present);
