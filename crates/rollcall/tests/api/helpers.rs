@@ -311,9 +311,28 @@ fn file_name(rel: &str) -> &str {
         .unwrap_or("photo.jpg")
 }
 
-/// Runs each listed `async fn name(app: TestApp)` once on SQLite and once on MySQL.
+/// Runs each listed `async fn name(app: TestApp)` once on SQLite and once on MySQL; with a
+/// leading `config = EXPR;`, on servers spawned with that `TestConfig`.
 #[macro_export]
 macro_rules! on_both_backends {
+    (config = $config:expr; $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::spawn_app_with($crate::helpers::Backend::Sqlite, $config).await).await
+                }
+            )*
+        }
+        mod mysql {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::spawn_app_with($crate::helpers::Backend::Mysql, $config).await).await
+                }
+            )*
+        }
+    };
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
