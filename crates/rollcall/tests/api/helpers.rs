@@ -76,6 +76,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub store: Store,
     pub data_dir: tempfile::TempDir,
+    /// The test database, for a second instance over the same data.
+    pub database_url: String,
     mysql_db: Option<String>,
 }
 
@@ -125,6 +127,7 @@ pub async fn spawn_app_with(backend: Backend, config: TestConfig) -> TestApp {
         client: reqwest::Client::new(),
         store,
         data_dir,
+        database_url: url,
         mysql_db,
     }
 }
@@ -198,6 +201,27 @@ pub struct Snapshot {
 }
 
 impl TestApp {
+    /// A second, independent instance over the same database and photos: its own pool,
+    /// gallery and check-in locks, as a second server process would have.
+    pub async fn another_instance(&self, config: &TestConfig) -> Rollcall {
+        let store = Store::connect(&self.database_url)
+            .await
+            .expect("connecting a second pool to the test database");
+        Rollcall::open(
+            store,
+            PhotoDir::new(self.data_dir.path()),
+            pipeline(),
+            &Options {
+                threshold: None,
+                cooldown: config.cooldown,
+                workers: config.workers,
+                queue: config.queue,
+            },
+        )
+        .await
+        .expect("opening a second instance")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -10,6 +10,7 @@ mod helpers;
 mod attendance;
 mod bad_input;
 mod cooldown;
+mod instances;
 mod metric_counts;
 mod multi_face;
 mod ops;
