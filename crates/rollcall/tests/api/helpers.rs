@@ -222,6 +222,15 @@ impl TestApp {
         .expect("opening a second instance")
     }
 
+    /// Run one SQL statement on the test database (to set up states the API cannot make).
+    pub async fn execute(&self, sql: &str) {
+        match &self.store {
+            Store::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(drop),
+            Store::Mysql(pool) => sqlx::query(sql).execute(pool).await.map(drop),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
