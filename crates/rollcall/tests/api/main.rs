@@ -15,4 +15,5 @@ mod metric_counts;
 mod multi_face;
 mod ops;
 mod recognition;
+mod unavailable;
 mod users;
