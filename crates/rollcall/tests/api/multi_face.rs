@@ -1,9 +1,18 @@
 //! Several faces in one frame: every registered person in it is checked in, and a person who
 //! appears twice is checked in once. The frames are two LFW photos pasted side by side.
 
-use crate::helpers::{fixture, photos_of, tony_blair, TestApp};
+use crate::helpers::{fixture, photos_of, tony_blair, TestApp, TestConfig};
 use rollcall_vision::image::{decode, RgbImage};
 use serde_json::Value;
+
+/// No cooldown: a person seen twice in one frame must be checked in once by the frame's own
+/// rule, not because the cooldown hides the second check-in.
+fn config() -> TestConfig {
+    TestConfig {
+        cooldown: std::time::Duration::ZERO,
+        ..Default::default()
+    }
+}
 
 /// Two photos side by side in one JPEG (the shorter one padded with black below).
 fn side_by_side(left: &str, right: &str) -> Vec<u8> {
@@ -99,6 +108,7 @@ async fn one_person_twice_in_one_photo_is_checked_in_once(app: TestApp) {
 }
 
 crate::on_both_backends!(
+    config = super::config();
     two_registered_people_in_one_photo_are_both_checked_in,
     one_person_twice_in_one_photo_is_checked_in_once,
 );
