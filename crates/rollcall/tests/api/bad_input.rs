@@ -239,14 +239,70 @@ async fn bad_verifies_are_refused(app: TestApp) {
     assert_eq!(app.snapshot().await, before);
 }
 
+/// POST /detect with these parts: the status and the body.
+async fn detect(app: &TestApp, form: Form) -> (u16, Value) {
+    let r = app.post_form("/detect", form).await;
+    let status = r.status().as_u16();
+    (status, r.json().await.expect("a JSON body"))
+}
+
+async fn bad_detects_are_refused_and_no_face_is_an_empty_list(app: TestApp) {
+    let (status, body) = detect(&app, Form::new().text("kiosk", "door")).await;
+    assert_eq!((status, &body["error"]), (400, &"missing_field".into()));
+    let garbage = Form::new().part("image", image_part(b"\x00\x01garbage".to_vec(), "x.jpg"));
+    let (status, body) = detect(&app, garbage).await;
+    assert_eq!((status, &body["error"]), (400, &"unsupported_image".into()));
+    let jpeg = fixture(&tony_blair()[0]);
+    let truncated = Form::new().part("image", image_part(jpeg[..600].to_vec(), "cut.jpg"));
+    let (status, body) = detect(&app, truncated).await;
+    assert_eq!((status, &body["error"]), (400, &"invalid_image".into()));
+    let two = Form::new()
+        .part("image", photo_part())
+        .part("image", photo_part());
+    let (status, body) = detect(&app, two).await;
+    assert_eq!((status, &body["error"]), (400, &"bad_request".into()));
+
+    // No face is not an error for /detect: the admin page shows "no face found".
+    let cup = Form::new().part(
+        "image",
+        image_part(fixture("scenes/no_face/coffee_cup.png"), "cup.png"),
+    );
+    let (status, body) = detect(&app, cup).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["faces"], serde_json::json!([]), "{body}");
+    assert!(body["width"].as_u64().is_some_and(|w| w > 0), "{body}");
+}
+
+/// /verify takes one photo: two `image` parts are refused and nobody is checked in.
+async fn a_verify_with_two_images_is_refused(app: TestApp) {
+    let photos = tony_blair();
+    app.register_ok("Tony", "Blair", &photos[0]).await;
+    let before = app.snapshot().await;
+    let form = Form::new()
+        .text("kiosk", "door")
+        .part("image", image_part(fixture(&photos[1]), "a.jpg"))
+        .part("image", image_part(fixture(&photos[2]), "b.jpg"));
+    let r = app.post_form("/verify", form).await;
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "bad_request", "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("one `image`"),
+        "{body}"
+    );
+    assert_eq!(app.snapshot().await, before);
+}
+
 crate::on_both_backends!(
     bad_registrations_change_nothing,
     names_with_quotes_sql_and_emoji_are_kept_intact,
     bad_verifies_are_refused,
+    bad_detects_are_refused_and_no_face_is_an_empty_list,
+    a_verify_with_two_images_is_refused,
 );
 
-/// Over the upload limit: 413 with a JSON body, nothing stored. (SQLite only: the limit is
-/// enforced before any database work.)
+/// Over the upload limit: 413 with a JSON body, nothing stored, on /register and /verify.
+/// (SQLite only: the limit is enforced before any database work.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_upload_is_413() {
     let limit = 200 * 1024;
@@ -269,5 +325,16 @@ async fn an_oversized_upload_is_413() {
     assert_eq!(r.status(), 413);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "payload_too_large");
+    assert_eq!(app.snapshot().await, before);
+
+    // A registered person's photo, padded past the limit: refused before it is looked at.
+    app.register_ok("Tony", "Blair", &tony_blair()[1]).await;
+    let before = app.snapshot().await;
+    let mut big = fixture(&tony_blair()[2]);
+    big.resize(limit + 64 * 1024, 0);
+    let r = app.verify_bytes(big, "big.jpg").await;
+    assert_eq!(r.status(), 413);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "payload_too_large", "{body}");
     assert_eq!(app.snapshot().await, before);
 }

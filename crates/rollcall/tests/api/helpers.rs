@@ -76,6 +76,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub store: Store,
     pub data_dir: tempfile::TempDir,
+    /// The test database, for a second instance over the same data.
+    pub database_url: String,
     mysql_db: Option<String>,
 }
 
@@ -99,7 +101,7 @@ pub async fn spawn_app_with(backend: Backend, config: TestConfig) -> TestApp {
     let settings = Settings::resolve(Overrides {
         bind: Some("127.0.0.1:0".into()),
         data_dir: Some(data_dir.path().to_owned()),
-        database_url: Some(url),
+        database_url: Some(url.clone()),
         models: Some(models_dir()),
         embedder: Some(EmbedderChoice::FaceApi),
         cooldown_secs: Some(config.cooldown.as_secs()),
@@ -120,6 +122,7 @@ pub async fn spawn_app_with(backend: Backend, config: TestConfig) -> TestApp {
         client: reqwest::Client::new(),
         store,
         data_dir,
+        database_url: url,
         mysql_db,
     }
 }
@@ -193,6 +196,22 @@ pub struct Snapshot {
 }
 
 impl TestApp {
+    /// A second, independent pool on the test database, as a second server process has.
+    pub async fn another_pool(&self) -> Store {
+        Store::connect(&self.database_url)
+            .await
+            .expect("connecting a second pool to the test database")
+    }
+
+    /// Run one SQL statement on the test database (to set up states the API cannot make).
+    pub async fn execute(&self, sql: &str) {
+        match &self.store {
+            Store::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(drop),
+            Store::Mysql(pool) => sqlx::query(sql).execute(pool).await.map(drop),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -306,9 +325,28 @@ fn file_name(rel: &str) -> &str {
         .unwrap_or("photo.jpg")
 }
 
-/// Runs each listed `async fn name(app: TestApp)` once on SQLite and once on MySQL.
+/// Runs each listed `async fn name(app: TestApp)` once on SQLite and once on MySQL; with a
+/// leading `config = EXPR;`, on servers spawned with that `TestConfig`.
 #[macro_export]
 macro_rules! on_both_backends {
+    (config = $config:expr; $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::spawn_app_with($crate::helpers::Backend::Sqlite, $config).await).await
+                }
+            )*
+        }
+        mod mysql {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::spawn_app_with($crate::helpers::Backend::Mysql, $config).await).await
+                }
+            )*
+        }
+    };
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
