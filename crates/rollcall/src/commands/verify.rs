@@ -4,7 +4,7 @@
 use super::args::{CommonArgs, DatabaseArgs, EmbedderArgs, ThresholdArgs};
 use super::{read_photo, Leading};
 use crate::app::{open_rollcall, runtime};
-use crate::view::FaceJson;
+use crate::view::{round, FaceJson};
 use anyhow::bail;
 use clap::Args;
 use std::path::PathBuf;
@@ -37,7 +37,7 @@ pub fn run(leading: &Leading, a: VerifyArgs) -> anyhow::Result<()> {
         if a.json {
             let faces: Vec<_> = v.faces.iter().map(FaceJson::from).collect();
             let out = serde_json::json!({
-                "threshold": v.threshold.value(),
+                "threshold": round(v.threshold.value()),
                 "model": v.model,
                 "faces": faces,
             });
