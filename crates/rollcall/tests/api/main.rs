@@ -9,6 +9,7 @@ mod helpers;
 
 mod attendance;
 mod bad_input;
+mod openapi;
 mod ops;
 mod recognition;
 mod users;
