@@ -87,7 +87,7 @@ pub fn now_micros() -> DateTime<Utc> {
 }
 
 /// Who was present on a day.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct PresentRow {
     pub user_id: i64,
     pub first_name: String,
@@ -121,7 +121,7 @@ pub fn summary(records: &[AttendanceRecord]) -> Vec<PresentRow> {
 }
 
 /// Present people and events of one day.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct DayCount {
     pub date: NaiveDate,
     pub present: usize,

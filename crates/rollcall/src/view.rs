@@ -7,9 +7,10 @@ use crate::store::{CheckIn, UserRecord};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use utoipa::ToSchema;
 
 /// A user as the API shows them.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct UserJson {
     pub id: i64,
     pub first_name: String,
@@ -35,8 +36,9 @@ impl From<UserRecord> for UserJson {
 }
 
 /// One face of the frame as `/verify` answers it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct FaceJson {
+    /// `[x1, y1, x2, y2]` in pixels of the decoded image, not clipped to it.
     #[serde(rename = "box")]
     pub bbox: [f32; 4],
     pub probability: f32,
@@ -47,7 +49,8 @@ pub struct FaceJson {
     pub best_similarity: Option<f64>,
 }
 
-#[derive(Debug, Serialize)]
+/// The registered person a face matched.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MatchJson {
     pub id: i64,
     pub first_name: String,
@@ -56,10 +59,27 @@ pub struct MatchJson {
 }
 
 /// A check-in as `/verify` refers to it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EventRef {
     pub id: i64,
     pub at: DateTime<Utc>,
+}
+
+/// The 200 of `/verify`: the largest face matched this person.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Recognised {
+    pub id: i64,
+    pub first_name: String,
+    pub last_name: String,
+    pub similarity: f64,
+    pub threshold: f64,
+    pub model: String,
+    /// False when the person was already checked in within the cooldown.
+    pub checked_in: bool,
+    /// The check-in just recorded, or the earlier one within the cooldown.
+    pub attendance: Option<EventRef>,
+    /// Every face of the frame, largest first.
+    pub faces: Vec<FaceJson>,
 }
 
 /// Similarities to 6 decimals: an f32 printed as f64 shows noise digits (0.9200000166893005).

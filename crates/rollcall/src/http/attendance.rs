@@ -1,6 +1,7 @@
 //! `/attendance`: the log (JSON and CSV), who was present on a day, events per day.
 
 use super::error::{ApiError, ErrorCode};
+use super::openapi::ErrorBody;
 use super::AppState;
 use crate::attendance::{daily, summary, write_csv, DayCount, PresentRow};
 use crate::domain::{parse_day, DayRange};
@@ -15,13 +16,26 @@ use serde::Deserialize;
 
 /// `date=` or `from=`/`to=`, and `user_id=`; for the log itself also `limit=` and `offset=`
 /// (pages, newest first); all optional.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Filters {
+    /// One day, `YYYY-MM-DD` (UTC).
+    #[param(value_type = Option<chrono::NaiveDate>)]
     date: Option<String>,
+    /// The first day, inclusive.
+    #[param(value_type = Option<chrono::NaiveDate>)]
     from: Option<String>,
+    /// The last day, inclusive.
+    #[param(value_type = Option<chrono::NaiveDate>)]
     to: Option<String>,
+    /// Only this user's events.
+    #[param(value_type = Option<i64>)]
     user_id: Option<String>,
+    /// The page size, 1 to 100000 (default: all); the log and its CSV only.
+    #[param(value_type = Option<u64>)]
     limit: Option<String>,
+    /// How many of the newest events to skip (default 0); the log and its CSV only.
+    #[param(value_type = Option<u64>)]
     offset: Option<String>,
 }
 
@@ -101,6 +115,17 @@ async fn page(state: &AppState, f: &Filters) -> Result<Vec<AttendanceRecord>, Ap
     Ok(state.rollcall.attendance(f.page()?).await?)
 }
 
+#[utoipa::path(
+    get,
+    path = "/attendance",
+    tag = "attendance",
+    params(Filters),
+    responses(
+        (status = 200, description = "The events, newest first", body = Vec<AttendanceRecord>),
+        (status = 400, description = "A malformed filter (`bad_request`)", body = ErrorBody),
+        (status = 503, description = "The database is unreachable (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     q: Result<Query<Filters>, QueryRejection>,
@@ -108,6 +133,17 @@ pub async fn list(
     Ok(Json(page(&state, &filters(q)?).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/attendance.csv",
+    tag = "attendance",
+    params(Filters),
+    responses(
+        (status = 200, description = "The events as CSV with a header row, newest first", body = String, content_type = "text/csv"),
+        (status = 400, description = "A malformed filter (`bad_request`)", body = ErrorBody),
+        (status = 503, description = "The database is unreachable (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 pub async fn csv(
     State(state): State<AppState>,
     q: Result<Query<Filters>, QueryRejection>,
@@ -130,6 +166,17 @@ pub async fn csv(
 }
 
 /// Who was present on `date` (default: today, UTC).
+#[utoipa::path(
+    get,
+    path = "/attendance/summary",
+    tag = "attendance",
+    params(Filters),
+    responses(
+        (status = 200, description = "One row per person present, sorted by name", body = Vec<PresentRow>),
+        (status = 400, description = "A malformed filter (`bad_request`)", body = ErrorBody),
+        (status = 503, description = "The database is unreachable (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 pub async fn day_summary(
     State(state): State<AppState>,
     q: Result<Query<Filters>, QueryRejection>,
@@ -142,6 +189,17 @@ pub async fn day_summary(
 }
 
 /// Present people and events per day, from `from` to `to` (default: the last 30 days).
+#[utoipa::path(
+    get,
+    path = "/attendance/daily",
+    tag = "attendance",
+    params(Filters),
+    responses(
+        (status = 200, description = "One row per day, days without events included", body = Vec<DayCount>),
+        (status = 400, description = "A malformed filter (`bad_request`)", body = ErrorBody),
+        (status = 503, description = "The database is unreachable (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 pub async fn per_day(
     State(state): State<AppState>,
     q: Result<Query<Filters>, QueryRejection>,

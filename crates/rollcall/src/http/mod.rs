@@ -4,6 +4,7 @@
 pub mod attendance;
 pub mod error;
 pub mod form;
+pub mod openapi;
 pub mod ops;
 pub mod recognition;
 pub mod users;
@@ -50,6 +51,7 @@ pub fn app(state: AppState) -> Router {
         .route("/attendance/daily", get(attendance::per_day))
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(openapi::document))
         .merge(crate::web::router());
     api.route_layer(axum::middleware::from_fn(ops::track))
         .fallback(|| async { error::ApiError::not_found("no such route") })

@@ -7,7 +7,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use serde_json::json;
+use rollcall_vision::EmbedderKind;
+use serde::Serialize;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -51,6 +52,12 @@ pub async fn track(request: Request, next: Next) -> Response {
     response
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"))
+)]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     if let Ok(n) = state.rollcall.count_users().await {
         metrics::gauge!("rollcall_users").set(n as f64);
@@ -68,6 +75,33 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 /// How long /health waits for the database.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// The body of `/health`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok`, or `unavailable` when the database cannot be reached.
+    #[schema(example = "ok")]
+    status: &'static str,
+    #[schema(example = "ok")]
+    database: &'static str,
+    #[schema(example = "sqlite")]
+    backend: &'static str,
+    model: String,
+    #[schema(value_type = String, example = "face-api")]
+    embedder: EmbedderKind,
+    threshold: f64,
+    /// Null when the database cannot be reached.
+    users: Option<i64>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The server and its database work", body = Health),
+        (status = 503, description = "The database cannot be reached", body = Health),
+    )
+)]
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let rollcall = &state.rollcall;
     let users = tokio::time::timeout(HEALTH_TIMEOUT, async {
@@ -83,14 +117,18 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
         }
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
     };
-    let body = json!({
-        "status": if status == StatusCode::OK { "ok" } else { "unavailable" },
-        "database": database,
-        "backend": rollcall.backend(),
-        "model": state.rollcall.model(),
-        "embedder": state.rollcall.embedder(),
-        "threshold": crate::view::round(state.rollcall.threshold().value()),
-        "users": users,
-    });
+    let body = Health {
+        status: if status == StatusCode::OK {
+            "ok"
+        } else {
+            "unavailable"
+        },
+        database,
+        backend: rollcall.backend(),
+        model: state.rollcall.model().to_owned(),
+        embedder: state.rollcall.embedder(),
+        threshold: crate::view::round(state.rollcall.threshold().value()),
+        users,
+    };
     (status, Json(body))
 }

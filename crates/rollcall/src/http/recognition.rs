@@ -2,16 +2,31 @@
 
 use super::error::{ApiError, ErrorCode};
 use super::form::Form;
+use super::openapi::{Detected, ErrorBody, NotRecognised, PhotoForm, RegisterForm, VerifyForm};
 use super::AppState;
 use crate::domain::{Kiosk, PersonName};
 use crate::service::Verification;
 use crate::store::{AttendanceRecord, CheckIn};
-use crate::view::{round, EventRef, FaceJson, UserJson};
+use crate::view::{round, EventRef, FaceJson, Recognised, UserJson};
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
 
+#[utoipa::path(
+    post,
+    path = "/register",
+    tag = "recognition",
+    request_body(content = RegisterForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "The new user", body = UserJson),
+        (status = 400, description = "A missing or empty field, an image that cannot be read, \
+            no face, or several faces with none clearly the largest", body = ErrorBody),
+        (status = 413, description = "The upload is larger than the limit", body = ErrorBody),
+        (status = 503, description = "The inference queue is full or the database unreachable \
+            (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 pub async fn register(
     State(state): State<AppState>,
     multipart: Result<Multipart, MultipartRejection>,
@@ -23,6 +38,18 @@ pub async fn register(
     Ok(Json(user.into()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/detect",
+    tag = "recognition",
+    request_body(content = PhotoForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "The faces found, largest first", body = Detected),
+        (status = 400, description = "A missing image, or one that cannot be read", body = ErrorBody),
+        (status = 413, description = "The upload is larger than the limit", body = ErrorBody),
+        (status = 503, description = "The inference queue is full (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 pub async fn detect(
     State(state): State<AppState>,
     multipart: Result<Multipart, MultipartRejection>,
@@ -36,10 +63,25 @@ pub async fn detect(
     })))
 }
 
+/// Recognise the people in a frame and check in every recognised face.
+#[utoipa::path(
+    post,
+    path = "/verify",
+    tag = "recognition",
+    request_body(content = VerifyForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "The largest face matched this person", body = Recognised),
+        (status = 400, description = "A missing image, one that cannot be read, or no face", body = ErrorBody),
+        (status = 404, description = "`not_recognised`: nobody is similar enough to the largest face", body = NotRecognised),
+        (status = 413, description = "The upload is larger than the limit", body = ErrorBody),
+        (status = 503, description = "The inference queue is full or the database unreachable \
+            (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 pub async fn verify(
     State(state): State<AppState>,
     multipart: Result<Multipart, MultipartRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Recognised>, ApiError> {
     let form = Form::read(multipart, state.max_upload_bytes).await?;
     let image = form.image()?;
     let kiosk = Kiosk::parse(form.optional_text("kiosk").unwrap_or_default())?;
@@ -52,17 +94,17 @@ pub async fn verify(
                 Some(CheckIn::Recorded(e) | CheckIn::AlreadyIn(e)) => Some(e),
                 _ => None,
             };
-            Ok(Json(json!({
-                "id": person.user_id,
-                "first_name": person.first_name,
-                "last_name": person.last_name,
-                "similarity": round(person.similarity.0),
-                "threshold": round(v.threshold.value()),
-                "model": v.model,
-                "checked_in": faces[0].checked_in,
-                "attendance": event.map(|e| EventRef { id: e.id, at: e.at }),
-                "faces": faces,
-            })))
+            Ok(Json(Recognised {
+                id: person.user_id,
+                first_name: person.first_name.clone(),
+                last_name: person.last_name.clone(),
+                similarity: round(person.similarity.0),
+                threshold: round(v.threshold.value()),
+                model: v.model.clone(),
+                checked_in: faces[0].checked_in,
+                attendance: event.map(|e| EventRef { id: e.id, at: e.at }),
+                faces,
+            }))
         }
         _ => Err(ApiError::new(
             ErrorCode::NotRecognised,

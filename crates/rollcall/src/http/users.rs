@@ -2,6 +2,7 @@
 
 use super::error::ApiError;
 use super::form::Form;
+use super::openapi::{ErrorBody, PhotoForm};
 use super::AppState;
 use crate::domain::ImageFormat;
 use crate::service::ServiceError;
@@ -20,6 +21,15 @@ pub fn parse_id(raw: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::bad_request(format!("`{raw}` is not a user id")))
 }
 
+#[utoipa::path(
+    get,
+    path = "/users",
+    tag = "users",
+    responses(
+        (status = 200, description = "Every user, sorted by last name, first name", body = Vec<UserJson>),
+        (status = 503, description = "The database is unreachable (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<UserJson>>, ApiError> {
     let users = state.rollcall.list_users().await?;
     Ok(Json(users.into_iter().map(UserJson::from).collect()))
@@ -34,6 +44,17 @@ async fn find(state: &AppState, raw_id: &str) -> Result<UserRecord, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("no user with id {id}")))
 }
 
+#[utoipa::path(
+    get,
+    path = "/users/{id}",
+    tag = "users",
+    params(("id" = i64, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The user", body = UserJson),
+        (status = 400, description = "The id is not a number", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -41,6 +62,20 @@ pub async fn get(
     Ok(Json(find(&state, &id).await?.into()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/users/{id}/photo",
+    tag = "users",
+    params(("id" = i64, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The reference photo as registered", content(
+            (Vec<u8> = "image/jpeg"),
+            (Vec<u8> = "image/png"),
+        )),
+        (status = 400, description = "The id is not a number", body = ErrorBody),
+        (status = 404, description = "No such user, or their photo file is missing", body = ErrorBody),
+    )
+)]
 pub async fn photo(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -63,12 +98,26 @@ pub async fn photo(
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeleteQuery {
+    /// `true` also deletes the user's attendance events (default `false`).
     #[serde(default)]
+    #[param(value_type = Option<bool>)]
     history: Option<String>,
 }
 
+#[utoipa::path(
+    delete,
+    path = "/users/{id}",
+    tag = "users",
+    params(("id" = i64, Path, description = "The user's id"), DeleteQuery),
+    responses(
+        (status = 204, description = "Deleted, with their photos"),
+        (status = 400, description = "The id or `history` is malformed", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -89,6 +138,22 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Add a reference face to a user.
+#[utoipa::path(
+    post,
+    path = "/users/{id}/faces",
+    tag = "users",
+    params(("id" = i64, Path, description = "The user's id")),
+    request_body(content = PhotoForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "The user with one more reference face", body = UserJson),
+        (status = 400, description = "As for `/register`", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "`model_mismatch`: the user's faces are of another model", body = ErrorBody),
+        (status = 413, description = "The upload is larger than the limit", body = ErrorBody),
+        (status = 503, description = "The inference queue is full (with `Retry-After`)", body = ErrorBody),
+    )
+)]
 pub async fn add_face(
     State(state): State<AppState>,
     Path(id): Path<String>,

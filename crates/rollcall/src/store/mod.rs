@@ -107,7 +107,7 @@ pub struct ReferencePhoto {
 }
 
 /// One check-in.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AttendanceRecord {
     pub id: i64,
     pub user_id: i64,

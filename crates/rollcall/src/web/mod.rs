@@ -90,11 +90,23 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/assets/{*path}", get(asset))
 }
 
-async fn kiosk() -> Response {
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "pages",
+    responses((status = 200, description = "The kiosk page", body = String, content_type = "text/html"))
+)]
+pub async fn kiosk() -> Response {
     page(&PAGES.kiosk)
 }
 
-async fn admin() -> Response {
+#[utoipa::path(
+    get,
+    path = "/admin",
+    tag = "pages",
+    responses((status = 200, description = "The admin page", body = String, content_type = "text/html"))
+)]
+pub async fn admin() -> Response {
     page(&PAGES.admin)
 }
 
@@ -112,7 +124,18 @@ fn page(html: &'static str) -> Response {
         .into_response()
 }
 
-async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
+#[utoipa::path(
+    get,
+    path = "/assets/{path}",
+    tag = "pages",
+    params(("path" = String, Path, description = "The asset's file name, e.g. `kiosk.js`")),
+    responses(
+        (status = 200, description = "The script, style sheet or icon"),
+        (status = 304, description = "Unchanged since the `If-None-Match` ETag"),
+        (status = 404, description = "No such asset"),
+    )
+)]
+pub async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
     let Some(index) = ASSETS.iter().position(|a| a.name == path) else {
         return ApiError::not_found(format!("no asset named `{path}`")).into_response();
     };

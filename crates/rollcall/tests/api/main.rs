@@ -12,6 +12,7 @@ mod cooldown;
 mod instances;
 mod metric_counts;
 mod multi_face;
+mod openapi;
 mod ops;
 mod recognition;
 mod unavailable;

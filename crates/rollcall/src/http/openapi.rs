@@ -1,0 +1,134 @@
+//! The contract of `docs/api.md` as an OpenAPI 3 document at `GET /openapi.json`, so an
+//! integrator can generate a client. The operations come from the handlers' `#[utoipa::path]`
+//! annotations and the bodies from the types the handlers answer with; this module adds only
+//! what no handler type spells out: the error body and the multipart forms (the handlers read
+//! them field by field through [`super::form::Form`]).
+
+use super::{attendance, ops, recognition, users};
+use crate::view::FaceJson;
+use axum::Json;
+use std::sync::LazyLock;
+use utoipa::{OpenApi, ToSchema};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "rollcall",
+        description = "Face-recognition attendance: register people, verify a frame, read the \
+            attendance log. Every error is `{ \"error\": code, \"message\": text }`; the codes \
+            are listed in docs/api.md."
+    ),
+    paths(
+        recognition::register,
+        recognition::verify,
+        recognition::detect,
+        users::list,
+        users::get,
+        users::photo,
+        users::delete,
+        users::add_face,
+        attendance::list,
+        attendance::csv,
+        attendance::day_summary,
+        attendance::per_day,
+        ops::health,
+        ops::metrics,
+        document,
+        crate::web::kiosk,
+        crate::web::admin,
+        crate::web::asset,
+    ),
+    tags(
+        (name = "recognition", description = "Register people and recognise them in a frame"),
+        (name = "users", description = "Registered people and their reference faces"),
+        (name = "attendance", description = "The check-in log and its summaries (days are UTC)"),
+        (name = "operations", description = "Health, metrics and this document"),
+        (name = "pages", description = "The kiosk and admin web pages"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Built once: the document does not change while the process runs.
+static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::openapi);
+
+/// `GET /openapi.json`.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "operations",
+    responses((status = 200, description = "This OpenAPI 3 document", content_type = "application/json"))
+)]
+pub async fn document() -> Json<&'static utoipa::openapi::OpenApi> {
+    Json(&DOCUMENT)
+}
+
+/// Every error answer: a stable code and a message for a person.
+#[derive(ToSchema)]
+pub struct ErrorBody {
+    /// A stable code from the table in docs/api.md.
+    #[schema(example = "no_face")]
+    pub error: String,
+    /// What went wrong, for a person to read.
+    pub message: String,
+}
+
+/// The 404 of `/verify`: nobody registered is similar enough to the largest face.
+#[derive(ToSchema)]
+pub struct NotRecognised {
+    #[schema(example = "not_recognised")]
+    pub error: String,
+    pub message: String,
+    pub threshold: f64,
+    /// Every face of the frame, largest first.
+    pub faces: Vec<FaceJson>,
+}
+
+/// A photo part: the bytes of a JPEG or PNG file.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct Photo(pub Vec<u8>);
+
+/// The form of `POST /register`.
+#[derive(ToSchema)]
+pub struct RegisterForm {
+    pub first_name: String,
+    pub last_name: String,
+    /// One or more photos of the person: each is one reference face.
+    pub image: Vec<Photo>,
+}
+
+/// The form of `POST /verify`.
+#[derive(ToSchema)]
+pub struct VerifyForm {
+    /// The frame to recognise.
+    pub image: Photo,
+    /// Free text naming the kiosk, kept with the check-in.
+    pub kiosk: Option<String>,
+}
+
+/// A form with one photo (`POST /detect`, `POST /users/{id}/faces`).
+#[derive(ToSchema)]
+pub struct PhotoForm {
+    pub image: Photo,
+}
+
+/// A face `POST /detect` found (the detector's own output, not matched against anyone).
+#[derive(ToSchema)]
+pub struct DetectedFace {
+    /// `[x1, y1, x2, y2]` in pixels of the decoded image, not clipped to it.
+    #[schema(rename = "box")]
+    pub bbox: [f32; 4],
+    pub probability: f32,
+    /// Left eye, right eye, nose, left mouth corner, right mouth corner, as `[x, y]`.
+    pub landmarks: [[f32; 2]; 5],
+}
+
+/// The 200 of `POST /detect`.
+#[derive(ToSchema)]
+pub struct Detected {
+    /// Of the decoded image, in pixels.
+    pub width: u32,
+    pub height: u32,
+    /// Largest first.
+    pub faces: Vec<DetectedFace>,
+}
