@@ -99,8 +99,8 @@ impl Embedder {
     pub fn load_face_api(dir: &Path, crop: FaceApiCrop) -> Result<Self, ModelError> {
         // Box and aligned crops give different embeddings of the same face: a gallery built
         // with one must not be searched with the other. `-flip`: the embedding averages the
-        // crop and its mirror image (see `embed_crops`); galleries made before that are
-        // re-embedded by `rollcall reindex`.
+        // crop and its mirror image (see `embed_crops`), so a gallery embedded without the
+        // mirror has another id and `rollcall reindex` re-embeds it.
         let model_id = match crop {
             FaceApiCrop::Aligned => "face-api-resnet128-flip",
             FaceApiCrop::Box => "face-api-resnet128-box-flip",

@@ -8,7 +8,10 @@
 //! floats, the GEMM writes `[pixels × oc]`, which already is the NHWC output, and pooling
 //! takes the maximum of whole channel vectors.
 
-use super::{gemm_acc, max_fast, threads, Activation, Conv2d, MaxPool2d};
+use super::activation::{max_fast, Activation};
+use super::gemm::gemm_acc;
+use super::threads::threads;
+use super::{Conv2d, MaxPool2d};
 use crate::tensor::Tensor;
 use gemm::Parallelism;
 use rayon::prelude::*;

@@ -9,7 +9,10 @@
 //! arithmetic still runs in `gemm`'s kernels. The transforms only add, subtract and halve, so
 //! the results differ from direct convolution by rounding alone (a few ulp).
 
-use super::{gemm_set, threads, Activation, Scratch, SharedOut};
+use super::activation::Activation;
+use super::gemm::gemm_set;
+use super::scratch::Scratch;
+use super::threads::{threads, SharedOut};
 use crate::tensor::Tensor;
 use rayon::prelude::*;
 
@@ -242,6 +245,49 @@ impl Winograd {
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::nn::conv::ConvPath;
+    use crate::nn::relu_inplace;
+    use crate::nn::testing::{conv, max_diff, values};
+    use crate::nn::Activation;
+    use crate::tensor::Tensor;
+
+    #[test]
+    fn winograd_path_agrees_with_direct_loops() {
+        // 3×3 stride 1, 32+ channels: odd and even map sizes (partial edge tiles), padded and
+        // not, batches, IRV1's Mixed_6a shape; with ReLU fused. Only the last three are large
+        // enough for `forward` to choose Winograd; the others call it directly.
+        let cases = [
+            (conv(32, 32, 3, 3, (1, 1), (0, 0)), [1, 32, 21, 18]),
+            (conv(40, 32, 3, 3, (1, 1), (1, 1)), [2, 32, 9, 12]),
+            (conv(48, 36, 3, 3, (1, 1), (1, 1)), [1, 36, 17, 17]),
+            (conv(256, 256, 3, 3, (1, 1), (1, 1)), [1, 256, 8, 8]),
+            (conv(32, 64, 3, 3, (1, 1), (0, 0)), [3, 64, 5, 4]),
+            (conv(64, 80, 3, 3, (1, 1), (0, 0)), [1, 80, 38, 38]),
+            (conv(32, 32, 3, 3, (1, 1), (1, 1)), [4, 32, 17, 17]),
+            (conv(192, 192, 3, 3, (1, 1), (1, 1)), [1, 192, 17, 17]),
+        ];
+        for (i, (c, shape)) in cases.iter().enumerate() {
+            assert_eq!(
+                c.plan(shape, 2) == ConvPath::Winograd,
+                i >= 5,
+                "case {i}: path chosen"
+            );
+            let x = Tensor::new(
+                shape.to_vec(),
+                values(shape.iter().product(), 70 + i as u64),
+            );
+            let mut want = c.forward_naive(&x);
+            relu_inplace(&mut want);
+            let got = c.forward_winograd(&x, Activation::Relu);
+            // Relative to the magnitude of a sum of 9·in products of values in [-1, 1).
+            let d = max_diff(&got, &want);
+            assert!(d < 2e-4, "case {i}: {d}");
         }
     }
 }
