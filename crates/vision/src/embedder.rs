@@ -1,27 +1,18 @@
 //! The two embedders behind one interface: how a detected face becomes a crop, and how crops
-//! become L2-normalised embeddings.
+//! become L2-normalised embeddings. Which embedder and which files come from
+//! [`models`](crate::models).
 
 use crate::crop;
 use crate::error::ModelError;
 use crate::facedesc::{self, FaceDescriptorNet};
 use crate::facenet::{self, InceptionResnetV1};
 use crate::image::RgbImage;
-use crate::models::{facenet_default_path, ResolvedModels};
+use crate::models::{facenet_default_path, EmbedderKind, ResolvedModels};
 use crate::mtcnn::Detection;
 use crate::nn;
 use crate::tensor::Tensor;
 use rayon::prelude::*;
 use std::path::Path;
-
-/// Which embedding network. Serialised as the names used on the command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum EmbedderKind {
-    /// InceptionResnetV1, 512-d, 160×160 box crops (facenet-pytorch's).
-    Facenet,
-    /// face-api.js / dlib ResNet, 128-d, 150×150.
-    FaceApi,
-}
 
 /// How a detection becomes the face-api network's 150×150 input.
 #[derive(

@@ -5,7 +5,7 @@
 //! probabilities, landmarks) → [`crop`] (facenet-pytorch's box crop, landmark alignment) →
 //! [`facenet`] / [`facedesc`] (embeddings) → [`pipeline`] (all of it behind one `Send + Sync` API).
 //! [`weights`] reads the published weight files, [`nn`] holds the layers the networks are built
-//! from, [`models`] knows where model files live and how to fetch them.
+//! from, [`models`] knows which embedder to run, where model files live and how to fetch them.
 
 pub mod crop;
 pub mod embedder;
@@ -21,9 +21,10 @@ pub mod pipeline;
 pub mod tensor;
 pub mod weights;
 
-pub use embedder::{Embedder, EmbedderKind};
+pub use embedder::Embedder;
 pub use error::{ImageError, ModelError, PipelineError};
 pub use image::{DecodeLimits, RgbImage};
+pub use models::{EmbedderChoice, EmbedderKind};
 pub use mtcnn::{Detection, Detector};
 pub use pipeline::{Face, FacePipeline, PipelineConfig};
 pub use tensor::Tensor;

@@ -3,8 +3,8 @@
 mod common;
 
 use common::{max_abs_diff, models_dir, parity_dir, read_npy, shared_dir};
-use rollcall_vision::embedder::{EmbedderKind, FaceApiCrop};
-use rollcall_vision::models::{EmbedderChoice, ModelConfig};
+use rollcall_vision::embedder::FaceApiCrop;
+use rollcall_vision::models::{EmbedderChoice, EmbedderKind, ModelConfig};
 use rollcall_vision::{FacePipeline, PipelineConfig, PipelineError};
 use std::sync::OnceLock;
 

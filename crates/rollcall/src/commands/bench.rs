@@ -3,8 +3,10 @@
 
 use crate::cli::{BenchArgs, GlobalArgs};
 use anyhow::Context;
-use rollcall_vision::embedder::{Embedder, EmbedderKind};
-use rollcall_vision::models::{face_api_dir, facenet_default_path, EmbedderChoice, ModelConfig};
+use rollcall_vision::embedder::Embedder;
+use rollcall_vision::models::{
+    face_api_dir, facenet_default_path, EmbedderChoice, EmbedderKind, ModelConfig,
+};
 use rollcall_vision::pipeline::{FacePipeline, PipelineConfig};
 use rollcall_vision::{crop, image, DecodeLimits, Tensor};
 use serde::Serialize;
@@ -134,10 +136,7 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<()> {
         let config = PipelineConfig {
             models: ModelConfig {
                 models_dir: models_dir.clone(),
-                embedder: match kind {
-                    EmbedderKind::Facenet => EmbedderChoice::Facenet,
-                    EmbedderKind::FaceApi => EmbedderChoice::FaceApi,
-                },
+                embedder: kind.into(),
                 facenet_weights: global.facenet_weights.clone(),
                 // A benchmark measures what is there; it never downloads.
                 fetch_missing: false,
@@ -168,10 +167,9 @@ fn embedders_to_bench(global: &GlobalArgs, models_dir: &Path) -> anyhow::Result<
         Some(s) => s.parse().map_err(anyhow::Error::msg)?,
         None => EmbedderChoice::Auto,
     };
-    Ok(match choice {
-        EmbedderChoice::Facenet => vec![EmbedderKind::Facenet],
-        EmbedderChoice::FaceApi => vec![EmbedderKind::FaceApi],
-        EmbedderChoice::Auto => {
+    Ok(match choice.named() {
+        Some(kind) => vec![kind],
+        None => {
             let facenet = global
                 .facenet_weights
                 .clone()
