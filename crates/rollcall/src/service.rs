@@ -9,9 +9,10 @@ use crate::attendance::Attendance;
 use crate::domain::{Embedding, ImageFormat, Kiosk, PersonName, Threshold};
 use crate::gallery::{Candidate, Gallery, LoadReport};
 use crate::store::{CheckIn, NewFace, PhotoDir, Store, StoreError, UserRecord};
-use rollcall_vision::{Detection, EmbedderKind, FacePipeline, ImageError};
+use rollcall_vision::pipeline::{area, StageTimings};
+use rollcall_vision::{Detection, EmbedderKind, Face, FacePipeline, ImageError, PipelineError};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::Semaphore;
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +50,15 @@ pub enum ServiceError {
     Internal(String),
 }
 
+impl From<PipelineError> for ServiceError {
+    fn from(e: PipelineError) -> Self {
+        match e {
+            PipelineError::Image(e) => ServiceError::Image(e),
+            e @ PipelineError::NonFiniteEmbedding => ServiceError::Internal(e.to_string()),
+        }
+    }
+}
+
 impl ServiceError {
     /// The error about the photo itself, without the "image N" wrapper.
     pub fn root(&self) -> &ServiceError {
@@ -59,14 +69,12 @@ impl ServiceError {
     }
 }
 
-/// A decoded photo's faces (largest first) and, when asked for, their embeddings.
+/// A decoded photo's faces (largest first), each with its embedding when asked for.
 #[derive(Debug, Clone)]
 pub struct Analysis {
     pub width: u32,
     pub height: u32,
-    pub faces: Vec<Detection>,
-    /// One per face, same order; empty when embeddings were not asked for.
-    pub embeddings: Vec<Embedding>,
+    pub faces: Vec<Face>,
 }
 
 /// Runs photo analysis off the async runtime, bounded.
@@ -120,46 +128,27 @@ fn analyze_now(
     bytes: &[u8],
     embed: bool,
 ) -> Result<Analysis, ServiceError> {
-    let t = Instant::now();
-    let image = rollcall_vision::image::decode(bytes, pipeline.limits)?;
-    stage_done("decode", t);
-
-    let t = Instant::now();
-    let mut faces = pipeline.detector.detect(&image);
-    // Largest first, whatever order the detector returns.
-    faces.sort_by(|a, b| area(b).total_cmp(&area(a)));
-    stage_done("detect", t);
-
-    let mut embeddings = Vec::new();
-    if embed && !faces.is_empty() {
-        let t = Instant::now();
-        let raw = pipeline.embedder.embed_faces(&image, &faces);
-        stage_done("embed", t);
-        embeddings = raw
-            .into_iter()
-            .map(|v| {
-                Embedding::new(v)
-                    .ok_or_else(|| ServiceError::Internal("embedding is not finite".into()))
-            })
-            .collect::<Result<_, _>>()?;
-    }
+    let analysis = pipeline.analyze(bytes, embed)?;
+    record_timings(&analysis.timings);
     Ok(Analysis {
-        width: image.width,
-        height: image.height,
-        faces,
-        embeddings,
+        width: analysis.width,
+        height: analysis.height,
+        faces: analysis.faces,
     })
 }
 
-fn stage_done(stage: &'static str, since: Instant) {
-    metrics::histogram!("rollcall_inference_seconds", "stage" => stage)
-        .record(since.elapsed().as_secs_f64());
-}
-
-/// Box area of a detection.
-pub fn area(d: &Detection) -> f32 {
-    let [x1, y1, x2, y2] = d.bbox;
-    (x2 - x1).max(0.0) * (y2 - y1).max(0.0)
+fn record_timings(timings: &StageTimings) {
+    let stages = [
+        ("decode", Some(timings.decode)),
+        ("detect", Some(timings.detect)),
+        ("embed", timings.embed),
+    ];
+    for (stage, took) in stages {
+        if let Some(took) = took {
+            metrics::histogram!("rollcall_inference_seconds", "stage" => stage)
+                .record(took.as_secs_f64());
+        }
+    }
 }
 
 /// A face good enough to register: the photo's only face, or one at least twice the area of the
@@ -235,7 +224,7 @@ impl Rollcall {
     ) -> Result<Rollcall, ServiceError> {
         let threshold = options
             .threshold
-            .unwrap_or_else(|| pipeline.embedder.default_threshold());
+            .unwrap_or_else(|| pipeline.default_threshold());
         let threshold =
             Threshold::new(threshold).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let removed = photos.sweep(&store.all_image_paths().await?)?;
@@ -264,18 +253,18 @@ impl Rollcall {
     }
 
     pub fn embedder(&self) -> EmbedderKind {
-        self.inference.pipeline().embedder.kind()
+        self.inference.pipeline().kind()
     }
 
     /// The face to register from one photo (errors: bad image, no face, several faces).
     pub async fn reference_face(&self, bytes: Arc<[u8]>) -> Result<ReferenceFace, ServiceError> {
         let format = ImageFormat::sniff(&bytes).ok_or(ServiceError::UnsupportedImage)?;
         let analysis = self.inference.analyze(bytes, true).await?;
-        let index = dominant_face(&analysis.faces)?;
+        let face = dominant_face(analysis.faces)?;
         Ok(ReferenceFace {
             format,
-            detection: analysis.faces[index].clone(),
-            embedding: analysis.embeddings[index].clone(),
+            embedding: face.embedding.ok_or_else(without_embedding)?,
+            detection: face.detection,
         })
     }
 
@@ -397,7 +386,8 @@ impl Rollcall {
         }
         let mut faces = Vec::with_capacity(analysis.faces.len());
         let mut seen = std::collections::HashSet::new();
-        for (detection, embedding) in analysis.faces.into_iter().zip(&analysis.embeddings) {
+        for face in analysis.faces {
+            let embedding = face.embedding.as_ref().ok_or_else(without_embedding)?;
             let best = self.gallery.best(embedding);
             let matched = best
                 .as_ref()
@@ -422,7 +412,7 @@ impl Rollcall {
                 }
             }
             faces.push(VerifiedFace {
-                detection,
+                detection: face.detection,
                 best,
                 matched,
                 check_in,
@@ -484,14 +474,21 @@ impl Rollcall {
     }
 }
 
-/// The index of the face to register, or why there is none.
-pub fn dominant_face(faces: &[Detection]) -> Result<usize, ServiceError> {
-    match faces {
-        [] => Err(ServiceError::NoFace),
-        [_] => Ok(0),
-        [first, second, ..] if area(first) >= DOMINANCE * area(second) => Ok(0),
-        _ => Err(ServiceError::SeveralFaces { count: faces.len() }),
+/// The face to register (of faces largest first), or why there is none.
+pub fn dominant_face(faces: Vec<Face>) -> Result<Face, ServiceError> {
+    let count = faces.len();
+    let mut faces = faces.into_iter();
+    let first = faces.next().ok_or(ServiceError::NoFace)?;
+    match faces.next() {
+        None => Ok(first),
+        Some(second) if area(&first.detection) >= DOMINANCE * area(&second.detection) => Ok(first),
+        Some(_) => Err(ServiceError::SeveralFaces { count }),
     }
+}
+
+/// Faces analysed with `embed` always carry their embedding; a face without one is a bug.
+fn without_embedding() -> ServiceError {
+    ServiceError::Internal("a face was analysed without its embedding".into())
 }
 
 fn warn_other_models(report: &LoadReport, model: &str) {
@@ -520,11 +517,14 @@ fn warn_other_models(report: &LoadReport, model: &str) {
 mod tests {
     use super::*;
 
-    fn det(size: f32) -> Detection {
-        Detection {
-            bbox: [0.0, 0.0, size, size],
-            probability: 0.99,
-            landmarks: [[0.0; 2]; 5],
+    fn face(size: f32) -> Face {
+        Face {
+            detection: Detection {
+                bbox: [0.0, 0.0, size, size],
+                probability: 0.99,
+                landmarks: [[0.0; 2]; 5],
+            },
+            embedding: None,
         }
     }
 
@@ -565,11 +565,14 @@ mod tests {
 
     #[test]
     fn a_dominant_face_is_twice_the_next() {
-        assert!(matches!(dominant_face(&[]), Err(ServiceError::NoFace)));
-        assert_eq!(dominant_face(&[det(10.0)]).unwrap(), 0);
-        assert_eq!(dominant_face(&[det(100.0), det(70.0)]).unwrap(), 0);
+        assert!(matches!(dominant_face(vec![]), Err(ServiceError::NoFace)));
+        assert_eq!(dominant_face(vec![face(10.0)]).unwrap(), face(10.0));
+        assert_eq!(
+            dominant_face(vec![face(100.0), face(70.0)]).unwrap(),
+            face(100.0)
+        );
         assert!(matches!(
-            dominant_face(&[det(100.0), det(80.0), det(10.0)]),
+            dominant_face(vec![face(100.0), face(80.0), face(10.0)]),
             Err(ServiceError::SeveralFaces { count: 3 })
         ));
     }

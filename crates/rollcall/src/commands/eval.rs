@@ -29,13 +29,13 @@ pub fn run(global: &GlobalArgs, args: EvalArgs) -> anyhow::Result<()> {
         face_api_crop,
     })
     .context("loading the face models")?;
-    let kind = pipeline.embedder.kind();
+    let kind = pipeline.kind();
     // As the server decides: the flag, else the configured threshold, else the embedder's.
     let threshold = args.threshold.unwrap_or_else(|| {
         decimal(
             config
                 .threshold
-                .unwrap_or_else(|| pipeline.embedder.default_threshold()),
+                .unwrap_or_else(|| pipeline.default_threshold()),
         )
     });
     eprintln!(
