@@ -10,5 +10,6 @@ mod helpers;
 mod attendance;
 mod bad_input;
 mod ops;
+mod pipeline_road;
 mod recognition;
 mod users;
