@@ -101,55 +101,8 @@ impl Kiosk {
     }
 }
 
-/// An L2-normalised face embedding. Stored as little-endian f32 bytes.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Embedding(Vec<f32>);
-
-impl Embedding {
-    /// Normalises `values`; `None` when they are empty, not finite or all zero.
-    pub fn new(values: Vec<f32>) -> Option<Self> {
-        if values.is_empty() || values.iter().any(|v| !v.is_finite()) {
-            return None;
-        }
-        let norm = values.iter().map(|v| v * v).sum::<f32>().sqrt();
-        if norm == 0.0 {
-            return None;
-        }
-        Some(Embedding(values.into_iter().map(|v| v / norm).collect()))
-    }
-
-    pub fn from_le_bytes(bytes: &[u8]) -> Option<Self> {
-        let chunks = bytes.chunks_exact(4);
-        if !chunks.remainder().is_empty() {
-            return None;
-        }
-        let values = chunks
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        Embedding::new(values)
-    }
-
-    pub fn to_le_bytes(&self) -> Vec<u8> {
-        self.0.iter().flat_map(|v| v.to_le_bytes()).collect()
-    }
-
-    pub fn dim(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Cosine similarity: a dot product, since both sides are unit vectors. Different
-    /// dimensions (different models) never match.
-    pub fn similarity(&self, other: &Embedding) -> Similarity {
-        if self.0.len() != other.0.len() {
-            return Similarity(-1.0);
-        }
-        Similarity(self.0.iter().zip(&other.0).map(|(a, b)| a * b).sum())
-    }
-}
-
-/// Cosine similarity of two embeddings, in [-1, 1].
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
-pub struct Similarity(pub f32);
+// Embeddings are made by the vision crate; the rest of rollcall names them from here.
+pub use rollcall_vision::embedding::{Embedding, Similarity};
 
 /// The similarity at or above which two faces are the same person.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -304,18 +257,6 @@ mod tests {
             ("Jean", "Claude Van Damme")
         );
         assert!(PersonName::from_folder_name("Madonna").is_err());
-    }
-
-    #[test]
-    fn embeddings_round_trip_and_compare() {
-        let a = Embedding::new(vec![3.0, 4.0]).unwrap();
-        let b = Embedding::from_le_bytes(&a.to_le_bytes()).unwrap();
-        assert_eq!(a, b);
-        assert!((a.similarity(&b).0 - 1.0).abs() < 1e-6);
-        let c = Embedding::new(vec![-4.0, 3.0]).unwrap();
-        assert!(a.similarity(&c).0.abs() < 1e-6);
-        assert!(Embedding::new(vec![0.0, 0.0]).is_none());
-        assert!(Embedding::from_le_bytes(&[1, 2, 3]).is_none());
     }
 
     #[test]

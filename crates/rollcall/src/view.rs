@@ -104,6 +104,15 @@ impl From<&VerifiedFace> for FaceJson {
     }
 }
 
+/// `POST /detect`'s answer: the image size and its faces, largest first (serialised directly,
+/// so coordinates print as the f32 they are, as in `/verify`).
+#[derive(Debug, Serialize)]
+pub struct DetectJson {
+    pub width: u32,
+    pub height: u32,
+    pub faces: Vec<rollcall_vision::Face>,
+}
+
 /// A user on one line of the CLI's output.
 pub struct UserLine<'a>(pub &'a UserRecord);
 

@@ -1,27 +1,17 @@
 //! The two embedders behind one interface: how a detected face becomes a crop, and how crops
-//! become L2-normalised embeddings.
+//! become [`Embedding`]s. Which embedder and which files come from [`models`](crate::models).
 
 use crate::crop;
-use crate::error::ModelError;
+use crate::embedding::Embedding;
+use crate::error::{ModelError, PipelineError};
 use crate::facedesc::{self, FaceDescriptorNet};
 use crate::facenet::{self, InceptionResnetV1};
 use crate::image::RgbImage;
-use crate::models::{facenet_default_path, ResolvedModels};
+use crate::models::{facenet_default_path, EmbedderKind, ResolvedModels};
 use crate::mtcnn::Detection;
 use crate::nn;
 use crate::tensor::Tensor;
-use rayon::prelude::*;
 use std::path::Path;
-
-/// Which embedding network. Serialised as the names used on the command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum EmbedderKind {
-    /// InceptionResnetV1, 512-d, 160×160 box crops (facenet-pytorch's).
-    Facenet,
-    /// face-api.js / dlib ResNet, 128-d, 150×150.
-    FaceApi,
-}
 
 /// How a detection becomes the face-api network's 150×150 input.
 #[derive(
@@ -178,30 +168,35 @@ impl Embedder {
         })
     }
 
-    /// Embeddings of the faces `dets` of `image`, one batch, in the order given. Faces without
-    /// pixels inside the image (see [`crop`](Self::crop)) are skipped; `FacePipeline` never
-    /// passes such faces.
-    pub fn embed_faces(&self, image: &RgbImage, dets: &[Detection]) -> Vec<Vec<f32>> {
-        // Crops are independent; a large group photo has enough of them to share out.
-        let crops: Vec<RgbImage> = dets
-            .par_iter()
-            .filter_map(|d| self.crop(image, d))
-            .collect();
-        self.embed_crops(&crops)
-    }
-
-    /// Embeddings of crops already made by [`crop`](Self::crop), one batch.
-    pub fn embed_crops(&self, crops: &[RgbImage]) -> Vec<Vec<f32>> {
+    /// Embeddings of crops made by [`crop`](Self::crop), one batch: exactly one per crop, in
+    /// the order given. An error when the network's output is not finite.
+    pub fn embed_crops(&self, crops: &[RgbImage]) -> Result<Vec<Embedding>, PipelineError> {
         if crops.is_empty() {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         // One entry into the thread pool for the whole network, not one per layer.
-        nn::in_pool(|| match self {
+        let out = nn::in_pool(|| match self {
             Embedder::Facenet { net, .. } => {
-                rows(&net.forward(&to_batch(crops, |v| (v - FACENET_MEAN) / FACENET_DIVISOR)))
+                net.forward(&to_batch(crops, |v| (v - FACENET_MEAN) / FACENET_DIVISOR))
             }
             Embedder::FaceApi { net, .. } => mirror_averaged(net, crops),
-        })
+        });
+        let embeddings: Vec<Embedding> = out
+            .data
+            .chunks_exact(self.dim())
+            .map(|row| Embedding::new(row.to_vec()).ok_or(PipelineError::NonFiniteEmbedding))
+            .collect::<Result<_, _>>()?;
+        assert_eq!(embeddings.len(), crops.len(), "one embedding per crop");
+        Ok(embeddings)
+    }
+
+    /// The network alone on an input batch already in its shape and range ([N, 3, S, S]), no
+    /// mirror averaging: what `rollcall bench` times as the network's cost.
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        match self {
+            Embedder::Facenet { net, .. } => net.forward(x),
+            Embedder::FaceApi { net, .. } => net.forward(x),
+        }
     }
 }
 
@@ -211,7 +206,7 @@ impl Embedder {
 /// the attendance true-accept rate at a 0.1 % false-accept rate from 28 % to 41 %
 /// (docs/accuracy.md), for twice the network time. (face-api normalises its input inside the
 /// network, so the crops go in as 0..255.)
-fn mirror_averaged(net: &FaceDescriptorNet, crops: &[RgbImage]) -> Vec<Vec<f32>> {
+fn mirror_averaged(net: &FaceDescriptorNet, crops: &[RgbImage]) -> Tensor {
     let mirrored: Vec<RgbImage> = crops.iter().map(crop::mirror).collect();
     let both: Vec<RgbImage> = crops.iter().chain(&mirrored).cloned().collect();
     let out = net.forward(&to_batch(&both, |v| v));
@@ -219,15 +214,7 @@ fn mirror_averaged(net: &FaceDescriptorNet, crops: &[RgbImage]) -> Vec<Vec<f32>>
     let sum = plain.iter().zip(flipped).map(|(a, b)| a + b).collect();
     let mut sum = Tensor::new(vec![crops.len(), facedesc::EMBEDDING_DIM], sum);
     nn::l2_normalize_rows(&mut sum);
-    rows(&sum)
-}
-
-/// A [N, D] tensor as N vectors.
-fn rows(t: &Tensor) -> Vec<Vec<f32>> {
-    t.data
-        .chunks_exact(t.shape[1..].iter().product::<usize>().max(1))
-        .map(<[f32]>::to_vec)
-        .collect()
+    sum
 }
 
 /// Same-size HWC RGB crops → [N, 3, H, W] floats, `f` applied to each 0..255 value.

@@ -53,4 +53,7 @@ pub enum ModelError {
 pub enum PipelineError {
     #[error(transparent)]
     Image(#[from] ImageError),
+    /// The network gave NaN, infinite or all-zero values: a broken model file, not a bad photo.
+    #[error("the embedding network gave values that are not finite")]
+    NonFiniteEmbedding,
 }

@@ -3,12 +3,14 @@
 //! The data flows through the modules in this order:
 //! [`image`] (decode with limits, EXIF orientation) → [`mtcnn`] (P-Net, R-Net, O-Net: boxes,
 //! probabilities, landmarks) → [`crop`] (facenet-pytorch's box crop, landmark alignment) →
-//! [`facenet`] / [`facedesc`] (embeddings) → [`pipeline`] (all of it behind one `Send + Sync` API).
+//! [`facenet`] / [`facedesc`] behind [`embedder`] ([`embedding`]s) → [`pipeline`] (all of it
+//! behind one `Send + Sync` API, the only road the server takes).
 //! [`weights`] reads the published weight files, [`nn`] holds the layers the networks are built
-//! from, [`models`] knows where model files live and how to fetch them.
+//! from, [`models`] knows which embedder to run, where model files live and how to fetch them.
 
 pub mod crop;
 pub mod embedder;
+pub mod embedding;
 pub mod error;
 pub mod facedesc;
 pub mod facenet;
@@ -21,9 +23,11 @@ pub mod pipeline;
 pub mod tensor;
 pub mod weights;
 
-pub use embedder::{Embedder, EmbedderKind};
+pub use embedder::Embedder;
+pub use embedding::{Embedding, Similarity};
 pub use error::{ImageError, ModelError, PipelineError};
 pub use image::{DecodeLimits, RgbImage};
+pub use models::{EmbedderChoice, EmbedderKind};
 pub use mtcnn::{Detection, Detector};
-pub use pipeline::{Face, FacePipeline, PipelineConfig};
+pub use pipeline::{Analysis, Face, FacePipeline, PipelineConfig, StageTimings};
 pub use tensor::Tensor;

@@ -1,12 +1,33 @@
-//! Where model files live, how a user's machine gets them (`models fetch`: download with a
-//! progress bar, SHA-256 check, atomic rename), and which embedder is active.
+//! Which embedding network to run, where model files live, and how a user's machine gets them
+//! (`models fetch`: download with a progress bar, SHA-256 check, atomic rename). The
+//! [`embedder`](crate::embedder) loads what this module resolved; this module knows nothing of
+//! the networks themselves.
 
-use crate::embedder::EmbedderKind;
 use crate::error::ModelError;
 use crate::fetch::{self, Fetcher, ModelFile, ModelGroup};
 use std::path::{Path, PathBuf};
 
-/// The embedder asked for on the command line / in config.
+/// Which embedding network. Serialised as the names used on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EmbedderKind {
+    /// InceptionResnetV1, 512-d, 160×160 box crops (facenet-pytorch's).
+    Facenet,
+    /// face-api.js / dlib ResNet, 128-d, 150×150.
+    FaceApi,
+}
+
+impl EmbedderKind {
+    /// The files this network is loaded from (MTCNN's are needed whatever the embedder).
+    pub fn files(self) -> ModelGroup {
+        match self {
+            EmbedderKind::Facenet => ModelGroup::Facenet,
+            EmbedderKind::FaceApi => ModelGroup::FaceApi,
+        }
+    }
+}
+
+/// The embedder asked for on the command line / in config: a network by name, or `auto`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
@@ -15,6 +36,26 @@ pub enum EmbedderChoice {
     FaceApi,
     /// FaceNet when its weights are present or fetchable, otherwise face-api (said loudly).
     Auto,
+}
+
+impl EmbedderChoice {
+    /// The network named, or `None` for `auto`.
+    pub fn named(self) -> Option<EmbedderKind> {
+        match self {
+            EmbedderChoice::Facenet => Some(EmbedderKind::Facenet),
+            EmbedderChoice::FaceApi => Some(EmbedderKind::FaceApi),
+            EmbedderChoice::Auto => None,
+        }
+    }
+}
+
+impl From<EmbedderKind> for EmbedderChoice {
+    fn from(kind: EmbedderKind) -> Self {
+        match kind {
+            EmbedderKind::Facenet => EmbedderChoice::Facenet,
+            EmbedderKind::FaceApi => EmbedderChoice::FaceApi,
+        }
+    }
 }
 
 impl std::str::FromStr for EmbedderChoice {
@@ -92,13 +133,10 @@ impl ModelConfig {
             .facenet_weights
             .clone()
             .unwrap_or_else(|| facenet_default_path(&self.models_dir));
-        let kind = match self.embedder {
-            EmbedderChoice::Facenet => EmbedderKind::Facenet,
-            EmbedderChoice::FaceApi => EmbedderKind::FaceApi,
-            EmbedderChoice::Auto if self.facenet_weights.is_some() || facenet.is_file() => {
-                EmbedderKind::Facenet
-            }
-            EmbedderChoice::Auto if self.fetch_missing => {
+        let kind = match self.embedder.named() {
+            Some(kind) => kind,
+            None if self.facenet_weights.is_some() || facenet.is_file() => EmbedderKind::Facenet,
+            None if self.fetch_missing => {
                 match self.fetch_group(manifest, fetcher, ModelGroup::Facenet) {
                     Ok(()) => EmbedderKind::Facenet,
                     Err(e) => {
@@ -107,7 +145,7 @@ impl ModelConfig {
                     }
                 }
             }
-            EmbedderChoice::Auto => {
+            None => {
                 self.warn_face_api_fallback(&facenet, None);
                 EmbedderKind::FaceApi
             }
@@ -121,28 +159,19 @@ impl ModelConfig {
                 )));
             }
         }
+        // An explicit FaceNet file lies outside the models directory: never fetched into.
         let mut groups = vec![ModelGroup::Mtcnn];
-        match kind {
-            EmbedderKind::Facenet if self.facenet_weights.is_none() => {
-                groups.push(ModelGroup::Facenet)
-            }
-            EmbedderKind::Facenet => {}
-            EmbedderKind::FaceApi => groups.push(ModelGroup::FaceApi),
+        if !(kind == EmbedderKind::Facenet && self.facenet_weights.is_some()) {
+            groups.push(kind.files());
         }
-        for group in groups {
-            if self.fetch_missing {
+        if self.fetch_missing {
+            for &group in &groups {
                 self.fetch_group(manifest, fetcher, group)?;
             }
         }
         let missing: Vec<PathBuf> = manifest
             .iter()
-            .filter(|f| {
-                f.group == ModelGroup::Mtcnn
-                    || (f.group == ModelGroup::FaceApi && kind == EmbedderKind::FaceApi)
-                    || (f.group == ModelGroup::Facenet
-                        && kind == EmbedderKind::Facenet
-                        && self.facenet_weights.is_none())
-            })
+            .filter(|f| groups.contains(&f.group))
             .map(|f| f.path_in(&self.models_dir))
             .filter(|p| !p.is_file())
             .collect();
@@ -204,5 +233,24 @@ impl ModelConfig {
         );
         tracing::warn!("{message}");
         eprintln!("WARNING: {message}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choices_are_parsed_by_their_names() {
+        assert_eq!("facenet".parse(), Ok(EmbedderChoice::Facenet));
+        assert_eq!("face-api".parse(), Ok(EmbedderChoice::FaceApi));
+        assert_eq!("auto".parse(), Ok(EmbedderChoice::Auto));
+        assert!("dlib".parse::<EmbedderChoice>().is_err());
+        assert_eq!(EmbedderChoice::Auto.named(), None);
+        for kind in [EmbedderKind::Facenet, EmbedderKind::FaceApi] {
+            assert_eq!(EmbedderChoice::from(kind).named(), Some(kind));
+        }
+        assert_eq!(EmbedderKind::FaceApi.files(), ModelGroup::FaceApi);
+        assert_eq!(EmbedderKind::Facenet.files(), ModelGroup::Facenet);
     }
 }

@@ -206,9 +206,9 @@ fn same_person_is_closer_than_other_people_on_lfw() {
             .iter()
             .map(|pair| {
                 pair.each_ref().map(|(image, det)| {
-                    let e = embedder
-                        .embed_faces(image, std::slice::from_ref(det))
-                        .remove(0);
+                    let crop = embedder.crop(image, det).expect("a face inside the photo");
+                    let e = embedder.embed_crops(&[crop]).expect("embed").remove(0);
+                    let e = e.into_vec();
                     assert_eq!(e.len(), 128);
                     assert!(
                         e.iter().all(|v| v.is_finite()),

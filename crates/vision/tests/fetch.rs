@@ -1,11 +1,10 @@
 //! Model fetching against a tiny HTTP server on loopback: atomic landing, hash checks, clear
 //! errors, nothing left behind on failure, sources tried in order.
 
-use rollcall_vision::embedder::EmbedderKind;
 use rollcall_vision::fetch::{
     ArchiveKind, Check, Fetcher, FileState, ModelFile, ModelGroup, PackageSource, Source,
 };
-use rollcall_vision::models::{EmbedderChoice, ModelConfig};
+use rollcall_vision::models::{EmbedderChoice, EmbedderKind, ModelConfig};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::{Read, Write};

@@ -6,10 +6,9 @@ use super::Leading;
 use crate::config::Settings;
 use anyhow::Context;
 use clap::Args;
-use rollcall_vision::embedder::{Embedder, EmbedderKind};
-use rollcall_vision::models::{face_api_dir, facenet_default_path, EmbedderChoice, ModelConfig};
+use rollcall_vision::models::{face_api_dir, facenet_default_path, EmbedderKind, ModelConfig};
 use rollcall_vision::pipeline::{FacePipeline, PipelineConfig};
-use rollcall_vision::{crop, image, DecodeLimits, Tensor};
+use rollcall_vision::{DecodeLimits, Embedder, Tensor};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -151,10 +150,7 @@ pub fn run(leading: &Leading, args: BenchArgs) -> anyhow::Result<()> {
         let config = PipelineConfig {
             models: ModelConfig {
                 models_dir: models_dir.clone(),
-                embedder: match kind {
-                    EmbedderKind::Facenet => EmbedderChoice::Facenet,
-                    EmbedderKind::FaceApi => EmbedderChoice::FaceApi,
-                },
+                embedder: kind.into(),
                 facenet_weights: settings.models.facenet_weights.clone(),
                 // A benchmark measures what is there; it never downloads.
                 fetch_missing: false,
@@ -182,10 +178,9 @@ pub fn run(leading: &Leading, args: BenchArgs) -> anyhow::Result<()> {
 /// `--embedder` when given; otherwise every embedder whose files are present.
 fn embedders_to_bench(settings: &Settings) -> anyhow::Result<Vec<EmbedderKind>> {
     let models_dir = &settings.models.models_dir;
-    Ok(match settings.models.embedder {
-        EmbedderChoice::Facenet => vec![EmbedderKind::Facenet],
-        EmbedderChoice::FaceApi => vec![EmbedderKind::FaceApi],
-        EmbedderChoice::Auto => {
+    Ok(match settings.models.embedder.named() {
+        Some(kind) => vec![kind],
+        None => {
             let facenet = settings
                 .models
                 .facenet_weights
@@ -217,13 +212,13 @@ fn bench_embedder(
     let t0 = Instant::now();
     let pipeline = FacePipeline::load(config)?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
-    let embedder = &pipeline.embedder;
+    let embedder = pipeline.embedder();
     let mut rows = Vec::new();
 
     // The networks alone, on a fixed input, as the reference times `resnet(x)`.
     for batch in [1, 8] {
         let x = fixed_input(embedder, batch);
-        let stats = time(runs, || forward(embedder, &x));
+        let stats = time(runs, || embedder.forward(&x));
         rows.push(Row {
             image: None,
             stage: format!("embed b{batch}"),
@@ -231,17 +226,14 @@ fn bench_embedder(
         });
     }
 
+    // Each stage as `FacePipeline::analyze` runs it.
     for (name, bytes) in photos {
-        let img = image::decode(bytes, pipeline.limits)?;
-        let dets = pipeline.detector.detect(&img);
-        let largest = dets
-            .first()
-            .with_context(|| format!("no face found in {name}"))?
-            .clone();
-        let crop_size = match embedder.kind() {
-            EmbedderKind::Facenet => 160,
-            EmbedderKind::FaceApi => 150,
-        };
+        let img = pipeline.decode(bytes)?;
+        let largest = pipeline
+            .find_faces(&img)
+            .into_iter()
+            .next()
+            .with_context(|| format!("no face found in {name}"))?;
         let image = Some(name.clone());
         let mut push = |stage: &str, stats| {
             rows.push(Row {
@@ -250,29 +242,16 @@ fn bench_embedder(
                 stats,
             })
         };
-        push(
-            "decode",
-            time(runs, || image::decode(bytes, pipeline.limits)),
-        );
-        push("detect", time(runs, || pipeline.detector.detect(&img)));
-        push(
-            "crop",
-            time(runs, || crop::box_crop(&img, &largest, crop_size)),
-        );
-        // JPEG bytes → embedding of the largest face: what one kiosk check-in costs.
-        push(
-            "verify",
-            time(runs, || -> Option<Vec<f32>> {
-                let img = image::decode(bytes, pipeline.limits).ok()?;
-                let dets = pipeline.detector.detect(&img);
-                embedder.embed_faces(&img, dets.get(..1)?).pop()
-            }),
-        );
+        push("decode", time(runs, || pipeline.decode(bytes)));
+        push("detect", time(runs, || pipeline.find_faces(&img)));
+        push("crop", time(runs, || embedder.crop(&img, &largest)));
+        // JPEG bytes → faces with embeddings: what one kiosk check-in costs.
+        push("verify", time(runs, || pipeline.analyze(bytes, true)));
     }
 
     Ok(EmbedderReport {
-        embedder: embedder.kind(),
-        model_id: embedder.model_id().to_string(),
+        embedder: pipeline.kind(),
+        model_id: pipeline.model_id().to_string(),
         load_ms,
         peak_rss_mb: peak_rss_mb(),
         rows,
@@ -281,10 +260,7 @@ fn bench_embedder(
 
 /// A deterministic pseudo-random batch in the network's input shape and range.
 fn fixed_input(embedder: &Embedder, batch: usize) -> Tensor {
-    let side = match embedder.kind() {
-        EmbedderKind::Facenet => 160,
-        EmbedderKind::FaceApi => 150,
-    };
+    let side = embedder.input_size() as usize;
     let n = batch * 3 * side * side;
     let mut state = 0x2545_f491_u32;
     let data = (0..n)
@@ -299,13 +275,6 @@ fn fixed_input(embedder: &Embedder, batch: usize) -> Tensor {
         })
         .collect();
     Tensor::new(vec![batch, 3, side, side], data)
-}
-
-fn forward(embedder: &Embedder, x: &Tensor) -> Tensor {
-    match embedder {
-        Embedder::Facenet { net, .. } => net.forward(x),
-        Embedder::FaceApi { net, .. } => net.forward(x),
-    }
 }
 
 /// The process's peak resident set (`VmHWM`), in MB; `None` off Linux.

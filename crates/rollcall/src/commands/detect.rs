@@ -43,7 +43,10 @@ pub fn run(leading: &Leading, args: DetectArgs) -> anyhow::Result<()> {
     for path in &args.photos {
         let result = std::fs::read(path)
             .map_err(|e| e.to_string())
-            .and_then(|bytes| faces_of(&pipeline, &bytes, args.embed).map_err(|e| e.to_string()));
+            .and_then(|bytes| {
+                let analysis = pipeline.analyze(&bytes, args.embed);
+                analysis.map(|a| a.faces).map_err(|e| e.to_string())
+            });
         let report = match result {
             Ok(faces) => PhotoReport {
                 image: path,
@@ -73,25 +76,6 @@ pub fn run(leading: &Leading, args: DetectArgs) -> anyhow::Result<()> {
         anyhow::bail!("{failed} of {} photos could not be read", reports.len());
     }
     Ok(())
-}
-
-fn faces_of(
-    pipeline: &FacePipeline,
-    bytes: &[u8],
-    embed: bool,
-) -> Result<Vec<Face>, rollcall_vision::PipelineError> {
-    if embed {
-        pipeline.analyze(bytes)
-    } else {
-        let detections = pipeline.detect(bytes)?;
-        Ok(detections
-            .into_iter()
-            .map(|detection| Face {
-                detection,
-                embedding: None,
-            })
-            .collect())
-    }
 }
 
 fn print_table(report: &PhotoReport) {

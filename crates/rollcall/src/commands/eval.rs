@@ -64,13 +64,13 @@ pub fn run(leading: &Leading, args: EvalArgs) -> anyhow::Result<()> {
         face_api_crop,
     })
     .context("loading the face models")?;
-    let kind = pipeline.embedder.kind();
+    let kind = pipeline.kind();
     // As the server decides: the flag or environment, else the configuration file, else the
     // embedder's default.
     let threshold = decimal(
         config
             .threshold
-            .unwrap_or_else(|| pipeline.embedder.default_threshold()),
+            .unwrap_or_else(|| pipeline.default_threshold()),
     );
     eprintln!(
         "eval: {} photos of {} people, {} pairs; embedder {} on {} thread(s)",

@@ -4,7 +4,7 @@
 use super::dataset::{Dataset, PhotoId};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
-use rollcall_vision::{crop, image, Detection, FacePipeline};
+use rollcall_vision::{Detection, FacePipeline};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Photos between progress lines when stderr is not a terminal.
@@ -100,27 +100,25 @@ pub fn embed_photo(pipeline: &FacePipeline, path: &std::path::Path) -> PhotoOutc
         Ok(b) => b,
         Err(e) => return PhotoOutcome::Unreadable(e.to_string()),
     };
-    let img = match image::decode(&bytes, pipeline.limits) {
+    let img = match pipeline.decode(&bytes) {
         Ok(i) => i,
         Err(e) => return PhotoOutcome::Unreadable(e.to_string()),
     };
-    // As `FacePipeline` does: MTCNN boxes are not clipped, and one wholly outside the frame
-    // has nothing to crop.
-    let mut detections = pipeline.detector.detect(&img);
-    detections.retain(|d| crop::box_int(d.bbox, img.width, img.height).is_some());
+    let mut detections = pipeline.find_faces(&img);
     let Some(subject) = subject_index(&detections, img.width, img.height) else {
         return PhotoOutcome::NoFace;
     };
     let faces = detections.len();
-    let chosen = [detections[subject].clone()];
-    match pipeline
-        .embedder
-        .embed_faces(&img, &chosen)
-        .into_iter()
-        .next()
-    {
-        Some(embedding) => PhotoOutcome::Face { embedding, faces },
-        None => PhotoOutcome::NoFace,
+    let chosen = detections.swap_remove(subject);
+    match pipeline.embed_faces(&img, vec![chosen]) {
+        Ok(embedded) => match embedded.into_iter().next().and_then(|f| f.embedding) {
+            Some(embedding) => PhotoOutcome::Face {
+                embedding: embedding.into_vec(),
+                faces,
+            },
+            None => PhotoOutcome::NoFace,
+        },
+        Err(e) => PhotoOutcome::Unreadable(e.to_string()),
     }
 }
 

@@ -7,11 +7,10 @@ use super::AppState;
 use crate::domain::{Kiosk, PersonName};
 use crate::service::Verification;
 use crate::store::{AttendanceRecord, CheckIn};
-use crate::view::{round, EventRef, FaceJson, Recognised, UserJson};
+use crate::view::{round, DetectJson, EventRef, FaceJson, Recognised, UserJson};
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::State;
 use axum::Json;
-use serde_json::{json, Value};
 
 #[utoipa::path(
     post,
@@ -53,14 +52,14 @@ pub async fn register(
 pub async fn detect(
     State(state): State<AppState>,
     multipart: Result<Multipart, MultipartRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DetectJson>, ApiError> {
     let form = Form::read(multipart, state.max_upload_bytes).await?;
     let analysis = state.rollcall.detect(form.image()?).await?;
-    Ok(Json(json!({
-        "width": analysis.width,
-        "height": analysis.height,
-        "faces": analysis.faces,
-    })))
+    Ok(Json(DetectJson {
+        width: analysis.width,
+        height: analysis.height,
+        faces: analysis.faces,
+    }))
 }
 
 /// Recognise the people in a frame and check in every recognised face.

@@ -1,6 +1,7 @@
 //! Who is in a photo, and checking them in: every recognised face once per cooldown, the same
 //! person twice in one frame once.
 
+use super::people::without_embedding;
 use super::{Rollcall, ServiceError};
 use crate::domain::{Kiosk, Threshold};
 use crate::gallery::Candidate;
@@ -46,7 +47,8 @@ impl Rollcall {
         }
         let mut faces = Vec::with_capacity(analysis.faces.len());
         let mut seen = std::collections::HashSet::new();
-        for (detection, embedding) in analysis.faces.into_iter().zip(&analysis.embeddings) {
+        for face in analysis.faces {
+            let embedding = face.embedding.as_ref().ok_or_else(without_embedding)?;
             let best = self.gallery.best(embedding);
             let matched = best
                 .as_ref()
@@ -71,7 +73,7 @@ impl Rollcall {
                 }
             }
             faces.push(VerifiedFace {
-                detection,
+                detection: face.detection,
                 best,
                 matched,
                 check_in,

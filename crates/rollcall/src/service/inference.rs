@@ -2,20 +2,18 @@
 //! `queue` more waiting; past that, [`ServiceError::Busy`] (503 with `Retry-After`).
 
 use super::ServiceError;
-use crate::domain::{Embedding, ImageFormat};
-use rollcall_vision::{Detection, FacePipeline};
+use crate::domain::ImageFormat;
+use rollcall_vision::pipeline::StageTimings;
+use rollcall_vision::{Face, FacePipeline};
 use std::sync::Arc;
-use std::time::Instant;
 use tokio::sync::Semaphore;
 
-/// A decoded photo's faces (largest first) and, when asked for, their embeddings.
+/// A decoded photo's faces (largest first), each with its embedding when asked for.
 #[derive(Debug, Clone)]
 pub struct Analysis {
     pub width: u32,
     pub height: u32,
-    pub faces: Vec<Detection>,
-    /// One per face, same order; empty when embeddings were not asked for.
-    pub embeddings: Vec<Embedding>,
+    pub faces: Vec<Face>,
 }
 
 /// Runs photo analysis off the async runtime, bounded.
@@ -69,46 +67,27 @@ fn analyze_now(
     bytes: &[u8],
     embed: bool,
 ) -> Result<Analysis, ServiceError> {
-    let t = Instant::now();
-    let image = rollcall_vision::image::decode(bytes, pipeline.limits)?;
-    stage_done("decode", t);
-
-    let t = Instant::now();
-    let mut faces = pipeline.detector.detect(&image);
-    // Largest first, whatever order the detector returns.
-    faces.sort_by(|a, b| area(b).total_cmp(&area(a)));
-    stage_done("detect", t);
-
-    let mut embeddings = Vec::new();
-    if embed && !faces.is_empty() {
-        let t = Instant::now();
-        let raw = pipeline.embedder.embed_faces(&image, &faces);
-        stage_done("embed", t);
-        embeddings = raw
-            .into_iter()
-            .map(|v| {
-                Embedding::new(v)
-                    .ok_or_else(|| ServiceError::Internal("embedding is not finite".into()))
-            })
-            .collect::<Result<_, _>>()?;
-    }
+    let analysis = pipeline.analyze(bytes, embed)?;
+    record_timings(&analysis.timings);
     Ok(Analysis {
-        width: image.width,
-        height: image.height,
-        faces,
-        embeddings,
+        width: analysis.width,
+        height: analysis.height,
+        faces: analysis.faces,
     })
 }
 
-fn stage_done(stage: &'static str, since: Instant) {
-    metrics::histogram!("rollcall_inference_seconds", "stage" => stage)
-        .record(since.elapsed().as_secs_f64());
-}
-
-/// Box area of a detection.
-pub fn area(d: &Detection) -> f32 {
-    let [x1, y1, x2, y2] = d.bbox;
-    (x2 - x1).max(0.0) * (y2 - y1).max(0.0)
+fn record_timings(timings: &StageTimings) {
+    let stages = [
+        ("decode", Some(timings.decode)),
+        ("detect", Some(timings.detect)),
+        ("embed", timings.embed),
+    ];
+    for (stage, took) in stages {
+        if let Some(took) = took {
+            metrics::histogram!("rollcall_inference_seconds", "stage" => stage)
+                .record(took.as_secs_f64());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,14 +11,14 @@ mod inference;
 mod people;
 
 pub use checkin::{Verification, VerifiedFace};
-pub use inference::{area, Analysis, Inference};
+pub use inference::{Analysis, Inference};
 pub use people::{dominant_face, People, ReferenceFace, ReindexReport};
 
 use crate::attendance::Attendance;
 use crate::domain::Threshold;
 use crate::gallery::{Gallery, LoadReport};
 use crate::store::{AttendanceFilter, AttendanceRecord, PhotoDir, Store, StoreError, UserRecord};
-use rollcall_vision::{EmbedderKind, FacePipeline, ImageError};
+use rollcall_vision::{EmbedderKind, FacePipeline, ImageError, PipelineError};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,6 +56,15 @@ pub enum ServiceError {
     Photo(#[from] std::io::Error),
     #[error("photo analysis failed: {0}")]
     Internal(String),
+}
+
+impl From<PipelineError> for ServiceError {
+    fn from(e: PipelineError) -> Self {
+        match e {
+            PipelineError::Image(e) => ServiceError::Image(e),
+            e @ PipelineError::NonFiniteEmbedding => ServiceError::Internal(e.to_string()),
+        }
+    }
 }
 
 impl ServiceError {
@@ -98,7 +107,7 @@ impl Rollcall {
     ) -> Result<Rollcall, ServiceError> {
         let threshold = options
             .threshold
-            .unwrap_or_else(|| pipeline.embedder.default_threshold());
+            .unwrap_or_else(|| pipeline.default_threshold());
         let threshold =
             Threshold::new(threshold).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let removed = photos.sweep(&store.all_image_paths().await?)?;
@@ -127,7 +136,7 @@ impl Rollcall {
     }
 
     pub fn embedder(&self) -> EmbedderKind {
-        self.inference.pipeline().embedder.kind()
+        self.inference.pipeline().kind()
     }
 
     /// The similarity a face needs to match.

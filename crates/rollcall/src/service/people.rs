@@ -2,11 +2,11 @@
 //! A person's rows and photos are all-or-nothing: photos are staged, the rows committed, then
 //! the photos kept (a crash in between leaves files the next start sweeps).
 
-use super::inference::area;
 use super::{warn_other_models, Rollcall, ServiceError};
 use crate::domain::{Embedding, ImageFormat, PersonName};
 use crate::store::{NewFace, PhotoDir, Store, UserRecord};
-use rollcall_vision::Detection;
+use rollcall_vision::pipeline::area;
+use rollcall_vision::{Detection, Face};
 use std::sync::Arc;
 
 /// A face good enough to register: the photo's only face, or one at least twice the area of the
@@ -35,11 +35,11 @@ impl Rollcall {
     pub async fn reference_face(&self, bytes: Arc<[u8]>) -> Result<ReferenceFace, ServiceError> {
         let format = ImageFormat::sniff(&bytes).ok_or(ServiceError::UnsupportedImage)?;
         let analysis = self.inference.analyze(bytes, true).await?;
-        let index = dominant_face(&analysis.faces)?;
+        let face = dominant_face(analysis.faces)?;
         Ok(ReferenceFace {
             format,
-            detection: analysis.faces[index].clone(),
-            embedding: analysis.embeddings[index].clone(),
+            embedding: face.embedding.ok_or_else(without_embedding)?,
+            detection: face.detection,
         })
     }
 
@@ -204,35 +204,48 @@ impl People {
     }
 }
 
-/// The index of the face to register, or why there is none.
-pub fn dominant_face(faces: &[Detection]) -> Result<usize, ServiceError> {
-    match faces {
-        [] => Err(ServiceError::NoFace),
-        [_] => Ok(0),
-        [first, second, ..] if area(first) >= DOMINANCE * area(second) => Ok(0),
-        _ => Err(ServiceError::SeveralFaces { count: faces.len() }),
+/// The face to register (of faces largest first), or why there is none.
+pub fn dominant_face(faces: Vec<Face>) -> Result<Face, ServiceError> {
+    let count = faces.len();
+    let mut faces = faces.into_iter();
+    let first = faces.next().ok_or(ServiceError::NoFace)?;
+    match faces.next() {
+        None => Ok(first),
+        Some(second) if area(&first.detection) >= DOMINANCE * area(&second.detection) => Ok(first),
+        Some(_) => Err(ServiceError::SeveralFaces { count }),
     }
+}
+
+/// Faces analysed with `embed` always carry their embedding; a face without one is a bug.
+pub(super) fn without_embedding() -> ServiceError {
+    ServiceError::Internal("a face was analysed without its embedding".into())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn det(size: f32) -> Detection {
-        Detection {
-            bbox: [0.0, 0.0, size, size],
-            probability: 0.99,
-            landmarks: [[0.0; 2]; 5],
+    fn face(size: f32) -> Face {
+        Face {
+            detection: Detection {
+                bbox: [0.0, 0.0, size, size],
+                probability: 0.99,
+                landmarks: [[0.0; 2]; 5],
+            },
+            embedding: None,
         }
     }
 
     #[test]
     fn a_dominant_face_is_twice_the_next() {
-        assert!(matches!(dominant_face(&[]), Err(ServiceError::NoFace)));
-        assert_eq!(dominant_face(&[det(10.0)]).unwrap(), 0);
-        assert_eq!(dominant_face(&[det(100.0), det(70.0)]).unwrap(), 0);
+        assert!(matches!(dominant_face(vec![]), Err(ServiceError::NoFace)));
+        assert_eq!(dominant_face(vec![face(10.0)]).unwrap(), face(10.0));
+        assert_eq!(
+            dominant_face(vec![face(100.0), face(70.0)]).unwrap(),
+            face(100.0)
+        );
         assert!(matches!(
-            dominant_face(&[det(100.0), det(80.0), det(10.0)]),
+            dominant_face(vec![face(100.0), face(80.0), face(10.0)]),
             Err(ServiceError::SeveralFaces { count: 3 })
         ));
     }

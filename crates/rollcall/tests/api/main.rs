@@ -14,6 +14,7 @@ mod metric_counts;
 mod multi_face;
 mod openapi;
 mod ops;
+mod pipeline_road;
 mod recognition;
 mod unavailable;
 mod users;
