@@ -1,6 +1,7 @@
 //! Values parsed at the edge (HTTP form, CLI flag, database row) into types that cannot be wrong
 //! further in: a person's name, an embedding, a similarity threshold, an image format, a day.
 
+use crate::matching;
 use chrono::{DateTime, NaiveDate, Utc};
 use std::fmt;
 
@@ -137,13 +138,18 @@ impl Embedding {
         self.0.len()
     }
 
-    /// Cosine similarity: a dot product, since both sides are unit vectors. Different
-    /// dimensions (different models) never match.
+    /// The unit vector's values.
+    pub fn values(&self) -> &[f32] {
+        &self.0
+    }
+
+    /// Cosine similarity ([`matching::cosine`]). Different dimensions (different models) never
+    /// match.
     pub fn similarity(&self, other: &Embedding) -> Similarity {
         if self.0.len() != other.0.len() {
             return Similarity(-1.0);
         }
-        Similarity(self.0.iter().zip(&other.0).map(|(a, b)| a * b).sum())
+        Similarity(matching::cosine(&self.0, &other.0) as f32)
     }
 }
 
@@ -171,8 +177,9 @@ impl Threshold {
         self.0
     }
 
+    /// [`matching::accepts`], the rule `rollcall eval` calibrates with.
     pub fn accepts(self, s: Similarity) -> bool {
-        s.0 >= self.0
+        matching::accepts(f64::from(s.0), f64::from(self.0))
     }
 }
 
