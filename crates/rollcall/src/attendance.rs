@@ -26,10 +26,6 @@ impl Attendance {
         }
     }
 
-    pub fn cooldown(&self) -> Duration {
-        self.cooldown
-    }
-
     pub async fn check_in(
         &self,
         user_id: i64,
@@ -183,6 +179,33 @@ pub fn write_csv<W: std::io::Write>(records: &[AttendanceRecord], out: W) -> csv
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    /// The per-person locks live only while someone holds or waits for them, so the map does
+    /// not grow with every person ever seen.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn person_locks_are_forgotten_after_each_check_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&crate::config::sqlite_url(&dir.path().join("t.db")))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let attendance = Arc::new(Attendance::new(store, Duration::from_secs(300)));
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let attendance = attendance.clone();
+                tokio::spawn(async move { attendance.check_in(i % 2, 0.99, None, "m").await })
+            })
+            .collect();
+        for task in tasks {
+            // Nobody is registered: every call takes and releases its person's lock.
+            assert!(matches!(task.await.unwrap(), Ok(CheckIn::UnknownUser)));
+        }
+        assert!(attendance.locks.lock().unwrap().is_empty());
+        // Alone, too: the last holder forgets the lock.
+        let alone = attendance.check_in(7, 0.99, None, "m").await;
+        assert!(matches!(alone, Ok(CheckIn::UnknownUser)));
+        assert!(attendance.locks.lock().unwrap().is_empty());
+    }
 
     fn rec(id: i64, user_id: i64, at: DateTime<Utc>) -> AttendanceRecord {
         AttendanceRecord {

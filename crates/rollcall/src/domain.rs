@@ -1,6 +1,7 @@
 //! Values parsed at the edge (HTTP form, CLI flag, database row) into types that cannot be wrong
 //! further in: a person's name, an embedding, a similarity threshold, an image format, a day.
 
+use crate::matching;
 use chrono::{DateTime, NaiveDate, Utc};
 use std::fmt;
 
@@ -124,8 +125,9 @@ impl Threshold {
         self.0
     }
 
+    /// [`matching::accepts`], the rule `rollcall eval` calibrates with.
     pub fn accepts(self, s: Similarity) -> bool {
-        s.0 >= self.0
+        matching::accepts(f64::from(s.0), f64::from(self.0))
     }
 }
 

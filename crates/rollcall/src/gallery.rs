@@ -1,9 +1,10 @@
 //! The registered faces in memory: every person's reference embeddings of the active model,
-//! loaded at start and kept current on register, add-face and delete. Matching is a linear
-//! scan of cosine similarities (unit vectors: dot products), which for the few thousand people
-//! of a school or office takes well under a millisecond.
+//! loaded at start and kept current on register, add-face and delete. Matching ([`matching`],
+//! the rules `rollcall eval` measures) is a linear scan of cosine similarities, which for the
+//! few thousand people of a school or office takes well under a millisecond.
 
 use crate::domain::{Embedding, Similarity};
+use crate::matching;
 use crate::store::EmbeddingRow;
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -114,28 +115,23 @@ impl Gallery {
         self.len() == 0
     }
 
-    /// The most similar person (best over each person's references); `None` for an empty
-    /// gallery or an embedding of another size.
+    /// The most similar person ([`matching::best_match`]: best over each person's references,
+    /// ties to the smaller id); `None` for an empty gallery or an embedding of another size.
     pub fn best(&self, face: &Embedding) -> Option<Candidate> {
         let people = self.read();
-        people
-            .iter()
-            .filter_map(|(id, p)| {
-                let best = p
-                    .references
-                    .iter()
-                    .filter(|r| r.dim() == face.dim())
-                    .map(|r| r.similarity(face))
-                    .max_by(|a, b| a.0.total_cmp(&b.0))?;
-                Some((id, p, best))
-            })
-            .max_by(|a, b| a.2 .0.total_cmp(&b.2 .0).then_with(|| b.0.cmp(a.0)))
-            .map(|(id, p, similarity)| Candidate {
-                user_id: *id,
-                first_name: p.first_name.clone(),
-                last_name: p.last_name.clone(),
-                similarity,
-            })
+        let (user_id, similarity) = matching::best_match(
+            face.values(),
+            people
+                .iter()
+                .map(|(id, p)| (*id, p.references.iter().map(Embedding::values))),
+        )?;
+        let person = &people[&user_id];
+        Some(Candidate {
+            user_id,
+            first_name: person.first_name.clone(),
+            last_name: person.last_name.clone(),
+            similarity: Similarity(similarity as f32),
+        })
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<i64, Person>> {

@@ -13,6 +13,7 @@ pub mod domain;
 pub mod eval;
 pub mod gallery;
 pub mod http;
+pub mod matching;
 pub mod service;
 pub mod store;
 pub mod view;

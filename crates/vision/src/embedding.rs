@@ -45,14 +45,27 @@ impl Embedding {
         self.0
     }
 
-    /// Cosine similarity: a dot product, since both sides are unit vectors. Different
-    /// dimensions (different models) never match.
+    /// Cosine similarity ([`cosine`]). Different dimensions (different models) never match.
     pub fn similarity(&self, other: &Embedding) -> Similarity {
         if self.0.len() != other.0.len() {
             return Similarity(-1.0);
         }
-        Similarity(self.0.iter().zip(&other.0).map(|(a, b)| a * b).sum())
+        Similarity(cosine(&self.0, &other.0) as f32)
     }
+
+    /// The unit vector's values.
+    pub fn values(&self) -> &[f32] {
+        &self.0
+    }
+}
+
+/// Cosine similarity of two unit vectors: their dot product, summed in f64 so that the order of
+/// the terms (and so a SIMD or a scalar loop) cannot change the score at f32 precision.
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| f64::from(x) * f64::from(y))
+        .sum()
 }
 
 /// Read-only access to the values (`len`, `iter`, indexing), never a way to un-normalise them.

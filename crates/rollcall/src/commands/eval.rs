@@ -5,12 +5,12 @@ use super::args::{CommonArgs, EmbedderArgs, ThresholdArgs};
 use super::Leading;
 use crate::eval::dataset::{generate_pairs, Dataset, PairsFile};
 use crate::eval::report::ModelInfo;
-use crate::eval::{embed, evaluate, plots, PairSet, Settings};
+use crate::eval::{decimal_threshold, embed, evaluate, plots, Evaluation, PairSet, Settings};
 use anyhow::Context;
 use clap::Args;
 use rollcall_vision::embedder::FaceApiCrop;
 use rollcall_vision::{DecodeLimits, EmbedderKind, FacePipeline, PipelineConfig};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug, Clone)]
 pub struct EvalArgs {
@@ -22,7 +22,7 @@ pub struct EvalArgs {
     pub pairs: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
-    /// Where to write roc.png and scores.png.
+    /// Write the plots (roc.png, scores.png, attendance.png) into this folder; none without it.
     #[arg(long, value_name = "DIR")]
     pub plots: Option<PathBuf>,
     /// Use at most this many people (for quick runs).
@@ -48,8 +48,6 @@ pub struct EvalArgs {
 
 /// Folds generated when the photo set comes without a pairs file.
 const GENERATED_FOLDS: usize = 10;
-/// Where plots go without `--plots`.
-const DEFAULT_PLOTS_DIR: &str = "eval-plots";
 
 pub fn run(leading: &Leading, args: EvalArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
@@ -67,7 +65,7 @@ pub fn run(leading: &Leading, args: EvalArgs) -> anyhow::Result<()> {
     let kind = pipeline.kind();
     // As the server decides: the flag or environment, else the configuration file, else the
     // embedder's default.
-    let threshold = decimal(
+    let threshold = decimal_threshold(
         config
             .threshold
             .unwrap_or_else(|| pipeline.default_threshold()),
@@ -95,22 +93,49 @@ pub fn run(leading: &Leading, args: EvalArgs) -> anyhow::Result<()> {
     };
     let evaluation = evaluate(&dataset, &pair_set, &embeddings, &settings);
 
-    let plots_dir = args
-        .plots
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_PLOTS_DIR));
+    // Plots only where asked for: a run never writes into the current folder on its own.
+    let plots = match &args.plots {
+        Some(dir) => Some(write_plots(dir, &settings, &evaluation)?),
+        None => None,
+    };
+
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&evaluation.report)?);
+    } else {
+        print!("{}", evaluation.report.to_table());
+        if let Some(written) = plots {
+            println!(
+                "\nPlots: {}",
+                written
+                    .files
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    eprintln!("eval: done in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn write_plots(
+    dir: &Path,
+    settings: &Settings,
+    evaluation: &Evaluation,
+) -> anyhow::Result<plots::Written> {
     let title = match &settings.model.face_api_crop {
         Some(crop) => format!("{} ({crop} crop)", settings.model.embedder),
         None => settings.model.embedder.clone(),
     };
     let written = plots::write_all(
-        &plots_dir,
+        dir,
         &plots::PlotInput {
             title: &title,
             pairs: &evaluation.pairs,
             roc: &evaluation.roc,
             open_set: &evaluation.open_set,
-            threshold,
+            threshold: settings.threshold,
         },
     )?;
     if !written.with_text {
@@ -118,23 +143,7 @@ pub fn run(leading: &Leading, args: EvalArgs) -> anyhow::Result<()> {
             "warning: no TrueType font found (set ROLLCALL_PLOT_FONT to a .ttf file): plots have no text"
         );
     }
-
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&evaluation.report)?);
-    } else {
-        print!("{}", evaluation.report.to_table());
-        println!(
-            "\nPlots: {}",
-            written
-                .files
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    eprintln!("eval: done in {:.1} s", started.elapsed().as_secs_f64());
-    Ok(())
+    Ok(written)
 }
 
 /// The pairs file given, else ROOT/pairs.txt when present, else generated pairs.
@@ -179,9 +188,4 @@ fn crop_name(crop: FaceApiCrop) -> &'static str {
         FaceApiCrop::Box => "box",
         FaceApiCrop::Aligned => "aligned",
     }
-}
-
-/// An f32 setting as the decimal it was written as (0.92, not 0.9200000166893005).
-fn decimal(x: f32) -> f64 {
-    x.to_string().parse().unwrap_or(f64::from(x))
 }

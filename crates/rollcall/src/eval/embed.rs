@@ -148,15 +148,6 @@ pub fn subject_index(dets: &[Detection], width: u32, height: u32) -> Option<usiz
     best.map(|(i, _)| i)
 }
 
-/// Cosine similarity of two L2-normalised embeddings, summed in f64 so that figures do not
-/// depend on summation order.
-pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    a.iter()
-        .zip(b)
-        .map(|(&x, &y)| f64::from(x) * f64::from(y))
-        .sum()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

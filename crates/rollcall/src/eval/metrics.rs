@@ -2,8 +2,10 @@
 //! cross-validated threshold, TAR at a fixed FAR) and open-set identification (the attendance
 //! kiosk: best gallery match per probe, accepted or not).
 //!
-//! Everywhere a pair or probe is *accepted* when its cosine similarity is `>= threshold`.
+//! Everywhere a pair or probe is *accepted* by the server's rule, [`matching::accepts`]
+//! (similarity `>= threshold`).
 
+use crate::matching;
 use serde::Serialize;
 
 /// A verification pair's similarity; `score` is `None` when a photo of the pair had no face.
@@ -98,7 +100,7 @@ pub fn accuracy_at(pairs: &[Scored], threshold: f64) -> f64 {
     }
     let right = pairs
         .iter()
-        .filter(|p| (p.effective() >= threshold) == p.same)
+        .filter(|p| matching::accepts(p.effective(), threshold) == p.same)
         .count();
     right as f64 / pairs.len() as f64
 }
@@ -375,7 +377,10 @@ fn ratio(n: usize, of: usize) -> f64 {
 pub fn open_set_at(probes: &[ProbeMatch], threshold: f64) -> OpenSetRates {
     let (mut ta, mut mis, mut fr, mut sa) = (0, 0, 0, 0);
     for p in probes {
-        let accepted = p.best.filter(|&(_, s)| s >= threshold).map(|(who, _)| who);
+        let accepted = p
+            .best
+            .filter(|&(_, s)| matching::accepts(s, threshold))
+            .map(|(who, _)| who);
         match (p.truth, accepted) {
             (Some(t), Some(who)) if t == who => ta += 1,
             (Some(_), Some(_)) => mis += 1,

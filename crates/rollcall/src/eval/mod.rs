@@ -33,6 +33,12 @@ pub const CALIBRATION_QUANTILE: f64 = 0.95;
 /// The reference counts compared on a fixed probe set.
 pub const COMPARED_REFERENCES: usize = 3;
 
+/// A threshold setting (f32, as the server holds it) as the decimal it was written as: 0.962,
+/// not 0.9620000123977661.
+pub fn decimal_threshold(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::from(x))
+}
+
 /// Where the verification pairs came from.
 pub struct PairSet {
     /// The pairs file's path, or "generated".
@@ -158,37 +164,75 @@ fn verification(
     all: &[Scored],
     threshold: f64,
 ) -> Verification {
-    let best = metrics::best_threshold(all);
-    let (protocol, accuracy, accuracy_std, fold_results) =
-        match metrics::cross_validated_accuracy(folds) {
-            Some(cv) => ("cross-validated".to_owned(), cv.mean, cv.std, cv.folds),
-            None => (
-                "best threshold on all pairs".to_owned(),
-                best.map_or(0.0, |b| b.accuracy),
-                0.0,
-                Vec::new(),
-            ),
-        };
     let same_pairs = all.iter().filter(|p| p.same).count();
+    let different_pairs = all.len() - same_pairs;
+    // With one kind of pair only, a threshold that accepts (or rejects) everything is always
+    // right: no accuracy can be measured.
+    let unmeasured = match (same_pairs, different_pairs) {
+        (0, 0) => Some("no pairs"),
+        (0, _) => Some("no same-person pairs"),
+        (_, 0) => Some("no different-person pairs"),
+        _ => None,
+    };
+    let accuracy = match unmeasured {
+        Some(reason) => Accuracy {
+            protocol: format!("not measured: {reason}"),
+            ..Accuracy::default()
+        },
+        None => measured_accuracy(folds, all, threshold),
+    };
     Verification {
         pairs_source: pair_set.source.clone(),
         pairs: all.len(),
         same_pairs,
-        different_pairs: all.len() - same_pairs,
+        different_pairs,
         pairs_without_face: all.iter().filter(|p| p.score.is_none()).count(),
         pairs_skipped: pair_set.skipped,
         folds: folds.iter().filter(|f| !f.is_empty()).count(),
-        protocol,
-        accuracy,
-        accuracy_std,
-        fold_results,
-        best_threshold: best,
-        accuracy_at_threshold: metrics::accuracy_at(all, threshold),
+        protocol: accuracy.protocol,
+        accuracy: accuracy.mean,
+        accuracy_std: accuracy.std,
+        fold_results: accuracy.folds,
+        best_threshold: accuracy.best_threshold,
+        accuracy_at_threshold: accuracy.at_threshold,
         auc: metrics::auc(all),
         tar_at_far: VERIFICATION_FARS
             .iter()
             .filter_map(|&(k, far)| Some((k.to_owned(), metrics::tar_at_far(all, far)?)))
             .collect::<BTreeMap<_, _>>(),
+    }
+}
+
+/// The verification accuracy figures; all `None` when they cannot be measured.
+#[derive(Default)]
+struct Accuracy {
+    protocol: String,
+    mean: Option<f64>,
+    std: Option<f64>,
+    folds: Vec<metrics::ThresholdAccuracy>,
+    best_threshold: Option<metrics::ThresholdAccuracy>,
+    at_threshold: Option<f64>,
+}
+
+/// Accuracy on pairs of both kinds: cross-validated over the folds when there are two or more.
+fn measured_accuracy(folds: &[Vec<Scored>], all: &[Scored], threshold: f64) -> Accuracy {
+    let best = metrics::best_threshold(all);
+    let (protocol, mean, std, fold_results) = match metrics::cross_validated_accuracy(folds) {
+        Some(cv) => ("cross-validated".to_owned(), cv.mean, cv.std, cv.folds),
+        None => (
+            "best threshold on all pairs".to_owned(),
+            best.map_or(0.0, |b| b.accuracy),
+            0.0,
+            Vec::new(),
+        ),
+    };
+    Accuracy {
+        protocol,
+        mean: Some(mean),
+        std: Some(std),
+        folds: fold_results,
+        best_threshold: best,
+        at_threshold: Some(metrics::accuracy_at(all, threshold)),
     }
 }
 

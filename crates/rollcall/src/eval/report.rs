@@ -62,17 +62,18 @@ pub struct Verification {
     /// Pairs naming photos outside a `--limit` subset.
     pub pairs_skipped: usize,
     pub folds: usize,
-    /// `cross-validated` (LFW: each fold's threshold chosen on the other folds) or
-    /// `best threshold on all pairs` (fewer than two folds: optimistic).
+    /// `cross-validated` (LFW: each fold's threshold chosen on the other folds), `best
+    /// threshold on all pairs` (fewer than two folds: optimistic), or `not measured: …` (pairs of
+    /// one kind only, on which any threshold that accepts or rejects them all is right).
     pub protocol: String,
-    /// Mean accuracy over the folds.
-    pub accuracy: f64,
-    pub accuracy_std: f64,
+    /// Mean accuracy over the folds; `None` when not measured.
+    pub accuracy: Option<f64>,
+    pub accuracy_std: Option<f64>,
     pub fold_results: Vec<ThresholdAccuracy>,
     /// The best threshold on all pairs together, and its accuracy.
     pub best_threshold: Option<ThresholdAccuracy>,
-    /// Accuracy of the pairs at the configured threshold.
-    pub accuracy_at_threshold: f64,
+    /// Accuracy of the pairs at the configured threshold; `None` when not measured.
+    pub accuracy_at_threshold: Option<f64>,
     pub auc: Option<f64>,
     pub tar_at_far: BTreeMap<String, TarAtFar>,
 }
@@ -170,13 +171,20 @@ impl Report {
                 String::new()
             }
         );
-        let _ = writeln!(
-            s,
-            "  accuracy ({})  {} ± {}",
-            v.protocol,
-            pct(v.accuracy),
-            pct(v.accuracy_std)
-        );
+        match (v.accuracy, v.accuracy_std) {
+            (Some(accuracy), Some(std)) => {
+                let _ = writeln!(
+                    s,
+                    "  accuracy ({})  {} ± {}",
+                    v.protocol,
+                    pct(accuracy),
+                    pct(std)
+                );
+            }
+            _ => {
+                let _ = writeln!(s, "  accuracy {}", v.protocol);
+            }
+        }
         if let Some(b) = v.best_threshold {
             let _ = writeln!(
                 s,
@@ -185,12 +193,14 @@ impl Report {
                 pct(b.accuracy)
             );
         }
-        let _ = writeln!(
-            s,
-            "  accuracy at threshold {}   {}",
-            thr(self.identification.threshold),
-            pct(v.accuracy_at_threshold)
-        );
+        if let Some(accuracy) = v.accuracy_at_threshold {
+            let _ = writeln!(
+                s,
+                "  accuracy at threshold {}   {}",
+                thr(self.identification.threshold),
+                pct(accuracy)
+            );
+        }
         let _ = writeln!(
             s,
             "  ROC AUC                         {}",

@@ -2,8 +2,9 @@
 //! kiosk (a gallery of enrolled people, probes that are either enrolled people or strangers).
 
 use super::dataset::{Dataset, Pair, PhotoId};
-use super::embed::{cosine, Embeddings};
+use super::embed::Embeddings;
 use super::metrics::{ProbeMatch, Scored};
+use crate::matching;
 
 /// Each fold's pairs with their similarity (`None` when a photo had no face).
 pub fn score_pairs(folds: &[Vec<Pair>], embeddings: &Embeddings) -> Vec<Vec<Scored>> {
@@ -13,7 +14,7 @@ pub fn score_pairs(folds: &[Vec<Pair>], embeddings: &Embeddings) -> Vec<Vec<Scor
             fold.iter()
                 .map(|p| {
                     let score = match (embeddings.embedding(p.a), embeddings.embedding(p.b)) {
-                        (Some(a), Some(b)) => Some(cosine(a, b)),
+                        (Some(a), Some(b)) => Some(matching::cosine(a, b)),
                         _ => None,
                     };
                     Scored {
@@ -90,10 +91,10 @@ fn split_with(
     split
 }
 
-/// The kiosk's answer for each probe: the enrolled person with the most similar reference
-/// (best of their references), ties to the earlier person. Enrolled people none of whose
-/// references has a face are left out of the gallery and returned (their probes can then only
-/// be rejected or misidentified).
+/// The kiosk's answer for each probe: the enrolled person the server would name
+/// ([`matching::best_match`]: best of their references, ties to the earlier person). Enrolled
+/// people none of whose references has a face are left out of the gallery and returned (their
+/// probes can then only be rejected or misidentified).
 pub fn match_probes(split: &Split, embeddings: &Embeddings) -> (Vec<ProbeMatch>, Vec<usize>) {
     let mut gallery: Vec<(usize, Vec<&[f32]>)> = Vec::with_capacity(split.gallery.len());
     let mut not_enrolled = Vec::new();
@@ -113,17 +114,12 @@ pub fn match_probes(split: &Split, embeddings: &Embeddings) -> (Vec<ProbeMatch>,
         .iter()
         .map(|&(photo, truth)| {
             let best = embeddings.embedding(photo).and_then(|probe| {
-                let mut best: Option<(usize, f64)> = None;
-                for (person, refs) in &gallery {
-                    let s = refs
+                matching::best_match(
+                    probe,
+                    gallery
                         .iter()
-                        .map(|r| cosine(probe, r))
-                        .fold(f64::NEG_INFINITY, f64::max);
-                    if best.is_none_or(|(_, b)| s > b) {
-                        best = Some((*person, s));
-                    }
-                }
-                best
+                        .map(|(person, refs)| (*person, refs.iter().copied())),
+                )
             });
             ProbeMatch { truth, best }
         })
