@@ -1,8 +1,10 @@
 //! rollcall: a face-recognition attendance system.
 //!
 //! Data flow: HTTP/CLI input parsed into [`domain`] types → `rollcall_vision::FacePipeline`
-//! (faces and embeddings) → [`gallery`] (best match per face) → [`attendance`] (check-in rules)
-//! → [`store`] (SQLite or MySQL) → HTTP answer ([`http`]), web page ([`web`]) or CSV.
+//! (faces, each with its embedding) → [`gallery`] and [`matching`] (best match per face) →
+//! [`attendance`] (check-in rules) → [`store`] (SQLite or MySQL) → HTTP answer ([`http`], with
+//! the kiosk and admin pages in [`http::pages`]), CLI output ([`view`]) or CSV. [`service`] is
+//! the use cases over these; [`app`] starts it all; [`commands`] and [`cli`] are the command line.
 
 pub mod app;
 pub mod attendance;
@@ -17,4 +19,3 @@ pub mod matching;
 pub mod service;
 pub mod store;
 pub mod view;
-pub mod web;

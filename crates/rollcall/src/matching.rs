@@ -1,5 +1,5 @@
 //! How a face is matched against registered people, written once for the server
-//! ([`crate::gallery`]) and for `rollcall eval`, so that a threshold calibrated by `eval` is
+//! (the gallery) and for `rollcall eval`, so that a threshold calibrated by `eval` is
 //! computed by the code that applies it:
 //!
 //! - [`cosine`]: the similarity of two L2-normalised embeddings;

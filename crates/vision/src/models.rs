@@ -1,6 +1,6 @@
 //! Which embedding network to run, where model files live, and how a user's machine gets them
 //! (`models fetch`: download with a progress bar, SHA-256 check, atomic rename). The
-//! [`embedder`](crate::embedder) loads what this module resolved; this module knows nothing of
+//! `embedder` loads what this module resolved; this module knows nothing of
 //! the networks themselves.
 
 use crate::error::ModelError;

@@ -286,10 +286,10 @@ mod tests {
     use std::collections::BTreeMap;
 
     const API_DOC: &str = include_str!("../../../../docs/api.md");
-    const COMMON_JS: &str = include_str!("../web/static/common.js");
+    const COMMON_JS: &str = include_str!("pages/static/common.js");
     const PAGE_SCRIPTS: [(&str, &str); 2] = [
-        ("kiosk.js", include_str!("../web/static/kiosk.js")),
-        ("admin.js", include_str!("../web/static/admin.js")),
+        ("kiosk.js", include_str!("pages/static/kiosk.js")),
+        ("admin.js", include_str!("pages/static/admin.js")),
     ];
 
     /// `code → status` from the table under `## Errors` in docs/api.md.

@@ -6,6 +6,7 @@ pub mod error;
 pub mod form;
 pub mod openapi;
 pub mod ops;
+pub mod pages;
 pub mod recognition;
 pub mod users;
 
@@ -52,7 +53,7 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(openapi::document))
-        .merge(crate::web::router());
+        .merge(pages::router());
     api.route_layer(axum::middleware::from_fn(ops::track))
         .fallback(|| async { error::ApiError::not_found("no such route") })
         // Answers axum writes itself (a 405, an extractor's rejection) get the error shape too.

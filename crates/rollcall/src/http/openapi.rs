@@ -34,9 +34,9 @@ use utoipa::{OpenApi, ToSchema};
         ops::health,
         ops::metrics,
         document,
-        crate::web::kiosk,
-        crate::web::admin,
-        crate::web::asset,
+        super::pages::kiosk,
+        super::pages::admin,
+        super::pages::asset,
     ),
     tags(
         (name = "recognition", description = "Register people and recognise them in a frame"),

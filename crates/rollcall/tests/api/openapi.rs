@@ -10,7 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 const ROUTER_SOURCES: [(&str, &str); 2] = [
     ("http/mod.rs", include_str!("../../src/http/mod.rs")),
-    ("web/mod.rs", include_str!("../../src/web/mod.rs")),
+    (
+        "http/pages/mod.rs",
+        include_str!("../../src/http/pages/mod.rs"),
+    ),
 ];
 
 const METHODS: [&str; 8] = [

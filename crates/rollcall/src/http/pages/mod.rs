@@ -5,7 +5,7 @@
 //! filled in once at start-up), so assets can be cached for a year while a new binary still
 //! serves fresh ones; the pages themselves are always revalidated.
 
-use crate::http::error::ApiError;
+use super::error::ApiError;
 use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
