@@ -3,6 +3,7 @@
 //! file (`--config`), and defaults that work untouched. Nothing here knows about clap, so the
 //! tests and other programs can make settings without a command line.
 
+use crate::domain::Threshold;
 use rollcall_vision::models::{EmbedderChoice, ModelConfig};
 use rollcall_vision::PipelineConfig;
 use std::path::{Path, PathBuf};
@@ -35,7 +36,7 @@ pub struct Settings {
     pub database_url: String,
     pub models: ModelConfig,
     /// `None`: the embedder's default.
-    pub threshold: Option<f32>,
+    pub threshold: Option<Threshold>,
     pub cooldown: Duration,
     pub max_upload_bytes: usize,
     pub workers: usize,
@@ -120,12 +121,14 @@ impl Settings {
         // the data directory) is filled by downloads on first start.
         let fetch_missing = o.models.is_none();
         let models_dir = o.models.unwrap_or_else(|| data_dir.join("models"));
-        if let Some(t) = o.threshold {
-            crate::domain::Threshold::new(t).map_err(|e| ConfigError::Invalid {
-                setting: "threshold",
-                reason: e.to_string(),
-            })?;
-        }
+        let threshold =
+            o.threshold
+                .map(Threshold::new)
+                .transpose()
+                .map_err(|e| ConfigError::Invalid {
+                    setting: "threshold",
+                    reason: e.to_string(),
+                })?;
         let workers = o.workers.unwrap_or(DEFAULT_WORKERS);
         if workers == 0 {
             return Err(ConfigError::Invalid {
@@ -150,7 +153,7 @@ impl Settings {
                 facenet_weights: o.facenet_weights,
                 fetch_missing,
             },
-            threshold: o.threshold,
+            threshold,
             cooldown: o
                 .cooldown_secs
                 .map(Duration::from_secs)
@@ -214,7 +217,7 @@ mod tests {
         .unwrap();
         assert_eq!(s.data_dir, PathBuf::from("/srv/rc"));
         assert_eq!(s.database_url, "sqlite:///srv/rc/rollcall.db");
-        assert_eq!(s.threshold, Some(0.7));
+        assert_eq!(s.threshold.map(Threshold::value), Some(0.7));
         assert_eq!((s.workers, s.queue), (4, 5));
         assert_eq!(s.models.embedder, EmbedderChoice::FaceApi);
     }

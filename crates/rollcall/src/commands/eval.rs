@@ -68,7 +68,7 @@ pub fn run(leading: &Leading, args: EvalArgs) -> anyhow::Result<()> {
     let threshold = decimal_threshold(
         config
             .threshold
-            .unwrap_or_else(|| pipeline.default_threshold()),
+            .map_or_else(|| pipeline.default_threshold(), |t| t.value()),
     );
     eprintln!(
         "eval: {} photos of {} people, {} pairs; embedder {} on {} thread(s)",

@@ -226,9 +226,7 @@ impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         let message = e.to_string();
         let code = match e.root() {
-            ServiceError::UnsupportedImage | ServiceError::Image(ImageError::Unsupported) => {
-                ErrorCode::UnsupportedImage
-            }
+            ServiceError::Image(ImageError::Unsupported) => ErrorCode::UnsupportedImage,
             ServiceError::Image(ImageError::TooLarge { .. }) => ErrorCode::ImageTooLarge,
             ServiceError::Image(_) => ErrorCode::InvalidImage,
             ServiceError::NoFace => ErrorCode::NoFace,
@@ -242,9 +240,8 @@ impl From<ServiceError> for ApiError {
                 };
                 return store.into();
             }
-            ServiceError::InImage { .. } | ServiceError::Photo(_) | ServiceError::Internal(_) => {
-                ErrorCode::Internal
-            }
+            // `root` unwraps `InImage`; it is listed for the match to be complete.
+            ServiceError::InImage { .. } | ServiceError::Internal(_) => ErrorCode::Internal,
         };
         ApiError::new(code, message)
     }

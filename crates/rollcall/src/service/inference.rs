@@ -4,7 +4,7 @@
 use super::ServiceError;
 use crate::domain::ImageFormat;
 use rollcall_vision::pipeline::StageTimings;
-use rollcall_vision::{Face, FacePipeline};
+use rollcall_vision::{Face, FacePipeline, ImageError};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
@@ -39,7 +39,7 @@ impl Inference {
     /// Decode, detect and (with `embed`) embed, timing each stage.
     pub async fn analyze(&self, bytes: Arc<[u8]>, embed: bool) -> Result<Analysis, ServiceError> {
         if ImageFormat::sniff(&bytes).is_none() {
-            return Err(ServiceError::UnsupportedImage);
+            return Err(ServiceError::Image(ImageError::Unsupported));
         }
         let admitted = self
             .admitted

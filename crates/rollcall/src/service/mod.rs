@@ -25,8 +25,7 @@ use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
-    #[error("the file is not a JPEG or PNG image")]
-    UnsupportedImage,
+    /// Not a JPEG or PNG, undecodable, or too large: what the image decoder said.
     #[error(transparent)]
     Image(#[from] ImageError),
     #[error("no face was found in the photo")]
@@ -50,12 +49,19 @@ pub enum ServiceError {
     },
     #[error("the server is busy analysing other photos; try again in a moment")]
     Busy,
+    /// The database, or the reference photo files beside it.
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("reference photo: {0}")]
-    Photo(#[from] std::io::Error),
+    /// A fault of the server itself (a worker that died, an embedding that is not finite).
     #[error("photo analysis failed: {0}")]
     Internal(String),
+}
+
+/// Reading or writing a reference photo file: the store's photo error, wherever it happens.
+impl From<std::io::Error> for ServiceError {
+    fn from(e: std::io::Error) -> Self {
+        ServiceError::Store(StoreError::Photo(e))
+    }
 }
 
 impl From<PipelineError> for ServiceError {
@@ -80,7 +86,8 @@ impl ServiceError {
 /// How the service behaves; from [`crate::config::Settings`].
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub threshold: Option<f32>,
+    /// `None`: the embedder's default.
+    pub threshold: Option<Threshold>,
     pub cooldown: Duration,
     pub workers: usize,
     pub queue: usize,
@@ -105,11 +112,12 @@ impl Rollcall {
         pipeline: Arc<FacePipeline>,
         options: &Options,
     ) -> Result<Rollcall, ServiceError> {
-        let threshold = options
-            .threshold
-            .unwrap_or_else(|| pipeline.default_threshold());
-        let threshold =
-            Threshold::new(threshold).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let threshold = match options.threshold {
+            Some(given) => given,
+            // The embedders' defaults are constants inside the valid range.
+            None => Threshold::new(pipeline.default_threshold())
+                .map_err(|e| ServiceError::Internal(format!("the embedder's default {e}")))?,
+        };
         let removed = photos.sweep(&store.all_image_paths().await?)?;
         if removed > 0 {
             tracing::info!(

@@ -6,7 +6,7 @@ use super::{warn_other_models, Rollcall, ServiceError};
 use crate::domain::{Embedding, ImageFormat, PersonName};
 use crate::store::{NewFace, PhotoDir, Store, UserRecord};
 use rollcall_vision::pipeline::area;
-use rollcall_vision::{Detection, Face};
+use rollcall_vision::{Detection, Face, ImageError};
 use std::sync::Arc;
 
 /// A face good enough to register: the photo's only face, or one at least twice the area of the
@@ -33,7 +33,8 @@ pub struct ReindexReport {
 impl Rollcall {
     /// The face to register from one photo (errors: bad image, no face, several faces).
     pub async fn reference_face(&self, bytes: Arc<[u8]>) -> Result<ReferenceFace, ServiceError> {
-        let format = ImageFormat::sniff(&bytes).ok_or(ServiceError::UnsupportedImage)?;
+        let format =
+            ImageFormat::sniff(&bytes).ok_or(ServiceError::Image(ImageError::Unsupported))?;
         let analysis = self.inference.analyze(bytes, true).await?;
         let face = dominant_face(analysis.faces)?;
         Ok(ReferenceFace {
