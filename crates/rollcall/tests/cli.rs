@@ -796,3 +796,38 @@ fn migrate_register_and_users_list_on_mysql() {
         "nothing went to SQLite"
     );
 }
+
+/// Without FaceNet's weights, `--embedder auto` uses face-api and says so once, naming what
+/// works, not a command that cannot succeed here.
+#[test]
+fn the_face_api_fallback_is_said_once() {
+    let models: Vec<&str> = MTCNN_FILES.iter().chain(&FACE_API_FILES).copied().collect();
+    let models = models_copy(&models);
+    let data = DataDir::new();
+    let run = data.run([OsStr::new("users"), OsStr::new("list")]);
+    assert!(
+        !run.stderr.contains("FaceNet"),
+        "needs no model: {}",
+        run.stderr
+    );
+    let run = data.run([
+        OsStr::new("verify"),
+        OsStr::new("--embedder"),
+        OsStr::new("auto"),
+        OsStr::new("--models"),
+        models.path().as_os_str(),
+        tony_blair("0048").as_os_str(),
+    ]);
+    assert_eq!(
+        run.stderr.matches("FaceNet's weights").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("--facenet-weights FILE"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("model face-api"), "{}", run.stdout);
+}

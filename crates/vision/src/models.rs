@@ -225,14 +225,14 @@ impl ModelConfig {
             Some(e) => format!("could not be fetched ({e})"),
             None => "are missing".to_string(),
         };
-        let message = format!(
-            "FaceNet's weights {} {why}; falling back to the face-api embedder (128-d, less accurate). \
-             Get FaceNet with `rollcall models fetch --models {}` or pass --facenet-weights FILE.",
+        // Said once, through the log the host program set up (a library prints nothing itself).
+        tracing::warn!(
+            "FaceNet's weights {} {why}: using the face-api embedder, which works with the files \
+             present (128-d, less accurate). For FaceNet, give a vggface2 state dict with \
+             --facenet-weights FILE, or run `rollcall models fetch` where its release can be \
+             downloaded; `--embedder face-api` chooses face-api without this warning.",
             facenet.display(),
-            self.models_dir.display()
         );
-        tracing::warn!("{message}");
-        eprintln!("WARNING: {message}");
     }
 }
 
