@@ -132,6 +132,24 @@ pub fn long_files(src: &Path, max: usize) -> Vec<(PathBuf, usize)> {
         .collect()
 }
 
+/// The source directory of the crate whose tests call this (`CARGO_MANIFEST_DIR/src`).
+pub fn src_of(manifest_dir: &str) -> PathBuf {
+    PathBuf::from(manifest_dir).join("src")
+}
+
+/// Panics, naming them, on import circles between `src`'s top-level modules.
+pub fn assert_no_import_circles(src: &Path) {
+    let graph = module_graph(src);
+    assert!(graph.len() > 5, "no modules found in {}", src.display());
+    let found = circles(&graph);
+    assert!(found.is_empty(), "import circles: {found:?}\n{graph:#?}");
+}
+
+/// Panics, naming them, on files of `src` over `max` lines.
+pub fn assert_no_file_over(src: &Path, max: usize) {
+    assert_eq!(long_files(src, max), vec![], "files over {max} lines");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
