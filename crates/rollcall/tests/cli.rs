@@ -12,9 +12,11 @@ use cli_support::models::{
 use cli_support::mysql::MysqlDatabase;
 use cli_support::server::Server;
 use cli_support::{
-    age_embeddings, fixture, no_face, schema, seed_check_ins, stranger, tony_blair, DataDir,
+    age_embeddings, fixture, no_face, rollcall, schema, seed_check_ins, stranger, tony_blair,
+    DataDir, Run,
 };
 use serde_json::Value;
+use shared::models_dir;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
@@ -830,4 +832,40 @@ fn the_face_api_fallback_is_said_once() {
         run.stderr
     );
     assert!(run.stdout.contains("model face-api"), "{}", run.stdout);
+}
+
+/// Precedence: a flag beats the environment, also when the flag stands before the command
+/// (`rollcall --models DIR verify …`, as the test helpers and older scripts write it).
+#[test]
+fn a_flag_before_the_command_beats_the_environment() {
+    let data = DataDir::new();
+    let empty = tempfile::tempdir().expect("temp dir");
+    let mut cmd = rollcall();
+    cmd.arg("--data-dir")
+        .arg(data.path())
+        .arg("--models")
+        .arg(models_dir())
+        .args(["--embedder", "face-api", "verify"])
+        .arg(tony_blair("0048"))
+        .env("ROLLCALL_MODELS", empty.path());
+    let run: Run = cmd.output().expect("running rollcall").into();
+    // Nobody is registered: exit 1, but only after the models (from the flag) were loaded.
+    assert!(
+        run.stdout.contains("unknown (nobody registered)"),
+        "{run:#?}"
+    );
+
+    // The same environment with no flag: the empty directory is used, and named.
+    let mut cmd = rollcall();
+    cmd.arg("--data-dir")
+        .arg(data.path())
+        .args(["verify", "--embedder", "face-api"])
+        .arg(tony_blair("0048"))
+        .env("ROLLCALL_MODELS", empty.path());
+    let run: Run = cmd.output().expect("running rollcall").into();
+    assert!(!run.success);
+    assert!(
+        run.stderr.contains(&empty.path().display().to_string()),
+        "{run:#?}"
+    );
 }
