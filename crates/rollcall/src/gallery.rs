@@ -186,4 +186,30 @@ mod tests {
         assert_eq!(g.best(&probe).unwrap().user_id, 4);
         assert!(Gallery::new("m1").best(&probe).is_none());
     }
+
+    /// The start-up log says how many people and embeddings were left out, and why.
+    #[test]
+    fn loading_counts_what_it_leaves_out() {
+        let mut torn = row(5, "m1", &[1.0, 0.0, 0.0]);
+        torn.embedding.truncate(3);
+        let report = Gallery::new("m1").load(vec![
+            row(1, "m1", &[1.0, 0.0, 0.0]),
+            row(1, "m1", &[0.0, 1.0, 0.0]),
+            row(2, "m1", &[0.6, 0.8, 0.0]),
+            row(3, "m2", &[0.0, 1.0, 0.0]),
+            row(3, "m2", &[1.0, 0.0, 0.0]),
+            row(4, "m2", &[1.0, 0.0, 0.0]),
+            torn,
+        ]);
+        assert_eq!(
+            report,
+            LoadReport {
+                people: 2,
+                embeddings: 3,
+                people_other_model: 2,
+                embeddings_other_model: 3,
+                unreadable: 1,
+            }
+        );
+    }
 }
