@@ -170,6 +170,8 @@ mod tests {
         ]);
         assert_eq!(report.people, 2);
         assert_eq!(report.people_other_model, 1);
+        assert_eq!((g.len(), g.is_empty()), (2, false));
+        assert!(Gallery::new("m1").is_empty());
         let probe = Embedding::new(vec![0.0, 1.0, 0.1]).unwrap();
         let best = g.best(&probe).unwrap();
         assert_eq!(best.user_id, 1);
