@@ -35,7 +35,7 @@ fn crc32(bytes: &[u8]) -> u32 {
 }
 
 /// POST /register with these parts, expect `status` and `code`, and no change at all.
-async fn refused(app: &TestApp, form: Form, status: u16, codes: &[&str]) {
+async fn refused(app: &TestApp, form: Form, status: u16, codes: &[&str]) -> Value {
     let before = app.snapshot().await;
     let r = app.post_form("/register", form).await;
     assert_eq!(r.status().as_u16(), status);
@@ -51,6 +51,7 @@ async fn refused(app: &TestApp, form: Form, status: u16, codes: &[&str]) {
         before,
         "a refused request changed something ({code})"
     );
+    body
 }
 
 fn photo_part() -> reqwest::multipart::Part {
@@ -169,7 +170,21 @@ async fn bad_registrations_change_nothing(app: TestApp) {
         "image",
         image_part(fixture("scenes/no_face/dog.jpg"), "dog.jpg"),
     );
-    refused(&app, two, 400, &["no_face"]).await;
+    let body = refused(&app, two, 400, &["no_face"]).await;
+    // The message names which image; the first image's errors read as the seed's single-photo
+    // API's did.
+    assert_eq!(
+        body["message"], "image 2: no face was found in the photo",
+        "{body}"
+    );
+    let first_fails = named()
+        .part(
+            "image",
+            image_part(fixture("scenes/no_face/dog.jpg"), "dog.jpg"),
+        )
+        .part("image", photo_part());
+    let body = refused(&app, first_fails, 400, &["no_face"]).await;
+    assert_eq!(body["message"], "no face was found in the photo", "{body}");
 
     // Three faces of similar size: none is clearly the person to register.
     let group = named().part(
