@@ -18,7 +18,6 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     address: SocketAddr,
     state: AppState,
-    store: Store,
 }
 
 impl Application {
@@ -35,7 +34,6 @@ impl Application {
         pipeline: Arc<FacePipeline>,
     ) -> anyhow::Result<Application> {
         let rollcall = open_rollcall_with(settings, pipeline).await?;
-        let store = rollcall.store().clone();
         let listener = tokio::net::TcpListener::bind(&settings.bind)
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
@@ -45,7 +43,6 @@ impl Application {
             listener,
             address,
             state,
-            store,
         })
     }
 
@@ -60,7 +57,7 @@ impl Application {
 
     /// The database the server uses (the tests inspect it).
     pub fn store(&self) -> &Store {
-        &self.store
+        self.state.rollcall.store()
     }
 
     /// Serve until SIGINT or SIGTERM, then finish the requests under way and close the database.
