@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod attendance;
+pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod config;
