@@ -1,17 +1,34 @@
-// The admin page: people (list, register, delete) and attendance (chart, day summary, log, CSV).
-// All user-provided text goes into the page as text nodes (RC.h), never as HTML.
+// The admin page: signing in (login, first-run setup, logout), people (list, register, delete),
+// attendance (chart, day summary, log, CSV) and keys (kiosk pairing, create, revoke). A viewer
+// sees people and attendance only. All user-provided text goes into the page as text nodes
+// (RC.h), never as HTML.
 'use strict';
 
 (() => {
-  const { h, $, api, errors, fullName, time, day, todayUtc, addDays } = RC;
+  const { h, $, errors, fullName, time, day, todayUtc, addDays, dateTime } = RC;
 
   let users = [];
+  /** The signed-in account `{ name, role }`, or null while nobody is. */
+  let me = null;
+
+  /**
+   * RC.api for the sections behind the login: a 401 means the session ended (expired, logged
+   * out elsewhere, the password was reset), so the page goes back to the login screen.
+   */
+  async function api(method, url, body) {
+    const res = await RC.api(method, url, body);
+    if (res.status === 401 && me) auth.signedOut('Your session has ended. Log in again.');
+    return res;
+  }
 
   // ---- tabs -------------------------------------------------------------------------------
-  const TABS = ['people', 'register', 'attendance'];
+  const ALL_TABS = ['people', 'register', 'attendance', 'keys'];
+  const ADMIN_TABS = ['register', 'keys'];
+  let TABS = ALL_TABS;
   function showTab(name) {
+    if (!me) return;
     if (!TABS.includes(name)) name = 'people';
-    for (const tab of TABS) {
+    for (const tab of ALL_TABS) {
       const selected = tab === name;
       $(`#tab-${tab}`).setAttribute('aria-selected', String(selected));
       $(`#tab-${tab}`).tabIndex = selected ? 0 : -1;
@@ -20,6 +37,7 @@
     if (name !== 'register') register.stopCamera();
     if (name === 'attendance') attendance.refresh();
     if (name === 'people') people.load();
+    if (name === 'keys') keys.load();
   }
   for (const button of document.querySelectorAll('.tab')) {
     button.addEventListener('click', () => {
@@ -30,6 +48,7 @@
       const step = { ArrowRight: 1, ArrowLeft: -1 }[e.key];
       if (!step) return;
       const next = TABS[(TABS.indexOf(button.dataset.tab) + step + TABS.length) % TABS.length];
+      if (!next) return;
       window.location.hash = next;
       $(`#tab-${next}`).focus();
     });
@@ -94,8 +113,8 @@
           h('span', { class: 'person-name', text: name }),
           h('span', { class: 'person-meta', text: registered ? `Registered ${registered}` : '' }),
           h('span', { class: 'person-meta', text: [faces, u.model].filter(Boolean).join(' · ') }),
-          h('div', { class: 'person-actions' },
-            h('button', { class: 'btn btn-danger-ghost btn-sm', type: 'button', 'aria-label': `Delete ${name}`, onclick: () => confirmDelete(u) }, 'Delete'))));
+          isAdmin() ? h('div', { class: 'person-actions' },
+            h('button', { class: 'btn btn-danger-ghost btn-sm', type: 'button', 'aria-label': `Delete ${name}`, onclick: () => confirmDelete(u) }, 'Delete')) : null));
     }
 
     function confirmDelete(u) {
@@ -120,9 +139,15 @@
       health();
     });
 
+    function clear() {
+      users = [];
+      list.replaceChildren();
+      search.value = '';
+    }
+
     search.addEventListener('input', render);
     $('#people-add').addEventListener('click', () => { window.location.hash = 'register'; });
-    return { load };
+    return { load, clear };
   })();
 
   // ---- register ---------------------------------------------------------------------------
@@ -457,17 +482,264 @@
         loadChart();
       });
     }
+    /** Forget what a signed-out page should no longer show. */
+    function clear() {
+      for (const id of ['#summary-table tbody', '#log-table tbody', '#chart']) $(id).replaceChildren();
+      fillPeople();
+    }
+
     const today = todayUtc();
     dayInput.value = today;
     from.value = today;
     to.value = today;
-    return { refresh, fillPeople };
+    return { refresh, fillPeople, clear };
+  })();
+
+  // ---- keys -------------------------------------------------------------------------------
+  const keys = (() => {
+    const tbody = $('#keys-table tbody');
+    const dialog = $('#revoke-dialog');
+    let pending = null; // the key the revoke dialog is about
+
+    async function load() {
+      const res = await api('GET', '/keys');
+      if (!res.ok) {
+        notice($('#keys-notice'), 'error', `Could not load the keys: ${res.message}`);
+        return;
+      }
+      notice($('#keys-notice'), '', '');
+      const rows = res.data || [];
+      $('#keys-table').hidden = rows.length === 0;
+      $('#keys-empty').hidden = rows.length > 0;
+      tbody.replaceChildren(...rows.map(row));
+    }
+
+    function row(k) {
+      const revoked = Boolean(k.revoked_at);
+      return h('tr', { 'data-key-id': k.id, class: revoked ? 'revoked' : null },
+        h('td', { class: 'name', text: k.name }),
+        h('td', {}, h('span', { class: 'pill', text: k.scope })),
+        h('td', { class: 'time', title: k.created_at || '', text: dateTime(k.created_at) }),
+        h('td', { class: 'time', title: k.last_used_at || '', text: dateTime(k.last_used_at) || 'never' }),
+        h('td', { class: 'key-status', text: revoked ? `Revoked ${dateTime(k.revoked_at)}` : 'Active' }),
+        h('td', { class: 'num' }, revoked ? null
+          : h('button', { class: 'btn btn-danger-ghost btn-sm', type: 'button', 'aria-label': `Revoke ${k.name}`, onclick: () => confirmRevoke(k) }, 'Revoke')));
+    }
+
+    function confirmRevoke(k) {
+      pending = k;
+      $('#revoke-title').textContent = `Revoke the key “${k.name}”?`;
+      dialog.showModal();
+    }
+
+    dialog.addEventListener('close', async () => {
+      const k = pending;
+      pending = null;
+      if (dialog.returnValue !== 'revoke' || !k) return;
+      const res = await api('DELETE', `/keys/${encodeURIComponent(k.id)}`);
+      if (res.ok) notice($('#keys-notice'), 'ok', `The key “${k.name}” is revoked: whatever used it is refused from now on.`);
+      else notice($('#keys-notice'), 'error', `Could not revoke “${k.name}”: ${res.message}`);
+      load();
+    });
+
+    /** POST /keys; on success shows the secret once in `result` (made by `show`) and reloads. */
+    async function create(form, name, scope, result, show) {
+      const submit = form.querySelector('button[type=submit]');
+      if (!name) {
+        notice(result, 'error', 'Enter a name, so the key can be told apart from the others.');
+        form.querySelector('input').focus();
+        return;
+      }
+      submit.disabled = true;
+      const res = await api('POST', '/keys', { name, scope });
+      submit.disabled = false;
+      if (!res.ok) {
+        notice(result, 'error', `Could not create the key: ${res.message}`);
+        return;
+      }
+      form.querySelector('input').value = '';
+      result.replaceChildren(show(res.data));
+      load();
+    }
+
+    $('#pair-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      create(e.target, $('#pair-name').value.trim(), 'verify', $('#pair-result'), (k) => {
+        const link = `${window.location.origin}/#pair=${k.key}`;
+        return RC.secret(`Pairing link for ${k.name}`, link,
+          `Open this link once in the browser of the kiosk “${k.name}”: it keeps the key and forgets the link. `
+          + 'It is shown only this once, and anyone who has it can check people in as this kiosk.');
+      });
+    });
+    $('#key-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      create(e.target, $('#key-name').value.trim(), $('#key-scope').value, $('#key-result'), (k) => RC.secret(
+        `Key ${k.name}`, k.key,
+        `Copy this ${k.scope} key now: it is shown only once and cannot be recovered. Keep it like a password; `
+        + 'clients send it as “Authorization: Bearer KEY”.'));
+    });
+    $('#keys-refresh').addEventListener('click', load);
+
+    function clear() {
+      tbody.replaceChildren();
+      for (const id of ['#pair-result', '#key-result', '#keys-notice']) $(id).replaceChildren();
+    }
+    return { load, clear };
+  })();
+
+  // ---- signing in -------------------------------------------------------------------------
+  const isAdmin = () => Boolean(me && me.role === 'admin');
+
+  const auth = (() => {
+    const screen = $('#auth-screen');
+    const loginForm = $('#login-form');
+    const setupForm = $('#setup-form');
+    let setupToken = null;
+
+    /** The server logs `/admin#setup=TOKEN` on a first start: take the token, drop it from the URL. */
+    function takeSetupToken() {
+      const hash = window.location.hash;
+      if (!hash.startsWith('#setup=')) return;
+      setupToken = decodeURIComponent(hash.slice('#setup='.length));
+      window.history.replaceState(null, '', window.location.pathname + window.location.search);
+    }
+
+    function showScreen(which) {
+      $('#app').hidden = true;
+      screen.hidden = false;
+      $('#auth-loading').hidden = which !== 'loading';
+      loginForm.hidden = which !== 'login';
+      setupForm.hidden = which !== 'setup';
+      const first = { login: '#login-username', setup: '#setup-username' }[which];
+      if (first) $(first).focus();
+    }
+
+    function showLogin(kind, text) {
+      notice($('#login-notice'), kind, text);
+      $('#login-password').value = '';
+      showScreen('login');
+    }
+
+    /** Into the admin sections as `account` (`{ name, role }`). */
+    function signedIn(account) {
+      me = account;
+      screen.hidden = true;
+      $('#app').hidden = false;
+      TABS = isAdmin() ? ALL_TABS : ALL_TABS.filter((t) => !ADMIN_TABS.includes(t));
+      for (const el of document.querySelectorAll('[data-admin]')) el.hidden = !isAdmin();
+      $('#whoami-name').textContent = me.name;
+      $('#whoami-role').textContent = me.role;
+      health();
+      const first = window.location.hash.slice(1);
+      if (first !== 'people') people.load(); // the attendance filters need the list of people too
+      showTab(first);
+    }
+
+    /** Back to the login screen, with nothing of the last account's data left on the page. */
+    function signedOut(text, kind) {
+      me = null;
+      register.stopCamera();
+      for (const dialog of document.querySelectorAll('dialog[open]')) dialog.close('cancel');
+      people.clear();
+      attendance.clear();
+      keys.clear();
+      showLogin(kind || 'warn', text);
+    }
+
+    async function start() {
+      takeSetupToken();
+      showScreen('loading');
+      const res = await RC.api('GET', '/me');
+      if (res.ok && res.data && res.data.kind === 'account') {
+        signedIn({ name: res.data.name, role: res.data.role });
+      } else if (!res.ok && res.status === 0) {
+        showLogin('error', res.message);
+      } else if (setupToken) {
+        showScreen('setup');
+      } else {
+        showLogin('', '');
+      }
+    }
+
+    loginForm.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const username = $('#login-username').value.trim();
+      const password = $('#login-password').value;
+      if (!username || !password) {
+        notice($('#login-notice'), 'error', 'Enter your username and password.');
+        $(username ? '#login-password' : '#login-username').focus();
+        return;
+      }
+      const submit = $('#login-submit');
+      submit.disabled = true;
+      submit.textContent = 'Logging in…';
+      const res = await RC.api('POST', '/login', { username, password });
+      submit.disabled = false;
+      submit.textContent = 'Log in';
+      $('#login-password').value = '';
+      if (res.ok) {
+        notice($('#login-notice'), '', '');
+        signedIn({ name: res.data.username, role: res.data.role });
+      } else if (res.error === errors.tooManyAttempts) {
+        const when = res.retryAfter ? RC.inWords(res.retryAfter) : 'later';
+        notice($('#login-notice'), 'error', `Too many failed attempts. Try again ${when}.`);
+      } else if (res.error === errors.unauthorized) {
+        notice($('#login-notice'), 'error', 'Wrong username or password.');
+        $('#login-password').focus();
+      } else {
+        notice($('#login-notice'), 'error', `Could not log in: ${res.message}`);
+      }
+    });
+
+    setupForm.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const username = $('#setup-username').value.trim();
+      const password = $('#setup-password').value;
+      const again = $('#setup-password2').value;
+      const say = (text) => notice($('#setup-notice'), 'error', text);
+      if (!username) {
+        say('Choose a username.');
+        $('#setup-username').focus();
+        return;
+      }
+      if (password.length < 10) {
+        say('The password needs at least 10 characters.');
+        $('#setup-password').focus();
+        return;
+      }
+      if (password !== again) {
+        say('The two passwords are not the same. Type them again.');
+        $('#setup-password2').value = '';
+        $('#setup-password').focus();
+        return;
+      }
+      const submit = $('#setup-submit');
+      submit.disabled = true;
+      const res = await RC.api('POST', '/setup', { token: setupToken, username, password });
+      submit.disabled = false;
+      if (!res.ok) {
+        say(`Could not create the account: ${res.message}`);
+        return;
+      }
+      setupToken = null;
+      for (const id of ['#setup-password', '#setup-password2']) $(id).value = '';
+      notice($('#setup-notice'), '', '');
+      // Setup logs the new administrator in; /me says so (and with which role).
+      const who = await RC.api('GET', '/me');
+      if (who.ok && who.data && who.data.kind === 'account') signedIn({ name: who.data.name, role: who.data.role });
+      else showLogin('ok', `The account ${username} was created. Log in with it.`);
+    });
+    $('#setup-login').addEventListener('click', () => showLogin('', ''));
+
+    $('#logout').addEventListener('click', async () => {
+      const res = await RC.api('POST', '/logout');
+      signedOut(res.ok ? 'You are logged out.' : `Logged out on this page (the server answered: ${res.message}).`, 'ok');
+    });
+
+    return { start, signedOut };
   })();
 
   // ---- start ------------------------------------------------------------------------------
-  health();
-  setInterval(health, 30000);
-  const first = window.location.hash.slice(1);
-  if (first !== 'people') people.load(); // the attendance filters need the list of people too
-  showTab(first);
+  setInterval(() => { if (me) health(); }, 30000);
+  auth.start();
 })();

@@ -27,6 +27,9 @@ window.RC = (() => {
     notRecognised: 'not_recognised',
     noFace: 'no_face',
     busy: 'busy',
+    unauthorized: 'unauthorized',
+    forbidden: 'forbidden',
+    tooManyAttempts: 'too_many_attempts',
   });
   /** `res.error` values to compare with: the server's, and `unreachable`, the client's own. */
   const errors = Object.freeze({ ...SERVER_ERRORS, unreachable: 'unreachable' });
@@ -34,12 +37,20 @@ window.RC = (() => {
   /**
    * Call the API. Never throws: returns `{ ok, status, data, error, message, retryAfter }` where
    * `error`/`message` come from the server's JSON error body, or `unreachable` when the request
-   * never got an answer.
+   * never got an answer. A plain object `body` is sent as JSON; FormData as multipart. With
+   * `options.key`, the request carries `Authorization: Bearer KEY` (a kiosk); without it, the
+   * browser's session cookie is what identifies the caller (the admin page).
    */
-  async function api(method, url, body) {
+  async function api(method, url, body, options) {
+    const headers = { Accept: 'application/json' };
+    if (options && options.key) headers.Authorization = `Bearer ${options.key}`;
+    if (body && !(body instanceof FormData)) {
+      headers['Content-Type'] = 'application/json';
+      body = JSON.stringify(body);
+    }
     let response;
     try {
-      response = await fetch(url, { method, body, headers: { Accept: 'application/json' } });
+      response = await fetch(url, { method, body, headers, credentials: 'same-origin' });
     } catch (_) {
       return { ok: false, status: 0, error: errors.unreachable,
         message: 'Cannot reach the server. Check the network connection.' };
@@ -59,6 +70,51 @@ window.RC = (() => {
       message: (data && data.message) || `The server answered ${response.status} ${response.statusText}.`,
       retryAfter,
     };
+  }
+
+  /** "in 40 seconds", "in 15 minutes": when a Retry-After of `seconds` runs out. */
+  function inWords(seconds) {
+    const s = Math.max(1, Math.ceil(seconds));
+    if (s < 90) return `in ${s} second${s === 1 ? '' : 's'}`;
+    const m = Math.ceil(s / 60);
+    if (m < 90) return `in ${m} minutes`;
+    return `in ${Math.ceil(m / 60)} hours`;
+  }
+
+  /** "26 Nov 2026, 15:40" in the viewer's time zone; '' for a missing or bad time. */
+  function dateTime(iso) {
+    if (!iso) return '';
+    const d = new Date(iso);
+    if (Number.isNaN(d.getTime())) return '';
+    return d.toLocaleString([], { day: 'numeric', month: 'short', year: 'numeric',
+      hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+  }
+
+  /**
+   * A secret shown once: a warning, the text in a read-only field (selected on focus) and a Copy
+   * button. The text goes in as a property, never as markup.
+   */
+  function secret(label, value, warning) {
+    const field = h('input', { class: 'secret-value', readonly: true, 'aria-label': label, spellcheck: 'false' });
+    field.value = value;
+    field.addEventListener('focus', () => field.select());
+    const status = h('span', { class: 'secret-copied', 'aria-live': 'polite' });
+    const copy = h('button', { class: 'btn btn-primary btn-sm', type: 'button' }, 'Copy');
+    copy.addEventListener('click', async () => {
+      try {
+        await navigator.clipboard.writeText(value);
+        status.textContent = 'Copied.';
+      } catch (_) {
+        // No clipboard (an insecure context or a refusal): leave it selected for Ctrl+C.
+        field.focus();
+        field.select();
+        status.textContent = 'Selected: press Ctrl+C (or ⌘C) to copy.';
+      }
+    });
+    return h('div', { class: 'secret notice notice-warn' },
+      h('p', { class: 'secret-warning', text: warning }),
+      h('div', { class: 'secret-row' }, field, copy),
+      status);
   }
 
   const fullName = (p) => `${p.first_name} ${p.last_name}`;
@@ -180,5 +236,6 @@ window.RC = (() => {
     }
   }
 
-  return { h, $, api, errors, fullName, time, day, todayUtc, addDays, startCamera, stopCamera, captureFrame, drawBoxes };
+  return { h, $, api, errors, inWords, dateTime, secret, fullName, time, day, todayUtc, addDays,
+    startCamera, stopCamera, captureFrame, drawBoxes };
 })();

@@ -1,15 +1,20 @@
 // The kiosk: a live camera preview; one frame per check-in goes to POST /verify and the answer
 // is shown large enough to read from a step away. One request at a time, always.
+//
+// A kiosk is paired once: an administrator opens `/#pair=KEY` on it; the page keeps the key in
+// localStorage, drops it from the URL and sends it as `Authorization: Bearer KEY`. The key names
+// the kiosk (check-ins are recorded under its name). Without a key, or once the server refuses
+// it, the page says it is not paired instead of running the camera.
 'use strict';
 
 (() => {
-  const { $, api, errors, fullName, time } = RC;
+  const { $, errors, fullName, time } = RC;
 
   const AUTO_INTERVAL_MS = 3000; // between automatic attempts
   const BOXES_MS = 5000; // how long face boxes stay over the preview
   const RESULT_MS = 10000; // how long an answer stays before the kiosk is "Ready" again
   const CHANGE_THRESHOLD = 6; // mean grey-level difference (0–255) that counts as "something changed"
-  const KIOSK_KEY = 'rollcall.kiosk';
+  const PAIRING_KEY = 'rollcall.kioskKey';
 
   const els = {
     camera: $('#camera'),
@@ -26,10 +31,11 @@
     detail: $('#status-detail'),
     extra: $('#status-extra'),
     clock: $('#clock'),
-    kioskButton: $('#kiosk-name'),
+    kioskChip: $('#kiosk-name'),
     kioskValue: $('#kiosk-name-value'),
-    dialog: $('#kiosk-dialog'),
-    kioskInput: $('#kiosk-name-input'),
+    main: $('#kiosk-main'),
+    unpaired: $('#unpaired'),
+    unpairedDetail: $('#unpaired-detail'),
   };
   const frame = document.createElement('canvas'); // the captured frame, never shown
   const sampler = document.createElement('canvas'); // a thumbnail for change detection
@@ -46,32 +52,52 @@
   let boxesTimer = 0;
   let resultTimer = 0;
 
-  // ---- kiosk name -------------------------------------------------------------------------
-  function kioskName() {
-    try {
-      return localStorage.getItem(KIOSK_KEY) || 'Kiosk';
-    } catch (_) {
-      return 'Kiosk';
-    }
-  }
-  function showKioskName() {
-    els.kioskValue.textContent = kioskName();
-  }
-  els.kioskButton.addEventListener('click', () => {
-    els.kioskInput.value = kioskName();
-    els.dialog.showModal();
-  });
-  els.dialog.addEventListener('close', () => {
-    const value = els.kioskInput.value.trim();
-    if (els.dialog.returnValue === 'save' && value) {
-      try {
-        localStorage.setItem(KIOSK_KEY, value);
-      } catch (_) { /* private mode: the name lasts until reload */ }
-      els.kioskValue.textContent = value;
-    }
-  });
+  // ---- pairing ----------------------------------------------------------------------------
+  let key = null; // this kiosk's key, once paired
 
-  // ---- clock ------------------------------------------------------------------------------
+  function storedKey() {
+    try {
+      return localStorage.getItem(PAIRING_KEY);
+    } catch (_) {
+      return null; // storage disabled: the kiosk cannot stay paired
+    }
+  }
+
+  /** `/#pair=KEY`: keep the key, and take it out of the address bar and the history at once. */
+  function adoptPairingLink() {
+    const hash = window.location.hash;
+    if (!hash.startsWith('#pair=')) return;
+    const pairing = decodeURIComponent(hash.slice('#pair='.length)).trim();
+    window.history.replaceState(null, '', window.location.pathname + window.location.search);
+    if (!pairing) return;
+    try {
+      localStorage.setItem(PAIRING_KEY, pairing);
+    } catch (_) { /* private mode: paired until the page is closed */ }
+    key = pairing;
+  }
+
+  function forgetKey() {
+    key = null;
+    try {
+      localStorage.removeItem(PAIRING_KEY);
+    } catch (_) { /* ignore */ }
+  }
+
+  /** No usable key: no camera, no check-ins, just what to do about it. */
+  function showUnpaired(detail) {
+    RC.stopCamera(stream);
+    stream = null;
+    els.auto.checked = false;
+    els.main.hidden = true;
+    els.kioskChip.hidden = true;
+    if (detail) els.unpairedDetail.textContent = detail;
+    els.unpaired.hidden = false;
+  }
+
+  const REVOKED = 'Its key was revoked or is no longer valid, so this kiosk has forgotten it. '
+    + 'An administrator can pair it again from the admin page (Keys → Pair a kiosk).';
+
+    // ---- clock ------------------------------------------------------------------------------
   function tick() {
     const now = new Date();
     els.clock.textContent = time(now.toISOString());
@@ -164,8 +190,12 @@
     try {
       const form = new FormData();
       form.append('image', blob, filename);
-      form.append('kiosk', kioskName());
-      const res = await api('POST', '/verify', form);
+      const res = await RC.api('POST', '/verify', form, { key });
+      if (res.error === errors.unauthorized) {
+        forgetKey();
+        showUnpaired(REVOKED);
+        return;
+      }
       if (res.retryAfter) notBefore = Date.now() + res.retryAfter * 1000;
       showAnswer(res);
       const faces = res.data && res.data.faces;
@@ -307,13 +337,38 @@
   }
 
   // ---- start ------------------------------------------------------------------------------
-  showKioskName();
-  try {
-    els.auto.checked = localStorage.getItem('rollcall.auto') === '1';
-  } catch (_) { /* ignore */ }
-  tick();
-  setInterval(tick, 1000);
-  setInterval(autoTick, 500);
-  showReady();
-  startCamera();
+  /** Ask the server who this key is: its name goes in the header. */
+  async function identify() {
+    const res = await RC.api('GET', '/me', undefined, { key });
+    const d = res.data || {};
+    if (res.error === errors.unauthorized || (res.ok && d.kind !== 'key')) {
+      forgetKey();
+      showUnpaired(REVOKED);
+      return false;
+    }
+    // Unreachable or an odd answer: stay paired; check-ins say what is wrong.
+    els.kioskValue.textContent = res.ok ? d.name : 'Kiosk';
+    els.kioskChip.hidden = false;
+    return true;
+  }
+
+  async function start() {
+    tick();
+    setInterval(tick, 1000);
+    adoptPairingLink();
+    key = key || storedKey();
+    if (!key) {
+      showUnpaired();
+      return;
+    }
+    if (!(await identify())) return;
+    els.main.hidden = false;
+    try {
+      els.auto.checked = localStorage.getItem('rollcall.auto') === '1';
+    } catch (_) { /* ignore */ }
+    setInterval(autoTick, 500);
+    showReady();
+    startCamera();
+  }
+  start();
 })();
