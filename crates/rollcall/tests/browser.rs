@@ -1,19 +1,28 @@
 //! The kiosk and admin pages in a real, headless Chromium against the real `rollcall serve`.
 //!
 //! The camera is Chromium's fake capture device playing a clip made here from an LFW photo. The
-//! story: an administrator registers a person from an uploaded photo; a kiosk whose camera shows
-//! *another* photo of that person welcomes them; the admin log shows the check-in; a kiosk whose
-//! camera shows a stranger says "Not recognised" until the administrator registers her from the
-//! admin page's webcam, and then welcomes her. Along the way: names with HTML stay text,
-//! automatic mode, nobody in front of the camera, a refused camera with the upload fallback, a
-//! delete with confirmation, and the server going away. Screenshots of every page at laptop,
-//! tablet (upright) and phone sizes land in `target/test-artifacts/screenshots/` for a person to
-//! look at.
+//! story: an administrator logs in and registers a person from an uploaded photo; pairs a kiosk
+//! from the admin page, whose camera shows *another* photo of that person and which welcomes
+//! them; the admin log shows the check-in under the kiosk's name; a kiosk whose camera shows a
+//! stranger says "Not recognised" until the administrator registers her from the admin page's
+//! webcam, and then welcomes her. Along the way: names with HTML stay text, automatic mode,
+//! nobody in front of the camera, a refused camera with the upload fallback, a delete with
+//! confirmation, a revoked kiosk key, logging out, and the server going away. A second test
+//! covers signing in: the first-run setup link, wrong and right passwords, a viewer's narrower
+//! page and the login rate limit. Screenshots of every page at laptop, tablet (upright) and phone
+//! sizes land in `target/test-artifacts/screenshots/` for a person to look at.
 
 mod browser_support;
 use rollcall_test_support as shared;
 
-use browser_support::{resize, screenshot, shared_dir, wait_js, y4m, Driver, Server};
+use browser_support::signin::{
+    click, fill, log_in, log_out, notice_text, pair_by_link, pair_kiosk, revoke_key, submit_login,
+    visible_tabs, wait_signed_in, wait_unpaired,
+};
+use browser_support::{
+    resize, rollcall, screenshot, shared_dir, wait_js, y4m, Driver, Server, ADMIN_PASSWORD,
+    ADMIN_USER,
+};
 use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -70,6 +79,7 @@ async fn kiosk_and_admin_in_chromium() {
         .goto(&format!("{}/admin#register", server.url))
         .await
         .expect("open /admin");
+    log_in(&admin, ADMIN_USER, ADMIN_PASSWORD).await;
     register(&admin, "Tony", "Blair", &face(KNOWN.0, KNOWN.1)).await;
     register(&admin, TRICKY_FIRST, TRICKY_LAST, &face(TRICKY.0, TRICKY.1)).await;
 
@@ -109,7 +119,14 @@ async fn kiosk_and_admin_in_chromium() {
     resize(&admin, TABLET).await;
     screenshot(&admin, "admin-people-tablet").await;
 
-    // ---- kiosk: the same person, another photo ---------------------------------------------
+    // ---- admin pairs a kiosk; the kiosk opens the link once ----------------------------------
+    let link = pair_kiosk(&admin, "Front desk").await;
+    assert!(
+        link.starts_with(&format!("{}/#pair=rc_", server.url)),
+        "pairing link: {link}"
+    );
+    resize(&admin, LAPTOP).await;
+    screenshot(&admin, "admin-keys-laptop").await;
     let kiosk = driver
         .session(
             Some(&camera_known),
@@ -118,9 +135,24 @@ async fn kiosk_and_admin_in_chromium() {
         )
         .await;
     resize(&kiosk, LAPTOP).await;
-    kiosk.goto(&server.url).await.expect("open the kiosk");
+    kiosk.goto(&link).await.expect("open the pairing link");
     wait_camera(&kiosk).await;
-    rename_kiosk(&kiosk, "Front desk").await;
+    // The key left the address bar (and the history) and stayed in the kiosk's storage; the
+    // name shown is the key's, from GET /me.
+    let paired = kiosk
+        .execute(
+            "return [location.href, localStorage.getItem('rollcall.kioskKey'),                document.querySelector('#kiosk-name-value').textContent];",
+            vec![],
+        )
+        .await
+        .expect("the kiosk's pairing");
+    assert_eq!(paired[0], json!(format!("{}/", server.url)), "{paired}");
+    assert_eq!(
+        paired[1].as_str(),
+        link.split_once("#pair=").map(|(_, key)| key),
+        "{paired}"
+    );
+    assert_eq!(paired[2], json!("Front desk"), "{paired}");
     let (state, title, detail) = check_in(&kiosk).await;
     assert_eq!(
         title, "Welcome, Tony Blair",
@@ -143,7 +175,6 @@ async fn kiosk_and_admin_in_chromium() {
         );
         screenshot(&kiosk, name).await;
     }
-    kiosk.close().await.expect("close the kiosk");
 
     // ---- kiosk: a stranger -----------------------------------------------------------------
     let stranger = driver
@@ -154,7 +185,7 @@ async fn kiosk_and_admin_in_chromium() {
         )
         .await;
     resize(&stranger, LAPTOP).await;
-    stranger.goto(&server.url).await.expect("open the kiosk");
+    pair_by_link(&stranger, &server, "Side door").await;
     wait_camera(&stranger).await;
     let (state, title, detail) = check_in(&stranger).await;
     assert_eq!(
@@ -185,7 +216,7 @@ async fn kiosk_and_admin_in_chromium() {
         )
         .await;
     resize(&empty, PHONE).await;
-    empty.goto(&server.url).await.expect("open the kiosk");
+    pair_by_link(&empty, &server, "Empty hall").await;
     wait_camera(&empty).await;
     let (state, title, _) = check_in(&empty).await;
     assert_eq!(
@@ -200,7 +231,7 @@ async fn kiosk_and_admin_in_chromium() {
         .session(None, &work.path().join("profile-refused"), PHONE)
         .await;
     resize(&refused, PHONE).await;
-    refused.goto(&server.url).await.expect("open the kiosk");
+    pair_by_link(&refused, &server, "No camera").await;
     let message = wait_js(
         &refused,
         "the camera refusal",
@@ -247,16 +278,16 @@ async fn kiosk_and_admin_in_chromium() {
          return r.length ? r : null;",
     )
     .await;
-    // Checked in at the renamed kiosk (and by upload at the one that kept the default name).
+    // Checked in at the paired kiosk and by upload at the one without a camera: each recorded
+    // under its key's name.
     let rows = rows.as_array().expect("rows");
     assert!(
         rows.iter().all(|r| r[2] == json!("Tony Blair")),
         "log: {rows:?}"
     );
-    assert!(
-        rows.iter().any(|r| r[4] == json!("Front desk")),
-        "log: {rows:?}"
-    );
+    for kiosk in ["Front desk", "No camera"] {
+        assert!(rows.iter().any(|r| r[4] == json!(kiosk)), "log: {rows:?}");
+    }
     // A short log fits on one page: no "showing the newest 500" note.
     let more_hidden = admin
         .execute("return document.querySelector('#log-more').hidden;", vec![])
@@ -281,7 +312,10 @@ async fn kiosk_and_admin_in_chromium() {
         .execute("return document.querySelector('#csv-link').href;", vec![])
         .await
         .expect("CSV link");
-    let csv = reqwest::get(csv_url.as_str().expect("href"))
+    let csv = server
+        .http()
+        .get(csv_url.as_str().expect("href"))
+        .send()
         .await
         .expect("download CSV")
         .text()
@@ -350,7 +384,10 @@ async fn kiosk_and_admin_in_chromium() {
         "return document.querySelectorAll('#people-list .person').length === 2;",
     )
     .await;
-    let users: Value = reqwest::get(format!("{}/users", server.url))
+    let users: Value = server
+        .http()
+        .get(format!("{}/users", server.url))
+        .send()
         .await
         .expect("GET /users")
         .json()
@@ -358,15 +395,38 @@ async fn kiosk_and_admin_in_chromium() {
         .expect("users JSON");
     assert_eq!(users.as_array().map(Vec::len), Some(2), "{users}");
 
+    // ---- admin revokes a kiosk's key: that kiosk forgets it and says it is not paired -------
+    revoke_key(&admin, "Side door").await;
+    screenshot(&admin, "admin-keys-revoked-laptop").await;
+    mark_pressed(&stranger).await;
+    click(&stranger, "#capture").await;
+    let detail = wait_unpaired(&stranger).await;
+    assert!(detail.contains("revoked"), "{detail}");
+    screenshot(&stranger, "kiosk-revoked-tablet").await;
+    stranger.refresh().await.expect("reload the revoked kiosk");
+    let detail = wait_unpaired(&stranger).await;
+    assert!(detail.contains("pairs a kiosk once"), "{detail}");
+    let camera = stranger
+        .execute(
+            "return [localStorage.getItem('rollcall.kioskKey'), document.querySelector('#video').srcObject];",
+            vec![],
+        )
+        .await
+        .expect("the unpaired kiosk's state");
+    assert_eq!(camera, json!([null, null]), "key forgotten, camera off");
+    stranger.close().await.expect("close the stranger's kiosk");
+
+    // ---- admin logs out: back to the login screen -------------------------------------------
+    log_out(&admin).await;
     admin.close().await.expect("close admin");
 
     // ---- kiosk: the server goes away -------------------------------------------------------
     drop(server);
-    let (state, title, detail) = check_in(&stranger).await;
+    let (state, title, detail) = check_in(&kiosk).await;
     assert_eq!(state, "offline", "{title} / {detail}");
     assert_eq!(title, "Server unreachable", "{detail}");
-    screenshot(&stranger, "kiosk-server-unreachable-tablet").await;
-    stranger.close().await.expect("close the stranger's kiosk");
+    screenshot(&kiosk, "kiosk-server-unreachable-phone").await;
+    kiosk.close().await.expect("close the kiosk");
     drop(driver);
 }
 
@@ -406,15 +466,6 @@ async fn choose_photo(admin: &Client, photo: &Path) {
         .await
         .expect("choose the photo");
     expect_one_face(admin).await;
-}
-
-async fn click(page: &Client, css: &str) {
-    page.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {css}: {e}"));
 }
 
 async fn fill_names(admin: &Client, first: &str, last: &str) {
@@ -485,38 +536,6 @@ async fn wait_camera(kiosk: &Client) {
     assert_eq!(state, json!("live"), "the fake camera did not start");
 }
 
-async fn rename_kiosk(kiosk: &Client, name: &str) {
-    kiosk
-        .find(Locator::Css("#kiosk-name"))
-        .await
-        .expect("kiosk name")
-        .click()
-        .await
-        .expect("click");
-    let input = kiosk
-        .find(Locator::Css("#kiosk-name-input"))
-        .await
-        .expect("name input");
-    input.clear().await.expect("clear");
-    input.send_keys(name).await.expect("type");
-    kiosk
-        .find(Locator::Css("#kiosk-dialog button[value=save]"))
-        .await
-        .expect("save")
-        .click()
-        .await
-        .expect("click save");
-    // The page applies the name on the dialog's `close` event, which fires after the click
-    // returns: wait for it rather than read at once.
-    let script = format!(
-        "const v = document.querySelector('#kiosk-name-value').textContent; \
-         return v === {} ? v : null;",
-        serde_json::to_string(name).expect("a JSON string")
-    );
-    let shown = wait_js(kiosk, "the kiosk's new name", &script).await;
-    assert_eq!(shown, json!(name));
-}
-
 /// Press "Check in" and return the (state, title, detail) the kiosk settles on.
 async fn check_in(kiosk: &Client) -> (String, String, String) {
     mark_pressed(kiosk).await;
@@ -570,4 +589,148 @@ async fn wait_photos_loaded(admin: &Client) {
         "return [...document.querySelectorAll('#people-list img')].every(i => i.complete && i.naturalWidth > 0);",
     )
     .await;
+}
+
+// ---- signing in, keys and pairing -----------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_in_chromium() {
+    let work = tempfile::tempdir().expect("temporary directory");
+    let data_dir = work.path().join("data");
+    std::fs::create_dir_all(&data_dir).expect("data directory");
+    let server = Server::start_fresh(&data_dir).await;
+    let driver = Driver::start(work.path()).await;
+    let page = driver
+        .session(None, &work.path().join("profile-admin"), LAPTOP)
+        .await;
+    resize(&page, LAPTOP).await;
+
+    // ---- the first start's setup link creates the first administrator ----------------------
+    page.goto(&server.setup_link())
+        .await
+        .expect("open the setup link");
+    wait_js(
+        &page,
+        "the setup screen",
+        "return !document.querySelector('#setup-form').hidden;",
+    )
+    .await;
+    let href = page
+        .execute("return location.href;", vec![])
+        .await
+        .expect("the address");
+    assert_eq!(
+        href,
+        json!(format!("{}/admin", server.url)),
+        "the token stays in the address bar"
+    );
+    fill(&page, "#setup-username", "first").await;
+    fill(&page, "#setup-password", "a long enough secret").await;
+    fill(&page, "#setup-password2", "a long enough secreT").await;
+    click(&page, "#setup-submit").await;
+    let said = notice_text(&page, "#setup-notice").await;
+    assert!(said.contains("not the same"), "{said}");
+    screenshot(&page, "admin-setup-laptop").await;
+    fill(&page, "#setup-password", "a long enough secret").await;
+    fill(&page, "#setup-password2", "a long enough secret").await;
+    click(&page, "#setup-submit").await;
+    assert_eq!(wait_signed_in(&page).await, json!(["first", "admin"]));
+    let tabs = visible_tabs(&page).await;
+    assert_eq!(tabs, json!(["People", "Register", "Attendance", "Keys"]));
+
+    // ---- logout ends the session; a wrong password is refused, the right one lets in --------
+    log_out(&page).await;
+    submit_login(&page, "first", "not the password").await;
+    let said = notice_text(&page, "#login-notice").await;
+    assert_eq!(said, "Wrong username or password.");
+    screenshot(&page, "admin-login-wrong-laptop").await;
+    log_in(&page, "first", "a long enough secret").await;
+
+    // ---- a viewer sees people and attendance, and nothing that changes them ----------------
+    rollcall(
+        &data_dir,
+        &["admin", "add", "watcher", "--role", "viewer"],
+        "just looking, thanks\n",
+    );
+    let key = rollcall(
+        &data_dir,
+        &["keys", "create", "--name", "desk", "--scope", "register"],
+        "",
+    );
+    let form = reqwest::multipart::Form::new()
+        .text("first_name", "Tony")
+        .text("last_name", "Blair")
+        .part(
+            "image",
+            reqwest::multipart::Part::bytes(
+                std::fs::read(face(KNOWN.0, KNOWN.1)).expect("a photo"),
+            )
+            .file_name("tony.jpg")
+            .mime_str("image/jpeg")
+            .expect("mime"),
+        );
+    let registered = reqwest::Client::new()
+        .post(format!("{}/register", server.url))
+        .bearer_auth(key.trim())
+        .multipart(form)
+        .send()
+        .await
+        .expect("POST /register");
+    assert!(registered.status().is_success(), "{registered:?}");
+    log_out(&page).await;
+    log_in(&page, "watcher", "just looking, thanks").await;
+    assert_eq!(wait_signed_in(&page).await, json!(["watcher", "viewer"]));
+    assert_eq!(visible_tabs(&page).await, json!(["People", "Attendance"]));
+    wait_js(
+        &page,
+        "the people list",
+        "return document.querySelectorAll('#people-list .person').length === 1;",
+    )
+    .await;
+    wait_photos_loaded(&page).await;
+    let controls = page
+        .execute(
+            "return [document.querySelectorAll('#people-list button').length, \
+               document.querySelector('#people-add').hidden];",
+            vec![],
+        )
+        .await
+        .expect("the viewer's controls");
+    assert_eq!(
+        controls,
+        json!([0, true]),
+        "delete buttons, register button"
+    );
+    screenshot(&page, "admin-viewer-laptop").await;
+    // The keys section cannot be reached by its address either.
+    page.goto(&format!("{}/admin#keys", server.url))
+        .await
+        .expect("#keys");
+    let panels = page
+        .execute(
+            "return [document.querySelector('#panel-keys').hidden, document.querySelector('#panel-people').hidden];",
+            vec![],
+        )
+        .await
+        .expect("the panels");
+    assert_eq!(panels, json!([true, false]), "a viewer on #keys");
+
+    // ---- too many wrong passwords: the page says when to try again --------------------------
+    log_out(&page).await;
+    let mut said = String::new();
+    for _ in 0..8 {
+        submit_login(&page, "watcher", "guessing wrong").await;
+        said = notice_text(&page, "#login-notice").await;
+        if said.starts_with("Too many") {
+            break;
+        }
+        assert_eq!(said, "Wrong username or password.");
+    }
+    assert!(
+        said.starts_with("Too many failed attempts. Try again in "),
+        "{said}"
+    );
+    screenshot(&page, "admin-login-limited-laptop").await;
+    page.close().await.expect("close");
+    drop(driver);
 }

@@ -3,6 +3,7 @@
 //! owned by a guard that kills it on drop, so a failing test leaves nothing running.
 #![allow(dead_code)]
 
+pub mod signin;
 pub mod y4m;
 
 use fantoccini::{Client, ClientBuilder};
@@ -96,14 +97,74 @@ impl Drop for Guard {
     }
 }
 
+/// The administrator `Server::start` creates (through `rollcall admin add`).
+pub const ADMIN_USER: &str = "chief";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+/// Run `rollcall ARGS --data-dir DIR` to completion with `stdin`; its stdout, or a panic with its
+/// output when it fails.
+pub fn rollcall(data_dir: &Path, args: &[&str], stdin: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rollcall"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("rollcall {args:?}: {e}"));
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("rollcall output");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "rollcall {args:?}: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// `rollcall serve` on a free port with a fresh data directory.
 pub struct Server {
     pub url: String,
     pub guard: Guard,
+    pub data_dir: PathBuf,
+    /// An admin key for the test's own requests (`None` on a fresh server).
+    pub admin_key: Option<String>,
 }
 
 impl Server {
+    /// A server with an administrator (`ADMIN_USER`) and an admin key, both made with the CLI
+    /// before it starts, as an operator would.
     pub async fn start(data_dir: &Path) -> Server {
+        let password = format!("{ADMIN_PASSWORD}\n");
+        rollcall(data_dir, &["admin", "add", ADMIN_USER], &password);
+        let key = rollcall(
+            data_dir,
+            &[
+                "keys",
+                "create",
+                "--name",
+                "browser test",
+                "--scope",
+                "admin",
+            ],
+            "",
+        );
+        let mut server = Server::start_fresh(data_dir).await;
+        server.admin_key = Some(key.trim().to_owned());
+        server
+    }
+
+    /// A server over `data_dir` as it is: with no account, it logs the first-run setup link.
+    pub async fn start_fresh(data_dir: &Path) -> Server {
         let port = free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_rollcall"));
         command
@@ -132,7 +193,57 @@ impl Server {
             );
             tokio::time::sleep(POLL).await;
         }
-        Server { url, guard }
+        Server {
+            url,
+            guard,
+            data_dir: data_dir.to_owned(),
+            admin_key: None,
+        }
+    }
+
+    /// The `/admin#setup=TOKEN` link the server logged on a start without accounts.
+    pub fn setup_link(&self) -> String {
+        let log = self.guard.log_text();
+        let (_, rest) = log
+            .split_once("#setup=")
+            .unwrap_or_else(|| panic!("no setup link in the server's log:\n{log}"));
+        let token: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect();
+        assert!(!token.is_empty(), "an empty setup token in:\n{log}");
+        format!("{}/admin#setup={token}", self.url)
+    }
+
+    /// A client sending the admin key.
+    pub fn http(&self) -> reqwest::Client {
+        let key = self
+            .admin_key
+            .as_deref()
+            .expect("a server with an admin key");
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {key}").parse().expect("a header value"),
+        );
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("a client")
+    }
+
+    /// A new key of `scope` named `name`, made over HTTP with the admin key.
+    pub async fn create_key(&self, name: &str, scope: &str) -> String {
+        let response = self
+            .http()
+            .post(format!("{}/keys", self.url))
+            .json(&json!({ "name": name, "scope": scope }))
+            .send()
+            .await
+            .expect("POST /keys");
+        assert!(response.status().is_success(), "POST /keys: {response:?}");
+        let body: Value = response.json().await.expect("the new key");
+        body["key"].as_str().expect("a key").to_owned()
     }
 }
 
