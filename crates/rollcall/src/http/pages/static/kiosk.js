@@ -192,8 +192,10 @@
       form.append('image', blob, filename);
       const res = await RC.api('POST', '/verify', form, { key });
       if (res.error === errors.unauthorized) {
+        // A refused key is forgotten; without one, the server stopped letting anyone check in.
+        const hadKey = Boolean(key);
         forgetKey();
-        showUnpaired(REVOKED);
+        showUnpaired(hadKey ? REVOKED : undefined);
         return;
       }
       if (res.retryAfter) notBefore = Date.now() + res.retryAfter * 1000;
@@ -337,17 +339,24 @@
   }
 
   // ---- start ------------------------------------------------------------------------------
-  /** Ask the server who this key is: its name goes in the header. */
+  /**
+   * Ask the server who this kiosk is: a key's name goes in the header. Without a key the kiosk
+   * only works when the server lets anyone check in (`--anonymous-verify`, a trusted network).
+   */
   async function identify() {
     const res = await RC.api('GET', '/me', undefined, { key });
     const d = res.data || {};
-    if (res.error === errors.unauthorized || (res.ok && d.kind !== 'key')) {
+    if (key && (res.error === errors.unauthorized || (res.ok && d.kind !== 'key'))) {
       forgetKey();
       showUnpaired(REVOKED);
       return false;
     }
+    if (!key && !(res.ok && d.anonymous_verify)) {
+      showUnpaired();
+      return false;
+    }
     // Unreachable or an odd answer: stay paired; check-ins say what is wrong.
-    els.kioskValue.textContent = res.ok ? d.name : 'Kiosk';
+    els.kioskValue.textContent = key ? (res.ok && d.name) || 'Kiosk' : 'anonymous';
     els.kioskChip.hidden = false;
     return true;
   }
@@ -357,10 +366,6 @@
     setInterval(tick, 1000);
     adoptPairingLink();
     key = key || storedKey();
-    if (!key) {
-      showUnpaired();
-      return;
-    }
     if (!(await identify())) return;
     els.main.hidden = false;
     try {
