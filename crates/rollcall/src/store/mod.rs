@@ -48,6 +48,12 @@ macro_rules! with_pool {
     };
 }
 
+mod accounts;
+mod keys;
+
+pub use accounts::{AccountLogin, AccountRecord, NewAccount};
+pub use keys::KeyRecord;
+
 /// The id of the row an `INSERT` created (the two drivers name it differently).
 trait InsertedId {
     fn inserted_id(&self) -> i64;
