@@ -16,8 +16,8 @@ mod browser_support;
 use rollcall_test_support as shared;
 
 use browser_support::signin::{
-    click, fill, log_in, log_out, notice_text, pair_by_link, pair_kiosk, revoke_key, submit_login,
-    visible_tabs, wait_signed_in, wait_unpaired,
+    clear_notice, click, click_current, fill, log_in, log_out, notice_text, pair_by_link,
+    pair_kiosk, revoke_key, submit_login, visible_tabs, wait_signed_in, wait_unpaired,
 };
 use browser_support::{
     resize, rollcall, screenshot, shared_dir, wait_js, y4m, Driver, Server, ADMIN_PASSWORD,
@@ -278,16 +278,14 @@ async fn kiosk_and_admin_in_chromium() {
          return r.length ? r : null;",
     )
     .await;
-    // Checked in at the paired kiosk and by upload at the one without a camera: each recorded
-    // under its key's name.
+    // Checked in at the kiosk paired from the admin page, recorded under its key's name (the
+    // upload later, at another kiosk, fell within the cooldown: "already checked in").
     let rows = rows.as_array().expect("rows");
     assert!(
-        rows.iter().all(|r| r[2] == json!("Tony Blair")),
+        rows.iter()
+            .all(|r| r[2] == json!("Tony Blair") && r[4] == json!("Front desk")),
         "log: {rows:?}"
     );
-    for kiosk in ["Front desk", "No camera"] {
-        assert!(rows.iter().any(|r| r[4] == json!(kiosk)), "log: {rows:?}");
-    }
     // A short log fits on one page: no "showing the newest 500" note.
     let more_hidden = admin
         .execute("return document.querySelector('#log-more').hidden;", vec![])
@@ -357,13 +355,8 @@ async fn kiosk_and_admin_in_chromium() {
         "return document.querySelectorAll('#people-list .person').length === 3;",
     )
     .await;
-    admin
-        .find(Locator::Css("#people-list .person .btn-danger-ghost"))
-        .await
-        .expect("a delete button")
-        .click()
-        .await
-        .expect("click delete");
+    // The list may be drawn again meanwhile (the tab's load and a reload's): click a current one.
+    click_current(&admin, "#people-list .person .btn-danger-ghost").await;
     wait_js(
         &admin,
         "the confirmation",
@@ -631,6 +624,7 @@ async fn signing_in_in_chromium() {
     let said = notice_text(&page, "#setup-notice").await;
     assert!(said.contains("not the same"), "{said}");
     screenshot(&page, "admin-setup-laptop").await;
+    clear_notice(&page, "#setup-notice").await;
     fill(&page, "#setup-password", "a long enough secret").await;
     fill(&page, "#setup-password2", "a long enough secret").await;
     click(&page, "#setup-submit").await;

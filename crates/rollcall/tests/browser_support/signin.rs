@@ -14,6 +14,26 @@ pub async fn click(page: &Client, css: &str) {
         .unwrap_or_else(|e| panic!("click {css}: {e}"));
 }
 
+/// Click the element `css` matches, finding it again when the page replaced it in between.
+pub async fn click_current(page: &Client, css: &str) {
+    for _ in 0..20 {
+        let element = page
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        match element.click().await {
+            Ok(()) => return,
+            Err(fantoccini::error::CmdError::Standard(e))
+                if e.error == fantoccini::error::ErrorStatus::StaleElementReference =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("click {css}: {e}"),
+        }
+    }
+    panic!("{css} kept being replaced");
+}
+
 /// Type into the field `css`, replacing what it held.
 pub async fn fill(page: &Client, css: &str, value: &str) {
     let input = page
@@ -25,19 +45,23 @@ pub async fn fill(page: &Client, css: &str, value: &str) {
     input.send_keys(value).await.expect("type");
 }
 
-/// The text of the next notice in `container` (cleared before the action that fills it).
+/// The text of the notice in `container`, once there is one (callers empty the container before
+/// the step whose answer they want, with `clear_notice`).
 pub async fn notice_text(page: &Client, container: &str) -> String {
     let script = format!(
         "const n = document.querySelector('{container} .notice'); return n ? n.textContent : null;"
     );
     let text = wait_js(page, container, &script).await;
+    text.as_str().unwrap_or_default().to_owned()
+}
+
+pub async fn clear_notice(page: &Client, container: &str) {
     page.execute(
         &format!("document.querySelector('{container}').replaceChildren();"),
         vec![],
     )
     .await
     .expect("clear the notice");
-    text.as_str().unwrap_or_default().to_owned()
 }
 
 /// Fill and submit the login form (waiting for it first).
@@ -48,12 +72,7 @@ pub async fn submit_login(page: &Client, user: &str, password: &str) {
         "return !document.querySelector('#login-form').hidden && !document.querySelector('#login-submit').disabled;",
     )
     .await;
-    page.execute(
-        "document.querySelector('#login-notice').replaceChildren();",
-        vec![],
-    )
-    .await
-    .expect("clear the notice");
+    clear_notice(page, "#login-notice").await;
     fill(page, "#login-username", user).await;
     fill(page, "#login-password", password).await;
     click(page, "#login-submit").await;
@@ -90,6 +109,7 @@ pub async fn visible_tabs(page: &Client) -> Value {
 
 /// Log out; the login screen comes back, and stays after a reload (the session is gone).
 pub async fn log_out(page: &Client) {
+    clear_notice(page, "#login-notice").await;
     click(page, "#logout").await;
     let said = notice_text(page, "#login-notice").await;
     assert_eq!(said, "You are logged out.");
@@ -104,10 +124,7 @@ pub async fn log_out(page: &Client) {
 
 /// "Pair a kiosk" on the admin page's keys tab: returns the pairing link it shows (once).
 pub async fn pair_kiosk(admin: &Client, name: &str) -> String {
-    admin
-        .goto(&keys_url(admin).await)
-        .await
-        .expect("the keys tab");
+    open_keys(admin).await;
     fill(admin, "#pair-name", name).await;
     click(admin, "#pair-submit").await;
     let link = wait_js(
@@ -120,13 +137,20 @@ pub async fn pair_kiosk(admin: &Client, name: &str) -> String {
     link.as_str().expect("a link").to_owned()
 }
 
-/// The keys tab's address on the page's own server.
-pub async fn keys_url(page: &Client) -> String {
+/// Open the admin page's keys tab (the page may reload) and wait until it shows.
+pub async fn open_keys(page: &Client) {
     let origin = page
         .execute("return location.origin;", vec![])
         .await
         .expect("origin");
-    format!("{}/admin#keys", origin.as_str().expect("an origin"))
+    let url = format!("{}/admin#keys", origin.as_str().expect("an origin"));
+    page.goto(&url).await.expect("the keys tab");
+    wait_js(
+        page,
+        "the keys tab",
+        "return !document.querySelector('#app').hidden && !document.querySelector('#panel-keys').hidden;",
+    )
+    .await;
 }
 
 /// `[scope, status]` of the key named `name` in the keys table, once it is listed.
@@ -142,10 +166,7 @@ pub async fn key_row(admin: &Client, name: &str) -> Value {
 
 /// Revoke the key named `name` from the keys tab, through its confirmation.
 pub async fn revoke_key(admin: &Client, name: &str) {
-    admin
-        .goto(&keys_url(admin).await)
-        .await
-        .expect("the keys tab");
+    open_keys(admin).await;
     assert_eq!(key_row(admin, name).await[1], json!("Active"));
     let button = format!(
         "//tr[td[1][text()={}]]//button",

@@ -74,6 +74,7 @@
       el.dataset.state = 'down';
       el.textContent = d.database === 'unavailable' ? 'Database unavailable' : `Server error (${res.status})`;
     }
+    el.title = el.textContent;
   }
 
   // ---- people -----------------------------------------------------------------------------
