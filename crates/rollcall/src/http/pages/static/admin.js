@@ -64,17 +64,20 @@
     const el = $('#server-state');
     const res = await api('GET', '/health');
     const d = res.data || {};
+    // Short words in the bar (it also holds the tabs and the account); the details as a tooltip.
     if (res.ok) {
       el.dataset.state = 'ok';
-      el.textContent = `Server OK · ${d.embedder || d.model || 'model ?'} · ${d.users ?? '?'} registered`;
+      el.textContent = 'Server OK';
+      el.title = `Server OK · ${d.embedder || d.model || 'model ?'} · ${d.users ?? '?'} registered`;
     } else if (res.status === 0) {
       el.dataset.state = 'down';
       el.textContent = 'Server unreachable';
+      el.title = el.textContent;
     } else {
       el.dataset.state = 'down';
       el.textContent = d.database === 'unavailable' ? 'Database unavailable' : `Server error (${res.status})`;
+      el.title = el.textContent;
     }
-    el.title = el.textContent;
   }
 
   // ---- people -----------------------------------------------------------------------------
