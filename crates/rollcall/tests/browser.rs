@@ -728,3 +728,41 @@ async fn signing_in_in_chromium() {
     page.close().await.expect("close");
     drop(driver);
 }
+
+/// A server started with `--anonymous-verify` (a kiosk on a trusted network) lets a kiosk that
+/// was never paired check people in, under the name `anonymous`; without the flag the same page
+/// says it is not paired (the other tests).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpaired_kiosk_with_anonymous_verify() {
+    let work = tempfile::tempdir().expect("temporary directory");
+    let camera = work.path().join("stranger.y4m");
+    y4m::write_from_jpeg(&face(STRANGER.0, STRANGER.1), &camera);
+    let data_dir = work.path().join("data");
+    std::fs::create_dir_all(&data_dir).expect("data directory");
+    let server = Server::start_with(&data_dir, &["--anonymous-verify"]).await;
+    let driver = Driver::start(work.path()).await;
+    let kiosk = driver
+        .session(Some(&camera), &work.path().join("profile-kiosk"), TABLET)
+        .await;
+    resize(&kiosk, TABLET).await;
+    kiosk.goto(&server.url).await.expect("open the kiosk");
+    wait_camera(&kiosk).await;
+    let name = kiosk
+        .execute(
+            "return document.querySelector('#kiosk-name-value').textContent;",
+            vec![],
+        )
+        .await
+        .expect("the kiosk's name");
+    assert_eq!(name, json!("anonymous"));
+    // Nobody is registered: the answer is "Not recognised", not a refusal.
+    let (state, title, detail) = check_in(&kiosk).await;
+    assert_eq!(
+        (state.as_str(), title.as_str()),
+        ("unknown", "Not recognised"),
+        "{detail}"
+    );
+    screenshot(&kiosk, "kiosk-anonymous-tablet").await;
+    kiosk.close().await.expect("close the kiosk");
+    drop(driver);
+}

@@ -165,6 +165,11 @@ impl Server {
 
     /// A server over `data_dir` as it is: with no account, it logs the first-run setup link.
     pub async fn start_fresh(data_dir: &Path) -> Server {
+        Server::start_with(data_dir, &[]).await
+    }
+
+    /// `start_fresh` with more flags for `rollcall serve`.
+    pub async fn start_with(data_dir: &Path, flags: &[&str]) -> Server {
         let port = free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_rollcall"));
         command
@@ -174,6 +179,7 @@ impl Server {
             .arg("--models")
             .arg(models_dir())
             .args(["--embedder", "face-api"])
+            .args(flags)
             .env("RUST_LOG", "info");
         let mut guard = Guard::spawn("rollcall serve", &mut command, data_dir.join("server.log"));
         let url = format!("http://127.0.0.1:{port}");
