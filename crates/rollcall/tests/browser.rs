@@ -615,7 +615,7 @@ async fn signing_in_in_chromium() {
     assert_eq!(
         href,
         json!(format!("{}/admin", server.url)),
-        "the token stays in the address bar"
+        "the setup token must leave the address bar"
     );
     fill(&page, "#setup-username", "first").await;
     fill(&page, "#setup-password", "a long enough secret").await;
