@@ -16,8 +16,9 @@ mod browser_support;
 use rollcall_test_support as shared;
 
 use browser_support::signin::{
-    clear_notice, click, click_current, fill, log_in, log_out, notice_text, pair_by_link,
-    pair_kiosk, revoke_key, submit_login, visible_tabs, wait_signed_in, wait_unpaired,
+    clear_notice, click, click_current, create_key, fill, key_row, log_in, log_out, notice_text,
+    pair_by_link, pair_kiosk, revoke_key, submit_login, visible_tabs, wait_signed_in,
+    wait_unpaired,
 };
 use browser_support::{
     resize, rollcall, screenshot, shared_dir, wait_js, y4m, Driver, Server, ADMIN_PASSWORD,
@@ -646,11 +647,17 @@ async fn signing_in_in_chromium() {
         &["admin", "add", "watcher", "--role", "viewer"],
         "just looking, thanks\n",
     );
-    let key = rollcall(
-        &data_dir,
-        &["keys", "create", "--name", "desk", "--scope", "register"],
-        "",
+    // A register key made on the keys tab, shown once, registers a person.
+    let key = create_key(&page, "enrolment desk", "register").await;
+    assert!(
+        key.len() == 46 && key.starts_with("rc_"),
+        "the key shown: {key}"
     );
+    assert_eq!(
+        key_row(&page, "enrolment desk").await,
+        json!(["register", "Active"])
+    );
+    screenshot(&page, "admin-key-created-laptop").await;
     let form = reqwest::multipart::Form::new()
         .text("first_name", "Tony")
         .text("last_name", "Blair")

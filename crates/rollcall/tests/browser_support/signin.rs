@@ -137,6 +137,27 @@ pub async fn pair_kiosk(admin: &Client, name: &str) -> String {
     link.as_str().expect("a link").to_owned()
 }
 
+/// "Create a key" on the keys tab: returns the key it shows (once).
+pub async fn create_key(admin: &Client, name: &str, scope: &str) -> String {
+    open_keys(admin).await;
+    fill(admin, "#key-name", name).await;
+    admin
+        .find(Locator::Css("#key-scope"))
+        .await
+        .expect("the scope")
+        .select_by_value(scope)
+        .await
+        .expect("choose the scope");
+    click(admin, "#key-submit").await;
+    let key = wait_js(
+        admin,
+        "the new key",
+        "const v = document.querySelector('#key-result .secret-value'); return v ? v.value : null;",
+    )
+    .await;
+    key.as_str().expect("a key").to_owned()
+}
+
 /// Open the admin page's keys tab (the page may reload) and wait until it shows.
 pub async fn open_keys(page: &Client) {
     let origin = page
