@@ -716,8 +716,31 @@ async fn signing_in_in_chromium() {
         .expect("the panels");
     assert_eq!(panels, json!([true, false]), "a viewer on #keys");
 
+    // ---- a session ended on the server (a password reset) sends the page back to the login ---
+    clear_notice(&page, "#login-notice").await;
+    rollcall(
+        &data_dir,
+        &["admin", "reset-password", "watcher"],
+        "a brand new password\n",
+    );
+    click(&page, "#tab-attendance").await;
+    let said = notice_text(&page, "#login-notice").await;
+    assert_eq!(said, "Your session has ended. Log in again.");
+    let gone = page
+        .execute(
+            "return [document.querySelector('#app').hidden, \
+               document.querySelectorAll('#people-list .person, #summary-table tbody tr').length];",
+            vec![],
+        )
+        .await
+        .expect("the page after the session ended");
+    assert_eq!(
+        gone,
+        json!([true, 0]),
+        "the app hidden and its data cleared"
+    );
+
     // ---- too many wrong passwords: the page says when to try again --------------------------
-    log_out(&page).await;
     let mut said = String::new();
     for _ in 0..8 {
         submit_login(&page, "watcher", "guessing wrong").await;

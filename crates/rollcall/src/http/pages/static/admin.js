@@ -11,13 +11,19 @@
   /** The signed-in account `{ name, role }`, or null while nobody is. */
   let me = null;
 
+  /** Counts sign-outs: an answer to a request made before the last one is not drawn. */
+  let signOuts = 0;
+
   /**
    * RC.api for the sections behind the login: a 401 means the session ended (expired, logged
-   * out elsewhere, the password was reset), so the page goes back to the login screen.
+   * out elsewhere, the password was reset), so the page goes back to the login screen. Answers
+   * that arrive after a sign-out never resolve, so nothing of the old session is drawn again.
    */
   async function api(method, url, body) {
+    const asked = signOuts;
     const res = await RC.api(method, url, body);
-    if (res.status === 401 && me) auth.signedOut('Your session has ended. Log in again.');
+    if (asked === signOuts && res.status === 401 && me) auth.signedOut('Your session has ended. Log in again.');
+    if (asked !== signOuts) return new Promise(() => {});
     return res;
   }
 
@@ -642,6 +648,7 @@
     /** Back to the login screen, with nothing of the last account's data left on the page. */
     function signedOut(text, kind) {
       me = null;
+      signOuts += 1;
       register.stopCamera();
       for (const dialog of document.querySelectorAll('dialog[open]')) dialog.close('cancel');
       people.clear();
