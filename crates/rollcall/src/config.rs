@@ -3,7 +3,7 @@
 //! file (`--config`), and defaults that work untouched. Nothing here knows about clap, so the
 //! tests and other programs can make settings without a command line.
 
-use crate::domain::Threshold;
+use crate::domain::{RetentionDays, Threshold};
 use rollcall_vision::models::{EmbedderChoice, ModelConfig};
 use rollcall_vision::PipelineConfig;
 use std::path::{Path, PathBuf};
@@ -41,6 +41,8 @@ pub struct Settings {
     pub max_upload_bytes: usize,
     pub workers: usize,
     pub queue: usize,
+    /// Check-ins older than this are purged at start and hourly; `None` keeps them all.
+    pub retention: Option<RetentionDays>,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -68,6 +70,7 @@ pub struct Overrides {
     pub max_upload_bytes: Option<usize>,
     pub workers: Option<usize>,
     pub queue: Option<usize>,
+    pub retention_days: Option<u32>,
 }
 
 impl Overrides {
@@ -98,6 +101,7 @@ impl Overrides {
             max_upload_bytes: self.max_upload_bytes.or(fallback.max_upload_bytes),
             workers: self.workers.or(fallback.workers),
             queue: self.queue.or(fallback.queue),
+            retention_days: self.retention_days.or(fallback.retention_days),
         }
     }
 }
@@ -143,6 +147,14 @@ impl Settings {
                 reason: "must be at least 1".into(),
             });
         }
+        let retention = o
+            .retention_days
+            .map(RetentionDays::new)
+            .transpose()
+            .map_err(|e| ConfigError::Invalid {
+                setting: "retention_days",
+                reason: e.to_string(),
+            })?;
         Ok(Settings {
             bind: o.bind.unwrap_or_else(|| DEFAULT_BIND.to_owned()),
             data_dir,
@@ -161,6 +173,7 @@ impl Settings {
             max_upload_bytes,
             workers,
             queue: o.queue.unwrap_or(DEFAULT_QUEUE),
+            retention,
         })
     }
 
@@ -194,6 +207,7 @@ mod tests {
         assert!(s.models.fetch_missing);
         assert_eq!(s.models.embedder, EmbedderChoice::Auto);
         assert_eq!(s.threshold, None);
+        assert_eq!(s.retention, None, "check-ins are kept unless asked");
         assert_eq!(
             (s.workers, s.queue, s.cooldown, s.max_upload_bytes),
             (2, 8, Duration::from_secs(300), 10 * 1024 * 1024)
@@ -206,7 +220,7 @@ mod tests {
         let path = dir.path().join("rollcall.toml");
         std::fs::write(
             &path,
-            "data_dir = \"/srv/rc\"\nthreshold = 0.7\nworkers = 3\nqueue = 5\nembedder = \"face-api\"\n",
+            "data_dir = \"/srv/rc\"\nthreshold = 0.7\nworkers = 3\nqueue = 5\nembedder = \"face-api\"\nretention_days = 90\n",
         )
         .unwrap();
         let s = Settings::resolve(Overrides {
@@ -220,6 +234,7 @@ mod tests {
         assert_eq!(s.threshold.map(Threshold::value), Some(0.7));
         assert_eq!((s.workers, s.queue), (4, 5));
         assert_eq!(s.models.embedder, EmbedderChoice::FaceApi);
+        assert_eq!(s.retention.map(RetentionDays::days), Some(90));
     }
 
     #[test]
@@ -246,6 +261,10 @@ mod tests {
             },
             Overrides {
                 max_upload_bytes: Some(0),
+                ..Overrides::default()
+            },
+            Overrides {
+                retention_days: Some(0),
                 ..Overrides::default()
             },
         ] {

@@ -76,6 +76,9 @@ pub struct ServerArgs {
     /// Photos waiting for a worker before the server answers 503 [default: 8].
     #[arg(long, env = "ROLLCALL_QUEUE", value_name = "N")]
     pub queue: Option<usize>,
+    /// Delete check-ins older than this many days, at start and then hourly [default: keep all].
+    #[arg(long, env = "ROLLCALL_RETENTION_DAYS", value_name = "DAYS")]
+    pub retention_days: Option<u32>,
 }
 
 /// The flags that may also stand before the command (`rollcall --models DIR detect …`), as
@@ -161,6 +164,7 @@ impl Given for ServerArgs {
         o.max_upload_bytes = self.max_upload_bytes;
         o.workers = self.workers;
         o.queue = self.queue;
+        o.retention_days = self.retention_days;
     }
 }
 
