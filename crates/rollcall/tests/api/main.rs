@@ -15,6 +15,8 @@ mod multi_face;
 mod openapi;
 mod ops;
 mod pipeline_road;
+mod privacy;
 mod recognition;
+mod storage;
 mod unavailable;
 mod users;
