@@ -420,7 +420,7 @@ impl Store {
     /// After a deletion: leave no copy of what was deleted in the database files. SQLite's
     /// `secure_delete` zeroes the rows in the database file, but the write-ahead log still holds
     /// the pages as they were; a TRUNCATE checkpoint writes the log into the database and empties
-    /// it. (MySQL: see docs/security.md — InnoDB pages, undo and redo logs and the binary log are
+    /// it. (MySQL: see docs/privacy.md — InnoDB pages, undo and redo logs and the binary log are
     /// the server's, out of rollcall's reach.)
     pub async fn forget_deleted(&self) -> Result<(), StoreError> {
         if let Store::Sqlite(pool) = self {
