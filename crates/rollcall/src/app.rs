@@ -3,6 +3,7 @@
 //! test harness all start here, so what runs in production is what the tests run.
 
 use crate::config::Settings;
+use crate::domain::RetentionDays;
 use crate::http::{app, AppState};
 use crate::service::{Options, Rollcall};
 use crate::store::{PhotoDir, Store};
@@ -20,6 +21,7 @@ pub struct Application {
     state: AppState,
     /// The first-run setup token, while no account exists.
     setup_token: Option<String>,
+    retention: Option<RetentionDays>,
 }
 
 impl Application {
@@ -36,6 +38,11 @@ impl Application {
         pipeline: Arc<FacePipeline>,
     ) -> anyhow::Result<Application> {
         let rollcall = open_rollcall_with(settings, pipeline).await?;
+        if let Some(retention) = settings.retention {
+            crate::attendance::purge_expired(rollcall.store(), retention)
+                .await
+                .context("deleting check-ins past the retention period")?;
+        }
         let listener = tokio::net::TcpListener::bind(&settings.bind)
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
@@ -49,6 +56,7 @@ impl Application {
             address,
             state,
             setup_token,
+            retention: settings.retention,
         })
     }
 
@@ -110,12 +118,29 @@ impl Application {
                 metrics.run_upkeep();
             }
         });
+        // The start-up purged already; then once an hour.
+        let purge = self.retention.map(|retention| {
+            let store = rollcall.store().clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(crate::attendance::PURGE_EVERY);
+                every.tick().await;
+                loop {
+                    every.tick().await;
+                    if let Err(e) = crate::attendance::purge_expired(&store, retention).await {
+                        tracing::warn!("retention: {e}");
+                    }
+                }
+            })
+        });
         // The connection's address is what login attempts are counted against.
         let service = app(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, service)
             .with_graceful_shutdown(stop)
             .await;
         upkeep.abort();
+        if let Some(purge) = purge {
+            purge.abort();
+        }
         rollcall.store().close().await;
         Ok(served?)
     }
@@ -153,7 +178,7 @@ async fn open_rollcall_with(
 
 /// Open the database only (commands that need no face model), applying pending migrations.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+    crate::store::private::create_dir(&settings.data_dir).with_context(|| {
         format!(
             "creating the data directory {}",
             settings.data_dir.display()

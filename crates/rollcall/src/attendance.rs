@@ -2,6 +2,7 @@
 //! (even when several kiosks see them at the same moment), per-day summaries, daily counts and
 //! the CSV export.
 
+use crate::domain::RetentionDays;
 use crate::store::{AttendanceRecord, CheckIn, NewCheckIn, Store, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::{BTreeMap, HashMap};
@@ -75,6 +76,22 @@ impl Attendance {
         }
     }
 }
+
+/// Delete the check-ins older than `retention`; returns how many.
+pub async fn purge_expired(store: &Store, retention: RetentionDays) -> Result<u64, StoreError> {
+    let cutoff = retention.cutoff(now_micros());
+    let purged = store.purge_attendance(cutoff).await?;
+    if purged > 0 {
+        tracing::info!(
+            "retention: deleted {purged} check-in(s) older than {} days (before {cutoff})",
+            retention.days()
+        );
+    }
+    Ok(purged)
+}
+
+/// How often a running server purges expired check-ins.
+pub const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Now, to the microsecond: what MySQL's DATETIME(6) keeps, so a stored event reads back equal.
 pub fn now_micros() -> DateTime<Utc> {
@@ -156,12 +173,13 @@ pub const CSV_HEADER: [&str; 7] = [
     "kiosk",
 ];
 
-/// The log as CSV with a header row; times in RFC 3339 (UTC).
+/// The log as CSV with a header row; times in RFC 3339 (UTC). Names and kiosks are made safe
+/// for spreadsheets ([`crate::csvsafe`]).
 pub fn write_csv<W: std::io::Write>(records: &[AttendanceRecord], out: W) -> csv::Result<()> {
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record(CSV_HEADER)?;
+    let mut w = crate::csvsafe::Writer::new(out);
+    w.row(CSV_HEADER)?;
     for r in records {
-        w.write_record([
+        w.row([
             r.id.to_string(),
             r.user_id.to_string(),
             r.first_name.clone(),

@@ -3,7 +3,7 @@
 //! file (`--config`), and defaults that work untouched. Nothing here knows about clap, so the
 //! tests and other programs can make settings without a command line.
 
-use crate::domain::Threshold;
+use crate::domain::{RetentionDays, Threshold};
 use rollcall_vision::models::{EmbedderChoice, ModelConfig};
 use rollcall_vision::PipelineConfig;
 use std::path::{Path, PathBuf};
@@ -46,6 +46,8 @@ pub struct Settings {
     /// The session cookie is marked `Secure`: set when the server is reached over TLS (its
     /// own, or a reverse proxy's).
     pub secure_cookies: bool,
+    /// Check-ins older than this are purged at start and hourly; `None` keeps them all.
+    pub retention: Option<RetentionDays>,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -75,6 +77,7 @@ pub struct Overrides {
     pub queue: Option<usize>,
     pub anonymous_verify: Option<bool>,
     pub secure_cookies: Option<bool>,
+    pub retention_days: Option<u32>,
 }
 
 impl Overrides {
@@ -107,6 +110,7 @@ impl Overrides {
             queue: self.queue.or(fallback.queue),
             anonymous_verify: self.anonymous_verify.or(fallback.anonymous_verify),
             secure_cookies: self.secure_cookies.or(fallback.secure_cookies),
+            retention_days: self.retention_days.or(fallback.retention_days),
         }
     }
 }
@@ -152,6 +156,14 @@ impl Settings {
                 reason: "must be at least 1".into(),
             });
         }
+        let retention = o
+            .retention_days
+            .map(RetentionDays::new)
+            .transpose()
+            .map_err(|e| ConfigError::Invalid {
+                setting: "retention_days",
+                reason: e.to_string(),
+            })?;
         Ok(Settings {
             bind: o.bind.unwrap_or_else(|| DEFAULT_BIND.to_owned()),
             data_dir,
@@ -172,6 +184,7 @@ impl Settings {
             queue: o.queue.unwrap_or(DEFAULT_QUEUE),
             anonymous_verify: o.anonymous_verify.unwrap_or(false),
             secure_cookies: o.secure_cookies.unwrap_or(false),
+            retention,
         })
     }
 
@@ -205,6 +218,7 @@ mod tests {
         assert!(s.models.fetch_missing);
         assert_eq!(s.models.embedder, EmbedderChoice::Auto);
         assert_eq!(s.threshold, None);
+        assert_eq!(s.retention, None, "check-ins are kept unless asked");
         assert_eq!(
             (s.workers, s.queue, s.cooldown, s.max_upload_bytes),
             (2, 8, Duration::from_secs(300), 10 * 1024 * 1024)
@@ -219,7 +233,7 @@ mod tests {
         let path = dir.path().join("rollcall.toml");
         std::fs::write(
             &path,
-            "data_dir = \"/srv/rc\"\nthreshold = 0.7\nworkers = 3\nqueue = 5\nembedder = \"face-api\"\n",
+            "data_dir = \"/srv/rc\"\nthreshold = 0.7\nworkers = 3\nqueue = 5\nembedder = \"face-api\"\nretention_days = 90\n",
         )
         .unwrap();
         let s = Settings::resolve(Overrides {
@@ -233,6 +247,7 @@ mod tests {
         assert_eq!(s.threshold.map(Threshold::value), Some(0.7));
         assert_eq!((s.workers, s.queue), (4, 5));
         assert_eq!(s.models.embedder, EmbedderChoice::FaceApi);
+        assert_eq!(s.retention.map(RetentionDays::days), Some(90));
     }
 
     #[test]
@@ -259,6 +274,10 @@ mod tests {
             },
             Overrides {
                 max_upload_bytes: Some(0),
+                ..Overrides::default()
+            },
+            Overrides {
+                retention_days: Some(0),
                 ..Overrides::default()
             },
         ] {

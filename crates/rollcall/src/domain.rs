@@ -16,6 +16,16 @@ pub enum InvalidInput {
     ControlCharacters(&'static str),
     #[error("`{field}`: {reason}")]
     Invalid { field: &'static str, reason: String },
+    /// Characters that turn the text around on screen (a right-to-left override makes
+    /// "Smith\u{202E}nimda" read as "Smithadmin"): a name could pass for another.
+    #[error(
+        "`{0}` holds invisible characters that change the direction text is shown in (such as a \
+         right-to-left override), so the name could display as someone else's: type it without them"
+    )]
+    DirectionControls(&'static str),
+    /// Only spaces, zero-width or other invisible characters: a person nobody can read.
+    #[error("`{0}` has no visible character: type the name with at least one letter or digit")]
+    NothingVisible(&'static str),
 }
 
 /// Longest name part we store: VARCHAR(255) in MySQL counts characters.
@@ -41,12 +51,47 @@ impl NamePart {
         if s.chars().any(char::is_control) {
             return Err(InvalidInput::ControlCharacters(field));
         }
+        if s.chars().any(is_direction_control) {
+            return Err(InvalidInput::DirectionControls(field));
+        }
+        if s.chars().all(is_invisible) {
+            return Err(InvalidInput::NothingVisible(field));
+        }
         Ok(NamePart(s.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// The bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069) and the
+/// implicit marks (U+200E, U+200F, U+061C): each can reorder how the rest of a name is shown.
+pub fn is_direction_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// A character that draws nothing: white space, a format character (zero-width space and joiners,
+/// soft hyphen, word joiner, byte order mark, tags, …), a variation selector, or one of the
+/// letters that are blank by design (Hangul fillers, the braille blank).
+pub fn is_invisible(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    c.is_whitespace()
+        || c.general_category() == GeneralCategory::Format
+        || matches!(
+            c,
+            '\u{034F}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{2800}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FFA0}'
+                | '\u{E0100}'..='\u{E01EF}'
+        )
 }
 
 /// A person's first and last name.
@@ -293,6 +338,35 @@ impl ImageFormat {
     }
 }
 
+/// How many days check-ins are kept (`--retention-days`): at least one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionDays(u32);
+
+impl RetentionDays {
+    /// A century: past that, a date calculation would overflow before anything is purged.
+    const MAX: u32 = 36_500;
+
+    pub fn new(days: u32) -> Result<Self, InvalidInput> {
+        if (1..=Self::MAX).contains(&days) {
+            Ok(RetentionDays(days))
+        } else {
+            Err(InvalidInput::Invalid {
+                field: "retention_days",
+                reason: format!("{days} is not a number of days from 1 to {}", Self::MAX),
+            })
+        }
+    }
+
+    pub fn days(self) -> u32 {
+        self.0
+    }
+
+    /// Check-ins before this instant are older than the retention period.
+    pub fn cutoff(self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now - chrono::Duration::days(i64::from(self.0))
+    }
+}
+
 /// A calendar day (UTC), `YYYY-MM-DD`.
 pub fn parse_day(field: &'static str, raw: &str) -> Result<NaiveDate, InvalidInput> {
     NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| InvalidInput::Invalid {
@@ -366,6 +440,38 @@ mod tests {
     }
 
     #[test]
+    fn names_that_would_show_as_something_else_are_refused() {
+        for bidi in [
+            '\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}', '\u{200E}', '\u{200F}', '\u{061C}',
+        ] {
+            assert_eq!(
+                PersonName::parse("Ada", &format!("Smith{bidi}nimda")),
+                Err(InvalidInput::DirectionControls("last_name")),
+                "U+{:04X}",
+                bidi as u32
+            );
+        }
+        for blank in [
+            "\u{200B}",
+            "\u{200B}\u{200C}\u{200D}\u{2060}",
+            "\u{FEFF} \u{00AD}",
+            "\u{3164}",
+            "\u{2800}",
+            "\u{E0041}",
+        ] {
+            assert_eq!(
+                PersonName::parse(blank, "Smith"),
+                Err(InvalidInput::NothingVisible("first_name")),
+                "{blank:?}"
+            );
+        }
+        // Joiners inside a visible name are part of how some scripts and emoji are written.
+        let n = PersonName::parse("👩\u{200D}💻", "\u{05D3}\u{05D5}\u{05D3}").unwrap();
+        assert_eq!(n.first.as_str(), "👩\u{200D}💻");
+        assert_eq!(n.last.as_str(), "דוד");
+    }
+
+    #[test]
     fn folder_names_split_on_the_first_underscore() {
         let n = PersonName::from_folder_name("Jean_Claude_Van_Damme").unwrap();
         assert_eq!(
@@ -406,6 +512,17 @@ mod tests {
         assert_eq!(KeyName::parse(" front door ").unwrap().as_str(), "front door");
         assert!(KeyName::parse(" ").is_err());
         assert!(KeyName::parse("a\nb").is_err());
+    }
+
+    #[test]
+    fn retention_is_whole_days_back_from_now() {
+        use chrono::TimeZone;
+        let now = Utc.with_ymd_and_hms(2026, 11, 26, 15, 0, 0).unwrap();
+        let r = RetentionDays::new(30).unwrap();
+        assert_eq!(r.cutoff(now).to_rfc3339(), "2026-10-27T15:00:00+00:00");
+        assert!(RetentionDays::new(0).is_err());
+        assert!(RetentionDays::new(36_500).is_ok());
+        assert!(RetentionDays::new(36_501).is_err());
     }
 
     #[test]

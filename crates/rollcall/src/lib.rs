@@ -12,6 +12,7 @@ pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod csvsafe;
 pub mod domain;
 pub mod eval;
 pub mod gallery;

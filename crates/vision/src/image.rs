@@ -144,3 +144,6 @@ fn exif_orientation(tiff: &[u8]) -> Option<u16> {
 mod jpeg;
 mod orient;
 mod png;
+mod strip;
+
+pub use strip::strip_metadata;

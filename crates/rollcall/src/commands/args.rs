@@ -84,6 +84,9 @@ pub struct ServerArgs {
     /// reverse proxy).
     #[arg(long, env = "ROLLCALL_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// Delete check-ins older than this many days, at start and then hourly [default: keep all].
+    #[arg(long, env = "ROLLCALL_RETENTION_DAYS", value_name = "DAYS")]
+    pub retention_days: Option<u32>,
 }
 
 /// The flags that may also stand before the command (`rollcall --models DIR detect …`), as
@@ -172,6 +175,7 @@ impl Given for ServerArgs {
         // An absent flag leaves the file's setting in force.
         o.anonymous_verify = self.anonymous_verify.then_some(true);
         o.secure_cookies = self.secure_cookies.then_some(true);
+        o.retention_days = self.retention_days;
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::domain::InvalidInput;
 use crate::service::{AccessError, ServiceError};
-use crate::store::StoreError;
+use crate::store::{Storage, StoreError};
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -46,6 +46,8 @@ error_codes! {
     /// A malformed query, id, date or form.
     BadRequest => "bad_request", BAD_REQUEST;
     MissingField => "missing_field", BAD_REQUEST;
+    /// A name with text-direction controls, or with no visible character.
+    InvalidName => "invalid_name", BAD_REQUEST;
     EmptyField => "empty_field", BAD_REQUEST;
     /// Corrupt, truncated, empty, or a JPEG with too many scans.
     InvalidImage => "invalid_image", BAD_REQUEST;
@@ -75,6 +77,10 @@ error_codes! {
     /// The inference queue is full.
     Busy => "busy", SERVICE_UNAVAILABLE;
     DatabaseUnavailable => "database_unavailable", SERVICE_UNAVAILABLE;
+    /// The disk holding the reference photos is full.
+    StorageFull => "storage_full", INSUFFICIENT_STORAGE;
+    /// The photo folder cannot be written (read-only, permission, missing).
+    StorageUnavailable => "storage_unavailable", SERVICE_UNAVAILABLE;
 }
 
 impl ErrorCode {
@@ -231,6 +237,9 @@ impl From<InvalidInput> for ApiError {
     fn from(e: InvalidInput) -> Self {
         match e {
             InvalidInput::Empty(field) => ApiError::empty_field(field),
+            e @ (InvalidInput::DirectionControls(_) | InvalidInput::NothingVisible(_)) => {
+                ApiError::new(ErrorCode::InvalidName, e.to_string())
+            }
             other => ApiError::bad_request(other.to_string()),
         }
     }
@@ -238,6 +247,21 @@ impl From<InvalidInput> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        match e.storage() {
+            Some(Storage::Full) => {
+                return ApiError::new(
+                    ErrorCode::StorageFull,
+                    format!("the server's disk is full, nothing was stored: {e}"),
+                )
+            }
+            Some(Storage::Unavailable) => {
+                return ApiError::new(
+                    ErrorCode::StorageUnavailable,
+                    format!("the photo store cannot be written, nothing was stored: {e}"),
+                )
+            }
+            Some(Storage::Ok) | None => {}
+        }
         let unreachable = matches!(
             &e,
             StoreError::Database(

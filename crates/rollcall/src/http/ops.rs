@@ -1,6 +1,7 @@
 //! Operations: `/health`, `/metrics`, and the middleware counting requests per route.
 
 use super::AppState;
+use crate::store::Storage;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
@@ -72,17 +73,23 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// How long /health waits for the database.
-const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long /health waits for the database, and for the photo store's probe: both run at
+/// once, so the answer comes within a second even when the database does not answer.
+const HEALTH_TIMEOUT: Duration = Duration::from_millis(800);
 
 /// The body of `/health`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
-    /// `ok`, or `unavailable` when the database cannot be reached.
+    /// `ok` when the database and the photo store both work, else `unavailable`.
     #[schema(example = "ok")]
     status: &'static str,
+    /// `ok`, or `unavailable` when the database cannot be reached in time.
     #[schema(example = "ok")]
     database: &'static str,
+    /// The reference photo store: `ok`, `full` (no space left) or `unavailable` (cannot be
+    /// written: read-only, permissions, missing).
+    #[schema(example = "ok")]
+    storage: &'static str,
     #[schema(example = "sqlite")]
     backend: &'static str,
     model: String,
@@ -98,37 +105,46 @@ pub struct Health {
     path = "/health",
     tag = "operations",
     responses(
-        (status = 200, description = "The server and its database work", body = Health),
-        (status = 503, description = "The database cannot be reached", body = Health),
+        (status = 200, description = "The server, its database and its photo store work", body = Health),
+        (status = 503, description = "The database cannot be reached, or photos cannot be written", body = Health),
     )
 )]
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let rollcall = &state.rollcall;
-    let users = tokio::time::timeout(HEALTH_TIMEOUT, async {
+    let database = tokio::time::timeout(HEALTH_TIMEOUT, async {
         rollcall.ping().await?;
         rollcall.count_users().await
-    })
-    .await;
-    let (status, database, users) = match users {
-        Ok(Ok(n)) => (StatusCode::OK, "ok", Some(n)),
+    });
+    let storage = tokio::time::timeout(HEALTH_TIMEOUT, rollcall.storage());
+    let (users, storage) = tokio::join!(database, storage);
+    let (database, users) = match users {
+        Ok(Ok(n)) => ("ok", Some(n)),
         Ok(Err(e)) => {
             tracing::warn!("health: database: {e}");
-            (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None)
+            ("unavailable", None)
         }
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", None),
+        Err(_) => {
+            tracing::warn!("health: the database did not answer within {HEALTH_TIMEOUT:?}");
+            ("unavailable", None)
+        }
     };
+    // A probe that hangs (a dead network mount) is as bad as one that fails.
+    let storage = storage.unwrap_or(Storage::Unavailable);
+    let healthy = database == "ok" && storage == Storage::Ok;
     let body = Health {
-        status: if status == StatusCode::OK {
-            "ok"
-        } else {
-            "unavailable"
-        },
+        status: if healthy { "ok" } else { "unavailable" },
         database,
+        storage: storage.as_str(),
         backend: rollcall.backend(),
         model: state.rollcall.model().to_owned(),
         embedder: state.rollcall.embedder(),
         threshold: crate::view::round(state.rollcall.threshold().value()),
         users,
+    };
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body))
 }

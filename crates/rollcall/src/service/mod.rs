@@ -19,7 +19,9 @@ pub use people::{dominant_face, People, ReferenceFace, ReindexReport};
 use crate::attendance::Attendance;
 use crate::domain::Threshold;
 use crate::gallery::{Gallery, LoadReport};
-use crate::store::{AttendanceFilter, AttendanceRecord, PhotoDir, Store, StoreError, UserRecord};
+use crate::store::{
+    AttendanceFilter, AttendanceRecord, PhotoDir, Storage, Store, StoreError, UserRecord,
+};
 use rollcall_vision::{EmbedderKind, FacePipeline, ImageError, PipelineError};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -192,6 +194,14 @@ impl Rollcall {
     /// Is the database answering? (`/health`)
     pub async fn ping(&self) -> Result<(), ServiceError> {
         Ok(self.store.ping().await?)
+    }
+
+    /// Can reference photos be written? (`/health`; the probe runs off the async runtime.)
+    pub async fn storage(&self) -> Storage {
+        let photos = self.photos.clone();
+        tokio::task::spawn_blocking(move || photos.probe())
+            .await
+            .unwrap_or(Storage::Unavailable)
     }
 
     /// `sqlite` or `mysql`.

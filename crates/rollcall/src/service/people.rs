@@ -4,7 +4,8 @@
 
 use super::{warn_other_models, Rollcall, ServiceError};
 use crate::domain::{Embedding, ImageFormat, PersonName};
-use crate::store::{NewFace, PhotoDir, Store, UserRecord};
+use crate::store::{NewFace, PhotoDir, StagedPhoto, Store, UserRecord};
+use rollcall_vision::image::strip_metadata;
 use rollcall_vision::pipeline::area;
 use rollcall_vision::{Detection, Face, ImageError};
 use std::sync::Arc;
@@ -79,7 +80,7 @@ impl Rollcall {
         for (bytes, face) in faces {
             staged.push(NewFace {
                 embedding: face.embedding.to_le_bytes(),
-                photo: self.photos.stage(&bytes, face.format)?,
+                photo: self.stage_photo(&bytes, face.format)?,
             });
             embeddings.push(face.embedding);
         }
@@ -114,7 +115,7 @@ impl Rollcall {
         let face = self.reference_face(bytes.clone()).await?;
         let new = NewFace {
             embedding: face.embedding.to_le_bytes(),
-            photo: self.photos.stage(&bytes, face.format)?,
+            photo: self.stage_photo(&bytes, face.format)?,
         };
         let user = self
             .store
@@ -128,6 +129,13 @@ impl Rollcall {
             vec![face.embedding],
         );
         Ok(user)
+    }
+
+    /// Write a reference photo under a temp name, without its metadata (GPS position, device,
+    /// times, thumbnails, comments): only what shows the picture is kept.
+    fn stage_photo(&self, bytes: &[u8], format: ImageFormat) -> Result<StagedPhoto, ServiceError> {
+        let clean = strip_metadata(bytes)?;
+        Ok(self.photos.stage(&clean, format)?)
     }
 
     /// Delete a person, their embeddings and photos (and, with `history`, their check-ins).

@@ -6,6 +6,7 @@
 //! database is needed to compile.
 
 pub mod photos;
+pub mod private;
 
 use crate::domain::PersonName;
 use chrono::{DateTime, Utc};
@@ -17,7 +18,7 @@ use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
-pub use photos::{PhotoDir, StagedPhoto};
+pub use photos::{PhotoDir, StagedPhoto, Storage};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -31,11 +32,44 @@ pub enum StoreError {
     UnsupportedUrl(String),
 }
 
+impl StoreError {
+    /// A fault of the disk rather than of the data: a photo that could not be written, or a
+    /// database whose disk is full (SQLite's SQLITE_FULL; MySQL's "table is full", "disk full").
+    pub fn storage(&self) -> Option<Storage> {
+        match self {
+            StoreError::Photo(e) => Some(Storage::of_error(e)),
+            StoreError::Database(sqlx::Error::Database(e)) => {
+                let full = if let Some(e) = e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                {
+                    matches!(e.number(), 1021 | 1114)
+                } else {
+                    e.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+                        && e.code()
+                            .and_then(|c| c.parse::<i32>().ok())
+                            .is_some_and(|c| c & 0xFF == SQLITE_FULL)
+                };
+                full.then_some(Storage::Full)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// SQLite's primary result code for "database or disk is full".
+const SQLITE_FULL: i32 = 13;
+
 /// The two backends.
 #[derive(Debug, Clone)]
 pub enum Store {
     Sqlite(SqlitePool),
     Mysql(MySqlPool),
+}
+
+/// The database file of an SQLite URL; `None` for an in-memory database.
+fn sqlite_file(options: &SqliteConnectOptions) -> Option<std::path::PathBuf> {
+    let file = options.get_filename();
+    let name = file.to_string_lossy();
+    (!name.is_empty() && name != ":memory:" && !name.starts_with("file:")).then(|| file.to_owned())
 }
 
 /// Runs `$body` with `$pool` bound to the backend's pool; the body is compiled once per backend.
@@ -179,19 +213,29 @@ const ATTENDANCE_COLUMNS: &str =
     "SELECT id, user_id, first_name, last_name, at, similarity, kiosk, model FROM attendance";
 
 impl Store {
-    /// Open the database, creating an SQLite file when it does not exist yet.
+    /// Open the database, creating an SQLite file (0600) when it does not exist yet.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .foreign_keys(true)
+                // Deleted rows are overwritten with zeros, not left in free space of the file.
+                .pragma("secure_delete", "ON")
                 // Writers queue instead of failing while another holds the lock.
                 .busy_timeout(Duration::from_secs(30));
+            let file = sqlite_file(&options);
+            if let Some(file) = &file {
+                private::prepare_sqlite(file)?;
+            }
             let pool = SqlitePoolOptions::new()
                 .max_connections(4)
                 .connect_with(options)
                 .await?;
+            if let Some(file) = &file {
+                // The -wal and -shm SQLite has just made.
+                private::tighten_sqlite(file)?;
+            }
             Ok(Store::Sqlite(pool))
         } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
             let url = url.replacen("mariadb:", "mysql:", 1);
@@ -342,7 +386,7 @@ impl Store {
         id: i64,
         history: bool,
     ) -> Result<Option<Vec<String>>, StoreError> {
-        Ok(with_pool!(self, pool => {
+        let deleted = with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let main: Option<String> = sqlx::query_scalar("SELECT image_path FROM users WHERE id = ?")
                 .bind(id)
@@ -369,7 +413,34 @@ impl Store {
                     Some(paths)
                 }
             }
-        }))
+        });
+        if deleted.is_some() {
+            // The deletion has committed: a failed checkpoint must not undo the answer.
+            if let Err(e) = self.forget_deleted().await {
+                tracing::warn!("after a deletion: {e}");
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// After a deletion: leave no copy of what was deleted in the database files. SQLite's
+    /// `secure_delete` zeroes the rows in the database file, but the write-ahead log still holds
+    /// the pages as they were; a TRUNCATE checkpoint writes the log into the database and empties
+    /// it. (MySQL: see docs/privacy.md — InnoDB pages, undo and redo logs and the binary log are
+    /// the server's, out of rollcall's reach.)
+    pub async fn forget_deleted(&self) -> Result<(), StoreError> {
+        if let Store::Sqlite(pool) = self {
+            let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(pool)
+                .await?;
+            if busy != 0 {
+                // A reader kept a snapshot open; the next deletion or start retries.
+                tracing::warn!(
+                    "the write-ahead log could not be emptied after a deletion: a reader was busy"
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Every reference embedding (all models), for the gallery.
@@ -504,6 +575,22 @@ impl Store {
                 }
             }
         }))
+    }
+
+    /// Delete every check-in before `cutoff` (retention), leaving no copy in the database files.
+    /// Returns how many were deleted.
+    pub async fn purge_attendance(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let deleted = with_pool!(self, pool => {
+            sqlx::query("DELETE FROM attendance WHERE at < ?")
+                .bind(cutoff)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if deleted > 0 {
+            self.forget_deleted().await?;
+        }
+        Ok(deleted)
     }
 
     /// Check-ins matching `filter`, newest first.

@@ -48,7 +48,7 @@ impl PhotoDir {
     /// Write `bytes` to a temp file; nothing is visible under a final name yet.
     pub fn stage(&self, bytes: &[u8], format: ImageFormat) -> std::io::Result<StagedPhoto> {
         let dir = self.dir();
-        std::fs::create_dir_all(&dir)?;
+        super::private::create_dir(&dir)?;
         let name = format!("{}.{}", uuid::Uuid::new_v4(), format.extension());
         let temp = dir.join(format!("{TEMP_PREFIX}{name}"));
         let staged = StagedPhoto {
@@ -56,7 +56,7 @@ impl PhotoDir {
             target: dir.join(&name),
             image_path: format!("{DIR_NAME}/{name}"),
         };
-        let mut file = std::fs::File::create(&staged.temp)?;
+        let mut file = super::private::create_file(&staged.temp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         Ok(staged)
@@ -111,6 +111,62 @@ impl PhotoDir {
         Ok(removed)
     }
 }
+
+/// Whether reference photos can be written: what `/health` reports as `storage`, and what a
+/// failed photo write answers (`storage_full`, `storage_unavailable`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    Ok,
+    /// No space (or quota) left on the disk.
+    Full,
+    /// The folder cannot be written: read-only, permissions, missing, failing.
+    Unavailable,
+}
+
+impl Storage {
+    /// What a failed write says about the store.
+    pub fn of_error(e: &std::io::Error) -> Storage {
+        use std::io::ErrorKind;
+        match e.kind() {
+            ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge => {
+                Storage::Full
+            }
+            _ => Storage::Unavailable,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Storage::Ok => "ok",
+            Storage::Full => "full",
+            Storage::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl PhotoDir {
+    /// Can a photo be written now? A small temp file is written and deleted (a full disk or a
+    /// read-only mount only shows when writing).
+    pub fn probe(&self) -> Storage {
+        let dir = self.dir();
+        let probe = dir.join(format!("{TEMP_PREFIX}probe-{}", uuid::Uuid::new_v4()));
+        let written = super::private::create_dir(&dir)
+            .and_then(|()| super::private::create_file(&probe))
+            .and_then(|mut file| file.write_all(&[0u8; PROBE_BYTES]));
+        let _ = std::fs::remove_file(&probe);
+        match written {
+            Ok(()) => Storage::Ok,
+            Err(e) => {
+                let state = Storage::of_error(&e);
+                tracing::warn!("photo store {}: {}: {e}", dir.display(), state.as_str());
+                state
+            }
+        }
+    }
+}
+
+/// The probe's size: a page of a typical file system.
+const PROBE_BYTES: usize = 4096;
 
 /// A photo written under a temp name. Dropping it deletes the temp file.
 #[derive(Debug)]
