@@ -223,7 +223,10 @@ mod tests {
             (s.workers, s.queue, s.cooldown, s.max_upload_bytes),
             (2, 8, Duration::from_secs(300), 10 * 1024 * 1024)
         );
-        assert!(!s.anonymous_verify, "anonymous verify is off unless asked for");
+        assert!(
+            !s.anonymous_verify,
+            "anonymous verify is off unless asked for"
+        );
         assert!(!s.secure_cookies);
     }
 

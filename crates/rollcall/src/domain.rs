@@ -493,7 +493,10 @@ mod tests {
 
     #[test]
     fn usernames_are_plain_and_lower_case() {
-        assert_eq!(Username::parse(" Alice.B-1 ").unwrap().as_str(), "alice.b-1");
+        assert_eq!(
+            Username::parse(" Alice.B-1 ").unwrap().as_str(),
+            "alice.b-1"
+        );
         for bad in ["", "-alice", "al ice", "alicé", "a/b", &"a".repeat(65)] {
             assert!(Username::parse(bad).is_err(), "{bad:?}");
         }
@@ -509,7 +512,10 @@ mod tests {
         assert!(Password::parse(&"x".repeat(1024)).is_ok());
         assert!(Password::parse(&"x".repeat(1025)).is_err());
         assert_eq!(format!("{p:?}"), "Password(***)");
-        assert_eq!(KeyName::parse(" front door ").unwrap().as_str(), "front door");
+        assert_eq!(
+            KeyName::parse(" front door ").unwrap().as_str(),
+            "front door"
+        );
         assert!(KeyName::parse(" ").is_err());
         assert!(KeyName::parse("a\nb").is_err());
     }

@@ -249,7 +249,10 @@ impl fmt::Display for KeyLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let k = self.0;
         let when = |t: Option<DateTime<Utc>>| {
-            t.map_or_else(|| "never".to_owned(), |t| t.format("%Y-%m-%d %H:%M").to_string())
+            t.map_or_else(
+                || "never".to_owned(),
+                |t| t.format("%Y-%m-%d %H:%M").to_string(),
+            )
         };
         write!(
             f,

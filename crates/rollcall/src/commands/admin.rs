@@ -75,7 +75,10 @@ fn add(leading: &Leading, a: AddArgs) -> anyhow::Result<()> {
         let created = accounts.add_account(&username, &password, a.role).await;
         store.close().await;
         let account = created?;
-        println!("created the {} account `{}`", account.role, account.username);
+        println!(
+            "created the {} account `{}`",
+            account.role, account.username
+        );
         Ok(())
     })
 }

@@ -76,7 +76,8 @@ pub struct ClientAddress(pub Option<IpAddr>);
 
 impl ClientAddress {
     pub fn label(&self) -> String {
-        self.0.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+        self.0
+            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
     }
 }
 
@@ -125,7 +126,11 @@ pub fn unauthorized(message: impl Into<String>) -> ApiError {
 
 /// Middleware (a route layer, so the matched route is known): resolve the caller, apply the
 /// route's rule, and put the [`Caller`] and [`ClientAddress`] into the request's extensions.
-pub async fn authorize(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn authorize(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -252,14 +257,20 @@ mod tests {
     #[test]
     fn head_follows_get_and_missing_methods_are_named() {
         assert_eq!(rule_of(&Method::HEAD, "/users"), Ok(Rule::Reports));
-        assert_eq!(rule_of(&Method::PUT, "/users/{id}"), Err(vec!["GET", "DELETE"]));
+        assert_eq!(
+            rule_of(&Method::PUT, "/users/{id}"),
+            Err(vec!["GET", "DELETE"])
+        );
         assert_eq!(rule_of(&Method::GET, "/nowhere"), Err(vec![]));
     }
 
     #[test]
     fn cookies_are_found_among_others() {
         let mut h = HeaderMap::new();
-        h.append(header::COOKIE, HeaderValue::from_static("a=1; rollcall_session=abc ; b=2"));
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; rollcall_session=abc ; b=2"),
+        );
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
         assert_eq!(cookie(&h, "rollcall"), None);
     }

@@ -108,7 +108,10 @@ pub async fn logout(
         (status = 401, description = "The key sent is unknown, revoked or malformed", body = ErrorBody),
     )
 )]
-pub async fn me(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> Json<MeJson> {
+pub async fn me(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Json<MeJson> {
     Json(MeJson::new(&caller, state.anonymous_verify))
 }
 

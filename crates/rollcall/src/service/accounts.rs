@@ -184,7 +184,8 @@ impl Accounts {
                 &secret::sha256_hex(&token),
                 account_id,
                 now,
-                now.checked_add_signed(ttl).unwrap_or(chrono::DateTime::<Utc>::MAX_UTC),
+                now.checked_add_signed(ttl)
+                    .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC),
             )
             .await?;
         Ok(Session {
@@ -196,7 +197,9 @@ impl Accounts {
     /// End the session whose cookie holds `token` (nothing happens for an unknown one).
     pub async fn logout(&self, token: &str) -> Result<(), AccessError> {
         if secret::looks_like_token(token) {
-            self.store.delete_session(&secret::sha256_hex(token)).await?;
+            self.store
+                .delete_session(&secret::sha256_hex(token))
+                .await?;
         }
         Ok(())
     }
