@@ -4,6 +4,7 @@
 
 use crate::config::Settings;
 use crate::http::{app, AppState};
+use crate::server;
 use crate::service::{Options, Rollcall};
 use crate::store::{PhotoDir, Store};
 use anyhow::Context;
@@ -18,6 +19,8 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     address: SocketAddr,
     state: AppState,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    limits: server::Limits,
 }
 
 impl Application {
@@ -33,16 +36,35 @@ impl Application {
         settings: &Settings,
         pipeline: Arc<FacePipeline>,
     ) -> anyhow::Result<Application> {
+        let front_door = &settings.front_door;
+        // A bad certificate stops the start, before the models load into a server nobody reaches.
+        let tls = front_door
+            .tls
+            .as_ref()
+            .map(|files| server::tls::acceptor(&files.cert, &files.key))
+            .transpose()?;
         let rollcall = open_rollcall_with(settings, pipeline).await?;
         let listener = tokio::net::TcpListener::bind(&settings.bind)
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let address = listener.local_addr()?;
-        let state = AppState::new(Arc::new(rollcall), settings.max_upload_bytes);
+        let state =
+            AppState::new(Arc::new(rollcall), settings.max_upload_bytes).with_front_door(settings);
+        let limits = server::Limits {
+            timeouts: server::Timeouts {
+                header: front_door.header_timeout,
+                body: front_door.body_timeout,
+                idle: front_door.idle_timeout,
+            },
+            max_connections: front_door.max_connections,
+            shutdown_timeout: front_door.shutdown_timeout,
+        };
         Ok(Application {
             listener,
             address,
             state,
+            tls,
+            limits,
         })
     }
 
@@ -60,7 +82,8 @@ impl Application {
         self.state.rollcall.store()
     }
 
-    /// Serve until SIGINT or SIGTERM, then finish the requests under way and close the database.
+    /// Serve until SIGINT or SIGTERM, then finish the requests under way (within the shutdown
+    /// deadline) and close the database.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.run_until(shutdown_signal()).await
     }
@@ -71,8 +94,9 @@ impl Application {
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let rollcall = self.state.rollcall.clone();
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
         tracing::info!(
-            "rollcall listening on http://{addr}/ (kiosk), http://{addr}/admin; model {}, threshold {}",
+            "rollcall listening on {scheme}://{addr}/ (kiosk), {scheme}://{addr}/admin; model {}, threshold {}",
             rollcall.model(),
             rollcall.threshold(),
             addr = self.address,
@@ -85,12 +109,12 @@ impl Application {
                 metrics.run_upkeep();
             }
         });
-        let served = axum::serve(self.listener, app(self.state))
-            .with_graceful_shutdown(stop)
-            .await;
+        let router = app(self.state);
+        server::serve(self.listener, router, self.tls, self.limits, stop).await;
         upkeep.abort();
-        rollcall.store().close().await;
-        Ok(served?)
+        // Requests abandoned at the deadline may still hold a connection: do not wait for them.
+        let _ = tokio::time::timeout(Duration::from_secs(2), rollcall.store().close()).await;
+        Ok(())
     }
 }
 

@@ -54,8 +54,12 @@ error_codes! {
     /// Too many pixels, refused from the header before decoding.
     ImageTooLarge => "image_too_large", BAD_REQUEST;
     NoFace => "no_face", BAD_REQUEST;
+    /// More `image` parts than the server takes in one request.
+    TooManyImages => "too_many_images", BAD_REQUEST;
     /// Several faces and none clearly the largest (registering).
     SeveralFaces => "several_faces", BAD_REQUEST;
+    /// A state-changing request from a page of another origin.
+    CrossOrigin => "cross_origin", FORBIDDEN;
     /// No such user, photo, route or asset.
     NotFound => "not_found", NOT_FOUND;
     /// Nobody above the threshold (`/verify`).
@@ -65,6 +69,8 @@ error_codes! {
     /// The user's embeddings are of another model than the server's.
     ModelMismatch => "model_mismatch", CONFLICT;
     PayloadTooLarge => "payload_too_large", PAYLOAD_TOO_LARGE;
+    /// The `Host` names a server this is not (DNS rebinding, a misdirected request).
+    HostNotAllowed => "host_not_allowed", MISDIRECTED_REQUEST;
     Internal => "internal", INTERNAL_SERVER_ERROR;
     /// The inference queue is full.
     Busy => "busy", SERVICE_UNAVAILABLE;

@@ -30,7 +30,7 @@ pub async fn register(
     State(state): State<AppState>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<UserJson>, ApiError> {
-    let form = Form::read(multipart, state.max_upload_bytes).await?;
+    let form = Form::read(multipart, &state).await?;
     let name = PersonName::parse(form.text("first_name")?, form.text("last_name")?)?;
     let images = form.images()?;
     let user = state.rollcall.register(&name, images).await?;
@@ -53,7 +53,7 @@ pub async fn detect(
     State(state): State<AppState>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<DetectJson>, ApiError> {
-    let form = Form::read(multipart, state.max_upload_bytes).await?;
+    let form = Form::read(multipart, &state).await?;
     let analysis = state.rollcall.detect(form.image()?).await?;
     Ok(Json(DetectJson {
         width: analysis.width,
@@ -81,7 +81,7 @@ pub async fn verify(
     State(state): State<AppState>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<Recognised>, ApiError> {
-    let form = Form::read(multipart, state.max_upload_bytes).await?;
+    let form = Form::read(multipart, &state).await?;
     let image = form.image()?;
     let kiosk = Kiosk::parse(form.optional_text("kiosk").unwrap_or_default())?;
     let v: Verification = state.rollcall.verify(image, kiosk.as_ref(), true).await?;
