@@ -79,6 +79,7 @@ pub async fn serve(
     }
     drop(listener);
     let _ = shutdown.send(true);
+    while connections.try_join_next().is_some() {}
     let open = connections.len();
     if open > 0 {
         tracing::info!(

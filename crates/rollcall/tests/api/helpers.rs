@@ -58,6 +58,12 @@ pub struct TestConfig {
     pub cooldown: Duration,
     pub workers: usize,
     pub queue: usize,
+    pub max_images: Option<usize>,
+    pub header_timeout_secs: Option<u64>,
+    pub body_timeout_secs: Option<u64>,
+    pub idle_timeout_secs: Option<u64>,
+    /// HTTPS with this certificate and key (PEM files).
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl Default for TestConfig {
@@ -67,6 +73,11 @@ impl Default for TestConfig {
             cooldown: Duration::from_secs(300),
             workers: 2,
             queue: 16,
+            max_images: None,
+            header_timeout_secs: None,
+            body_timeout_secs: None,
+            idle_timeout_secs: None,
+            tls: None,
         }
     }
 }
@@ -108,6 +119,12 @@ pub async fn spawn_app_with(backend: Backend, config: TestConfig) -> TestApp {
         max_upload_bytes: Some(config.max_upload_bytes),
         workers: Some(config.workers),
         queue: Some(config.queue),
+        max_images: config.max_images,
+        header_timeout_secs: config.header_timeout_secs,
+        body_timeout_secs: config.body_timeout_secs,
+        idle_timeout_secs: config.idle_timeout_secs,
+        tls_cert: config.tls.as_ref().map(|(cert, _)| cert.clone()),
+        tls_key: config.tls.as_ref().map(|(_, key)| key.clone()),
         ..Overrides::default()
     })
     .expect("test settings");
