@@ -105,7 +105,11 @@ impl PublicUrl {
         let scheme = match uri.scheme_str() {
             Some(s) if s.eq_ignore_ascii_case("http") => "http",
             Some(s) if s.eq_ignore_ascii_case("https") => "https",
-            _ => return Err(format!("`{text}`: the URL must start with http:// or https://")),
+            _ => {
+                return Err(format!(
+                    "`{text}`: the URL must start with http:// or https://"
+                ))
+            }
         };
         let authority = uri
             .authority()
@@ -427,6 +431,84 @@ mod tests {
         assert_eq!(s.threshold.map(Threshold::value), Some(0.7));
         assert_eq!((s.workers, s.queue), (4, 5));
         assert_eq!(s.models.embedder, EmbedderChoice::FaceApi);
+    }
+
+    #[test]
+    fn the_front_door_has_defaults_and_takes_lists() {
+        let s = Settings::resolve(Overrides::default()).unwrap();
+        let f = &s.front_door;
+        assert_eq!(
+            (f.max_images, f.max_connections, f.tls.clone()),
+            (10, 256, None)
+        );
+        assert_eq!(
+            (
+                f.header_timeout,
+                f.body_timeout,
+                f.idle_timeout,
+                f.shutdown_timeout
+            ),
+            (
+                Duration::from_secs(10),
+                Duration::from_secs(30),
+                Duration::from_secs(30),
+                Duration::from_secs(10)
+            )
+        );
+        assert!(!f.secure_cookies());
+        let s = Settings::resolve(Overrides {
+            public_url: Some(vec![
+                "https://Kiosk.LAN:8443/admin, http://attendance.example.org".into(),
+            ]),
+            allowed_hosts: Some(vec!["Desk.lan.".into(), "a,b".into()]),
+            ..Overrides::default()
+        })
+        .unwrap();
+        let f = &s.front_door;
+        let origins: Vec<String> = f.public_urls.iter().map(PublicUrl::origin).collect();
+        assert_eq!(
+            origins,
+            ["https://kiosk.lan:8443", "http://attendance.example.org"]
+        );
+        assert_eq!(f.allowed_hosts, ["desk.lan", "a", "b"]);
+        // Behind an https:// public URL (a TLS proxy), cookies are Secure too.
+        assert!(f.secure_cookies());
+    }
+
+    #[test]
+    fn bad_front_door_values_are_refused() {
+        for bad in [
+            Overrides {
+                public_url: Some(vec!["kiosk.lan".into()]),
+                ..Overrides::default()
+            },
+            Overrides {
+                public_url: Some(vec!["ftp://kiosk.lan".into()]),
+                ..Overrides::default()
+            },
+            Overrides {
+                public_url: Some(vec!["https://user@kiosk.lan".into()]),
+                ..Overrides::default()
+            },
+            Overrides {
+                max_images: Some(0),
+                ..Overrides::default()
+            },
+            Overrides {
+                header_timeout_secs: Some(0),
+                ..Overrides::default()
+            },
+            Overrides {
+                max_connections: Some(0),
+                ..Overrides::default()
+            },
+            Overrides {
+                tls_cert: Some("cert.pem".into()),
+                ..Overrides::default()
+            },
+        ] {
+            assert!(Settings::resolve(bad.clone()).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

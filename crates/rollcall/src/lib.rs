@@ -4,7 +4,8 @@
 //! (faces, each with its embedding) → [`gallery`] and [`matching`] (best match per face) →
 //! [`attendance`] (check-in rules) → [`store`] (SQLite or MySQL) → HTTP answer ([`http`], with
 //! the kiosk and admin pages in [`http::pages`]), CLI output ([`view`]) or CSV. [`service`] is
-//! the use cases over these; [`app`] starts it all, [`server`] serves the connections; [`commands`] and [`cli`] are the command line.
+//! the use cases over these; [`app`] starts it all and [`server`] serves its connections;
+//! [`commands`] and [`cli`] are the command line.
 
 pub mod app;
 pub mod attendance;

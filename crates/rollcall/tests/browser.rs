@@ -617,7 +617,11 @@ async fn a_page_of_another_origin_cannot_register_anyone() {
         .json()
         .await
         .expect("JSON");
-    assert_eq!(users, json!([]), "a page of another origin registered someone");
+    assert_eq!(
+        users,
+        json!([]),
+        "a page of another origin registered someone"
+    );
     let log = server.guard.log_text();
     assert!(
         log.contains("refused a cross-origin request (Sec-Fetch-Site: cross-site)"),

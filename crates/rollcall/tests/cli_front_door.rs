@@ -43,9 +43,13 @@ fn sigterm_with_a_stalled_upload_exits_within_the_shutdown_deadline() {
     );
     upload.write_all(head.as_bytes()).expect("headers");
     upload
-        .write_all(b"--b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.jpg\"\r\n\r\n")
+        .write_all(
+            b"--b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.jpg\"\r\n\r\n",
+        )
         .expect("the start of the body");
-    upload.write_all(&photo[..photo.len() / 2]).expect("half a photo");
+    upload
+        .write_all(&photo[..photo.len() / 2])
+        .expect("half a photo");
     std::thread::sleep(Duration::from_millis(500));
 
     let pid = server.child().id() as libc::pid_t;
@@ -75,7 +79,14 @@ fn tls_self_signed_writes_a_private_key_and_the_server_speaks_https_with_it() {
         .arg("-c")
         .arg("umask 000; exec \"$0\" \"$@\"")
         .arg(env!("CARGO_BIN_EXE_rollcall"))
-        .args(["tls", "self-signed", "--name", "localhost", "--name", "127.0.0.1"])
+        .args([
+            "tls",
+            "self-signed",
+            "--name",
+            "localhost",
+            "--name",
+            "127.0.0.1",
+        ])
         .arg("--out")
         .arg(&out)
         .output()
@@ -142,10 +153,13 @@ fn https_get(cert_pem: &str, address: &str, path: &str) -> String {
         .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
     cli_support::runtime().block_on(async {
-        let tcp = tokio::net::TcpStream::connect(address).await.expect("connect");
+        let tcp = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
         let name = ServerName::try_from("localhost").expect("name");
         let mut tls = connector.connect(name, tcp).await.expect("TLS handshake");
-        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
         tls.write_all(request.as_bytes()).await.expect("write");
         let mut answer = Vec::new();
         let _ = tls.read_to_end(&mut answer).await;

@@ -85,11 +85,21 @@ pub struct FrontDoorArgs {
     /// A URL people reach the server at (a reverse proxy's, a LAN name's), e.g.
     /// https://kiosk.example.org: its host is allowed and its origin counts as the server's own.
     /// Repeat or separate with commas.
-    #[arg(long, env = "ROLLCALL_PUBLIC_URL", value_name = "URL", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "ROLLCALL_PUBLIC_URL",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
     pub public_url: Vec<String>,
     /// More host names the server answers to (besides loopback names, IP addresses, the bind
     /// address and the public URLs). Repeat or separate with commas.
-    #[arg(long, env = "ROLLCALL_ALLOWED_HOSTS", value_name = "NAME", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "ROLLCALL_ALLOWED_HOSTS",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
     pub allowed_hosts: Vec<String>,
     /// The most `image` parts one request may carry [default: 10].
     #[arg(long, env = "ROLLCALL_MAX_IMAGES", value_name = "N")]
@@ -113,10 +123,20 @@ pub struct FrontDoorArgs {
     #[arg(long, env = "ROLLCALL_SHUTDOWN_TIMEOUT_SECS", value_name = "SECONDS")]
     pub shutdown_timeout_secs: Option<u64>,
     /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
-    #[arg(long, env = "ROLLCALL_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    #[arg(
+        long,
+        env = "ROLLCALL_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
     pub tls_cert: Option<PathBuf>,
     /// The private key of --tls-cert (PEM).
-    #[arg(long, env = "ROLLCALL_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    #[arg(
+        long,
+        env = "ROLLCALL_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
     pub tls_key: Option<PathBuf>,
 }
 

@@ -65,7 +65,7 @@ impl Gate {
         bare.parse::<IpAddr>().is_ok()
             || name == "localhost"
             || name.ends_with(".localhost")
-            || self.names.iter().any(|n| *n == name)
+            || self.names.contains(&name)
     }
 
     /// Whether `origin` (an `Origin` header's value) is the server's own, for a request whose
@@ -73,9 +73,14 @@ impl Gate {
     pub fn is_own_origin(&self, origin: &str, host: Option<&str>) -> bool {
         let origin = origin.trim().to_ascii_lowercase();
         let same_as_host = host.is_some_and(|host| {
-            normalise(&origin) == normalise(&format!("{}://{}", self.scheme, host.to_ascii_lowercase()))
+            normalise(&origin)
+                == normalise(&format!("{}://{}", self.scheme, host.to_ascii_lowercase()))
         });
-        same_as_host || self.origins.iter().any(|o| normalise(o) == normalise(&origin))
+        same_as_host
+            || self
+                .origins
+                .iter()
+                .any(|o| normalise(o) == normalise(&origin))
     }
 }
 
@@ -86,10 +91,7 @@ fn split_host(text: &str) -> Option<(String, Option<u16>)> {
     if authority.as_str().contains('@') {
         return None;
     }
-    let host = authority
-        .host()
-        .trim_end_matches('.')
-        .to_ascii_lowercase();
+    let host = authority.host().trim_end_matches('.').to_ascii_lowercase();
     (!host.is_empty()).then_some((host, authority.port_u16()))
 }
 
@@ -141,8 +143,15 @@ pub async fn same_origin(State(state): State<AppState>, request: Request, next: 
             (site != "same-origin" && site != "none").then(|| format!("Sec-Fetch-Site: {site}"))
         }
         None => match text(header::ORIGIN.as_str()) {
-            Some(origin) if !state.gate.is_own_origin(origin, text(header::HOST.as_str())) => {
-                Some(format!("Origin: {}", origin.chars().take(100).collect::<String>()))
+            Some(origin)
+                if !state
+                    .gate
+                    .is_own_origin(origin, text(header::HOST.as_str())) =>
+            {
+                Some(format!(
+                    "Origin: {}",
+                    origin.chars().take(100).collect::<String>()
+                ))
             }
             _ => None,
         },

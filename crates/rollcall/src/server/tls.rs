@@ -54,7 +54,8 @@ pub fn self_signed(names: &[String]) -> anyhow::Result<SelfSigned> {
     subject.push(rcgen::DnType::OrganizationName, "rollcall (self-signed)");
     params.distinguished_name = subject;
     let today = chrono::Utc::now().date_naive();
-    let day = |year: i32| rcgen::date_time_ymd(year, today.month() as u8, today.day().min(28) as u8);
+    let day =
+        |year: i32| rcgen::date_time_ymd(year, today.month() as u8, today.day().min(28) as u8);
     params.not_before = day(today.year());
     params.not_after = day(today.year() + 2);
     let key = rcgen::KeyPair::generate().context("generating a key pair")?;

@@ -2,8 +2,7 @@
 //! number of images per request, the deadlines of a connection, and HTTPS from the binary.
 
 use crate::helpers::{
-    fixture, image_part, spawn_app, spawn_app_with, tony_blair, Backend, Form, TestApp,
-    TestConfig,
+    fixture, image_part, spawn_app, spawn_app_with, tony_blair, Backend, Form, TestApp, TestConfig,
 };
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -25,7 +24,10 @@ async fn error_of(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();
     let body: Value = response.json().await.expect("a JSON error body");
     assert!(body["message"].is_string(), "{body}");
-    (status, body["error"].as_str().unwrap_or_default().to_owned())
+    (
+        status,
+        body["error"].as_str().unwrap_or_default().to_owned(),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -34,7 +36,11 @@ async fn error_of(response: reqwest::Response) -> (u16, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_the_server_does_not_answer_to_gets_421() {
     let app = spawn_app(Backend::Sqlite).await;
-    for host in ["attacker.example", "attacker.example:8080", "rollcall.local"] {
+    for host in [
+        "attacker.example",
+        "attacker.example:8080",
+        "rollcall.local",
+    ] {
         let r = app
             .client
             .get(app.url("/health"))
@@ -61,7 +67,12 @@ async fn a_host_the_server_does_not_answer_to_gets_421() {
     assert_eq!(error_of(r).await, (421, "host_not_allowed".into()));
     assert_eq!(app.snapshot().await, before);
     // Loopback names and IP literals, with any port, are the server's own.
-    let port = app.address.rsplit(':').next().unwrap_or_default().to_owned();
+    let port = app
+        .address
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     for host in [
         "localhost".to_owned(),
         format!("localhost:{port}"),
@@ -369,8 +380,7 @@ async fn a_request_over_tls_with_the_self_signed_certificate_is_answered() {
             String::from_utf8_lossy(&answer).into_owned()
         }
     };
-    let answer =
-        ask("GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await;
+    let answer = ask("GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("\"status\":\"ok\""), "{answer}");
     // Over HTTPS the server's own origin is https://…, and the front door still stands.
