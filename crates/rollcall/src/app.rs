@@ -5,6 +5,7 @@
 use crate::config::Settings;
 use crate::domain::RetentionDays;
 use crate::http::{app, AppState};
+use crate::server;
 use crate::service::{Options, Rollcall};
 use crate::store::{PhotoDir, Store};
 use anyhow::Context;
@@ -22,6 +23,8 @@ pub struct Application {
     /// The first-run setup token, while no account exists.
     setup_token: Option<String>,
     retention: Option<RetentionDays>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    limits: server::Limits,
 }
 
 impl Application {
@@ -37,6 +40,13 @@ impl Application {
         settings: &Settings,
         pipeline: Arc<FacePipeline>,
     ) -> anyhow::Result<Application> {
+        let front_door = &settings.front_door;
+        // A bad certificate stops the start, before the models load into a server nobody reaches.
+        let tls = front_door
+            .tls
+            .as_ref()
+            .map(|files| server::tls::acceptor(&files.cert, &files.key))
+            .transpose()?;
         let rollcall = open_rollcall_with(settings, pipeline).await?;
         if let Some(retention) = settings.retention {
             crate::attendance::purge_expired(rollcall.store(), retention)
@@ -47,16 +57,27 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let address = listener.local_addr()?;
-        let mut state = AppState::new(Arc::new(rollcall), settings.max_upload_bytes);
+        let mut state =
+            AppState::new(Arc::new(rollcall), settings.max_upload_bytes).with_front_door(settings);
         state.anonymous_verify = settings.anonymous_verify;
-        state.secure_cookies = settings.secure_cookies;
         let setup_token = state.accounts.open_setup().await?;
+        let limits = server::Limits {
+            timeouts: server::Timeouts {
+                header: front_door.header_timeout,
+                body: front_door.body_timeout,
+                idle: front_door.idle_timeout,
+            },
+            max_connections: front_door.max_connections,
+            shutdown_timeout: front_door.shutdown_timeout,
+        };
         Ok(Application {
             listener,
             address,
             state,
             setup_token,
             retention: settings.retention,
+            tls,
+            limits,
         })
     }
 
@@ -79,7 +100,8 @@ impl Application {
         self.state.rollcall.store()
     }
 
-    /// Serve until SIGINT or SIGTERM, then finish the requests under way and close the database.
+    /// Serve until SIGINT or SIGTERM, then finish the requests under way (within the shutdown
+    /// deadline) and close the database.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.run_until(shutdown_signal()).await
     }
@@ -90,8 +112,9 @@ impl Application {
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let rollcall = self.state.rollcall.clone();
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
         tracing::info!(
-            "rollcall listening on http://{addr}/ (kiosk), http://{addr}/admin; model {}, threshold {}",
+            "rollcall listening on {scheme}://{addr}/ (kiosk), {scheme}://{addr}/admin; model {}, threshold {}",
             rollcall.model(),
             rollcall.threshold(),
             addr = self.address,
@@ -132,17 +155,15 @@ impl Application {
                 }
             })
         });
-        // The connection's address is what login attempts are counted against.
-        let service = app(self.state).into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, service)
-            .with_graceful_shutdown(stop)
-            .await;
+        let router = app(self.state);
+        server::serve(self.listener, router, self.tls, self.limits, stop).await;
         upkeep.abort();
         if let Some(purge) = purge {
             purge.abort();
         }
-        rollcall.store().close().await;
-        Ok(served?)
+        // Requests abandoned at the deadline may still hold a connection: do not wait for them.
+        let _ = tokio::time::timeout(Duration::from_secs(2), rollcall.store().close()).await;
+        Ok(())
     }
 }
 

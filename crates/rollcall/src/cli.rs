@@ -59,6 +59,9 @@ pub enum Command {
     Detect(commands::detect::DetectArgs),
     /// Measure speed and memory of each stage and print a table.
     Bench(commands::bench::BenchArgs),
+    /// Certificates for serving HTTPS from the binary.
+    #[command(subcommand)]
+    Tls(commands::tls::TlsCommand),
     /// Measure recognition accuracy on a labelled folder-per-person photo set (LFW layout).
     Eval(commands::eval::EvalArgs),
 }
@@ -86,6 +89,7 @@ pub fn run() -> ExitCode {
         Command::Detect(a) => commands::detect::run(&leading, a),
         Command::Bench(a) => commands::bench::run(&leading, a),
         Command::Eval(a) => commands::eval::run(&leading, a),
+        Command::Tls(c) => commands::tls::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -48,6 +48,106 @@ pub struct Settings {
     pub secure_cookies: bool,
     /// Check-ins older than this are purged at start and hourly; `None` keeps them all.
     pub retention: Option<RetentionDays>,
+    /// Who may reach the server, and how long a connection may take: see [`FrontDoor`].
+    pub front_door: FrontDoor,
+}
+
+/// The server's front door: which names it answers to, its limits on slow or numerous clients,
+/// and TLS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrontDoor {
+    /// The URLs people type to reach the server (a reverse proxy's, a LAN name's): their
+    /// hosts are allowed and their origins count as the server's own.
+    pub public_urls: Vec<PublicUrl>,
+    /// More host names the server answers to (lower case, no port).
+    pub allowed_hosts: Vec<String>,
+    /// The most `image` parts one request may carry.
+    pub max_images: usize,
+    /// A request's headers must be complete this long after the connection opened or its
+    /// previous request was answered and a first byte came.
+    pub header_timeout: Duration,
+    /// A request's whole body must have arrived this long after its headers.
+    pub body_timeout: Duration,
+    /// A keep-alive connection with no request under way is closed after this long.
+    pub idle_timeout: Duration,
+    /// Connections served at once; more wait in the listen queue.
+    pub max_connections: usize,
+    /// After SIGTERM, requests under way get this long to finish before the process exits.
+    pub shutdown_timeout: Duration,
+    /// Serve HTTPS with this certificate chain and key (PEM).
+    pub tls: Option<TlsFiles>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl FrontDoor {
+    /// Session cookies must be `Secure`: the binary serves HTTPS, or people reach it through an
+    /// `https://` public URL (a TLS reverse proxy).
+    pub fn secure_cookies(&self) -> bool {
+        self.tls.is_some() || self.public_urls.iter().any(|u| u.scheme == "https")
+    }
+}
+
+/// A URL people reach the server at, reduced to what the front door compares: its origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl {
+    /// `http` or `https`.
+    pub scheme: String,
+    /// Lower case; an IPv6 address keeps its brackets.
+    pub host: String,
+    /// The port, the scheme's default when the URL names none.
+    pub port: u16,
+}
+
+impl PublicUrl {
+    pub fn parse(text: &str) -> Result<PublicUrl, String> {
+        let uri: axum::http::Uri = text
+            .trim()
+            .parse()
+            .map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+        let scheme = match uri.scheme_str() {
+            Some(s) if s.eq_ignore_ascii_case("http") => "http",
+            Some(s) if s.eq_ignore_ascii_case("https") => "https",
+            _ => {
+                return Err(format!(
+                    "`{text}`: the URL must start with http:// or https://"
+                ))
+            }
+        };
+        let authority = uri
+            .authority()
+            .ok_or_else(|| format!("`{text}`: the URL names no host"))?;
+        if authority.as_str().contains('@') {
+            return Err(format!("`{text}`: the URL must not hold a user name"));
+        }
+        let host = authority.host().to_ascii_lowercase();
+        if host.is_empty() {
+            return Err(format!("`{text}`: the URL names no host"));
+        }
+        let port = authority
+            .port_u16()
+            .unwrap_or(if scheme == "https" { 443 } else { 80 });
+        Ok(PublicUrl {
+            scheme: scheme.to_owned(),
+            host,
+            port,
+        })
+    }
+
+    /// `scheme://host[:port]`, the port left out when it is the scheme's default (as browsers
+    /// write an `Origin`).
+    pub fn origin(&self) -> String {
+        let default = if self.scheme == "https" { 443 } else { 80 };
+        if self.port == default {
+            format!("{}://{}", self.scheme, self.host)
+        } else {
+            format!("{}://{}:{}", self.scheme, self.host, self.port)
+        }
+    }
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -56,6 +156,12 @@ pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(300);
 pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 10 * 1024 * 1024;
 pub const DEFAULT_WORKERS: usize = 2;
 pub const DEFAULT_QUEUE: usize = 8;
+pub const DEFAULT_MAX_IMAGES: usize = 10;
+pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
+pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 30;
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 30;
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 10;
 
 /// Settings given explicitly, each `None` unless given. The TOML file has the same names.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -78,6 +184,16 @@ pub struct Overrides {
     pub anonymous_verify: Option<bool>,
     pub secure_cookies: Option<bool>,
     pub retention_days: Option<u32>,
+    pub public_url: Option<Vec<String>>,
+    pub allowed_hosts: Option<Vec<String>>,
+    pub max_images: Option<usize>,
+    pub header_timeout_secs: Option<u64>,
+    pub body_timeout_secs: Option<u64>,
+    pub idle_timeout_secs: Option<u64>,
+    pub max_connections: Option<usize>,
+    pub shutdown_timeout_secs: Option<u64>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Overrides {
@@ -111,6 +227,18 @@ impl Overrides {
             anonymous_verify: self.anonymous_verify.or(fallback.anonymous_verify),
             secure_cookies: self.secure_cookies.or(fallback.secure_cookies),
             retention_days: self.retention_days.or(fallback.retention_days),
+            public_url: self.public_url.or(fallback.public_url),
+            allowed_hosts: self.allowed_hosts.or(fallback.allowed_hosts),
+            max_images: self.max_images.or(fallback.max_images),
+            header_timeout_secs: self.header_timeout_secs.or(fallback.header_timeout_secs),
+            body_timeout_secs: self.body_timeout_secs.or(fallback.body_timeout_secs),
+            idle_timeout_secs: self.idle_timeout_secs.or(fallback.idle_timeout_secs),
+            max_connections: self.max_connections.or(fallback.max_connections),
+            shutdown_timeout_secs: self
+                .shutdown_timeout_secs
+                .or(fallback.shutdown_timeout_secs),
+            tls_cert: self.tls_cert.or(fallback.tls_cert),
+            tls_key: self.tls_key.or(fallback.tls_key),
         }
     }
 }
@@ -164,6 +292,63 @@ impl Settings {
                 setting: "retention_days",
                 reason: e.to_string(),
             })?;
+        let front_door = FrontDoor {
+            public_urls: o
+                .public_url
+                .unwrap_or_default()
+                .iter()
+                .flat_map(|v| v.split(','))
+                .filter(|v| !v.trim().is_empty())
+                .map(PublicUrl::parse)
+                .collect::<Result<_, _>>()
+                .map_err(|reason| ConfigError::Invalid {
+                    setting: "public_url",
+                    reason,
+                })?,
+            allowed_hosts: o
+                .allowed_hosts
+                .unwrap_or_default()
+                .iter()
+                .flat_map(|v| v.split(','))
+                .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect(),
+            max_images: at_least_one("max_images", o.max_images.unwrap_or(DEFAULT_MAX_IMAGES))?,
+            header_timeout: seconds(
+                "header_timeout_secs",
+                o.header_timeout_secs,
+                DEFAULT_HEADER_TIMEOUT_SECS,
+            )?,
+            body_timeout: seconds(
+                "body_timeout_secs",
+                o.body_timeout_secs,
+                DEFAULT_BODY_TIMEOUT_SECS,
+            )?,
+            idle_timeout: seconds(
+                "idle_timeout_secs",
+                o.idle_timeout_secs,
+                DEFAULT_IDLE_TIMEOUT_SECS,
+            )?,
+            max_connections: at_least_one(
+                "max_connections",
+                o.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+            )?,
+            // Zero is allowed: stop at once, abandoning requests under way.
+            shutdown_timeout: Duration::from_secs(
+                o.shutdown_timeout_secs
+                    .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT_SECS),
+            ),
+            tls: match (o.tls_cert, o.tls_key) {
+                (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+                (None, None) => None,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        setting: "tls_cert",
+                        reason: "give both --tls-cert and --tls-key, or neither".into(),
+                    })
+                }
+            },
+        };
         Ok(Settings {
             bind: o.bind.unwrap_or_else(|| DEFAULT_BIND.to_owned()),
             data_dir,
@@ -185,6 +370,7 @@ impl Settings {
             anonymous_verify: o.anonymous_verify.unwrap_or(false),
             secure_cookies: o.secure_cookies.unwrap_or(false),
             retention,
+            front_door,
         })
     }
 
@@ -196,6 +382,31 @@ impl Settings {
     /// Is the database the default SQLite file (or another SQLite file)?
     pub fn is_sqlite(&self) -> bool {
         self.database_url.starts_with("sqlite:")
+    }
+}
+
+fn at_least_one(setting: &'static str, n: usize) -> Result<usize, ConfigError> {
+    if n == 0 {
+        return Err(ConfigError::Invalid {
+            setting,
+            reason: "must be at least 1".into(),
+        });
+    }
+    Ok(n)
+}
+
+/// A timeout of whole seconds; zero would refuse every request, so it is refused.
+fn seconds(
+    setting: &'static str,
+    given: Option<u64>,
+    default: u64,
+) -> Result<Duration, ConfigError> {
+    match given.unwrap_or(default) {
+        0 => Err(ConfigError::Invalid {
+            setting,
+            reason: "must be at least 1 second".into(),
+        }),
+        secs => Ok(Duration::from_secs(secs)),
     }
 }
 
@@ -251,6 +462,84 @@ mod tests {
         assert_eq!((s.workers, s.queue), (4, 5));
         assert_eq!(s.models.embedder, EmbedderChoice::FaceApi);
         assert_eq!(s.retention.map(RetentionDays::days), Some(90));
+    }
+
+    #[test]
+    fn the_front_door_has_defaults_and_takes_lists() {
+        let s = Settings::resolve(Overrides::default()).unwrap();
+        let f = &s.front_door;
+        assert_eq!(
+            (f.max_images, f.max_connections, f.tls.clone()),
+            (10, 256, None)
+        );
+        assert_eq!(
+            (
+                f.header_timeout,
+                f.body_timeout,
+                f.idle_timeout,
+                f.shutdown_timeout
+            ),
+            (
+                Duration::from_secs(10),
+                Duration::from_secs(30),
+                Duration::from_secs(30),
+                Duration::from_secs(10)
+            )
+        );
+        assert!(!f.secure_cookies());
+        let s = Settings::resolve(Overrides {
+            public_url: Some(vec![
+                "https://Kiosk.LAN:8443/admin, http://attendance.example.org".into(),
+            ]),
+            allowed_hosts: Some(vec!["Desk.lan.".into(), "a,b".into()]),
+            ..Overrides::default()
+        })
+        .unwrap();
+        let f = &s.front_door;
+        let origins: Vec<String> = f.public_urls.iter().map(PublicUrl::origin).collect();
+        assert_eq!(
+            origins,
+            ["https://kiosk.lan:8443", "http://attendance.example.org"]
+        );
+        assert_eq!(f.allowed_hosts, ["desk.lan", "a", "b"]);
+        // Behind an https:// public URL (a TLS proxy), cookies are Secure too.
+        assert!(f.secure_cookies());
+    }
+
+    #[test]
+    fn bad_front_door_values_are_refused() {
+        for bad in [
+            Overrides {
+                public_url: Some(vec!["kiosk.lan".into()]),
+                ..Overrides::default()
+            },
+            Overrides {
+                public_url: Some(vec!["ftp://kiosk.lan".into()]),
+                ..Overrides::default()
+            },
+            Overrides {
+                public_url: Some(vec!["https://user@kiosk.lan".into()]),
+                ..Overrides::default()
+            },
+            Overrides {
+                max_images: Some(0),
+                ..Overrides::default()
+            },
+            Overrides {
+                header_timeout_secs: Some(0),
+                ..Overrides::default()
+            },
+            Overrides {
+                max_connections: Some(0),
+                ..Overrides::default()
+            },
+            Overrides {
+                tls_cert: Some("cert.pem".into()),
+                ..Overrides::default()
+            },
+        ] {
+            assert!(Settings::resolve(bad.clone()).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

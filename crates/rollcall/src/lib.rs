@@ -4,7 +4,8 @@
 //! (faces, each with its embedding) → [`gallery`] and [`matching`] (best match per face) →
 //! [`attendance`] (check-in rules) → [`store`] (SQLite or MySQL) → HTTP answer ([`http`], with
 //! the kiosk and admin pages in [`http::pages`]), CLI output ([`view`]) or CSV. [`service`] is
-//! the use cases over these; [`app`] starts it all; [`commands`] and [`cli`] are the command line.
+//! the use cases over these; [`app`] starts it all and [`server`] serves its connections;
+//! [`commands`] and [`cli`] are the command line.
 
 pub mod app;
 pub mod attendance;
@@ -18,6 +19,7 @@ pub mod eval;
 pub mod gallery;
 pub mod http;
 pub mod matching;
+pub mod server;
 pub mod service;
 pub mod store;
 pub mod view;

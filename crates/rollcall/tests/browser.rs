@@ -795,4 +795,99 @@ async fn an_unpaired_kiosk_with_anonymous_verify() {
     screenshot(&kiosk, "kiosk-anonymous-tablet").await;
     kiosk.close().await.expect("close the kiosk");
     drop(driver);
+/// A page served from another origin (`localhost` on another port) posts a registration to the
+/// server with `fetch(…, {mode: 'no-cors'})`, as a forging page would: the server refuses it
+/// before doing anything, and nobody is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_of_another_origin_cannot_register_anyone() {
+    let work = tempfile::tempdir().expect("temporary directory");
+    let data_dir = work.path().join("data");
+    std::fs::create_dir_all(&data_dir).expect("data directory");
+    let server = Server::start(&data_dir).await;
+    let target = format!("{}/register", server.url);
+    let photo = std::fs::read(face(KNOWN.0, KNOWN.1)).expect("photo");
+    let page = format!(
+        "<!doctype html><title>loading</title><script>
+         fetch('/photo.jpg').then(r => r.blob()).then(photo => {{
+           const form = new FormData();
+           form.append('first_name', 'Mallory');
+           form.append('last_name', 'Forged');
+           form.append('image', photo, 'photo.jpg');
+           return fetch('{target}', {{ method: 'POST', mode: 'no-cors', body: form }});
+         }}).then(() => {{ document.title = 'sent'; }}, e => {{ document.title = 'failed: ' + e; }});
+         </script>"
+    );
+    let other = evil_site(page, photo).await;
+
+    let driver = Driver::start(work.path()).await;
+    let browser = driver
+        .session(None, &work.path().join("profile-evil"), LAPTOP)
+        .await;
+    browser
+        .goto(&format!("http://localhost:{other}/"))
+        .await
+        .expect("open the other origin's page");
+    let title = wait_js(
+        &browser,
+        "the forged request sent",
+        "return document.title === 'loading' ? null : document.title;",
+    )
+    .await;
+    assert_eq!(title, json!("sent"), "the page's fetch did not go out");
+    let users: Value = reqwest::get(format!("{}/users", server.url))
+        .await
+        .expect("GET /users")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        users,
+        json!([]),
+        "a page of another origin registered someone"
+    );
+    let log = server.guard.log_text();
+    assert!(
+        log.contains("refused a cross-origin request (Sec-Fetch-Site: cross-site)"),
+        "the server never saw the forged request:\n{log}"
+    );
+    browser.close().await.expect("close the browser");
+}
+
+/// A one-page web site on another port: `/photo.jpg` is `photo`, anything else is `page`.
+async fn evil_site(page: String, photo: Vec<u8>) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the other site");
+    let port = listener.local_addr().expect("address").port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let (page, photo) = (page.clone(), photo.clone());
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let (kind, body) = if head.starts_with(b"GET /photo.jpg") {
+                    ("image/jpeg", photo)
+                } else {
+                    ("text/html; charset=utf-8", page.into_bytes())
+                };
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+                let _ = stream.write_all(&body).await;
+            });
+        }
+    });
+    port
 }

@@ -89,6 +89,68 @@ pub struct ServerArgs {
     pub retention_days: Option<u32>,
 }
 
+/// Who may reach the server and how long a connection may take (`rollcall serve`).
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Front door")]
+pub struct FrontDoorArgs {
+    /// A URL people reach the server at (a reverse proxy's, a LAN name's), e.g.
+    /// https://kiosk.example.org: its host is allowed and its origin counts as the server's own.
+    /// Repeat or separate with commas.
+    #[arg(
+        long,
+        env = "ROLLCALL_PUBLIC_URL",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    pub public_url: Vec<String>,
+    /// More host names the server answers to (besides loopback names, IP addresses, the bind
+    /// address and the public URLs). Repeat or separate with commas.
+    #[arg(
+        long,
+        env = "ROLLCALL_ALLOWED_HOSTS",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+    /// The most `image` parts one request may carry [default: 10].
+    #[arg(long, env = "ROLLCALL_MAX_IMAGES", value_name = "N")]
+    pub max_images: Option<usize>,
+    /// Seconds a client has to send a request's headers [default: 10].
+    #[arg(long, env = "ROLLCALL_HEADER_TIMEOUT_SECS", value_name = "SECONDS")]
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds a client has to send a request's whole body; then the connection is closed
+    /// [default: 30].
+    #[arg(long, env = "ROLLCALL_BODY_TIMEOUT_SECS", value_name = "SECONDS")]
+    pub body_timeout_secs: Option<u64>,
+    /// Seconds a keep-alive connection may wait for its next request [default: 30].
+    #[arg(long, env = "ROLLCALL_IDLE_TIMEOUT_SECS", value_name = "SECONDS")]
+    pub idle_timeout_secs: Option<u64>,
+    /// Connections served at once; more wait in the operating system's listen queue
+    /// [default: 256].
+    #[arg(long, env = "ROLLCALL_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// On SIGTERM or Ctrl-C, seconds the requests under way get to finish before the server
+    /// exits anyway [default: 10].
+    #[arg(long, env = "ROLLCALL_SHUTDOWN_TIMEOUT_SECS", value_name = "SECONDS")]
+    pub shutdown_timeout_secs: Option<u64>,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(
+        long,
+        env = "ROLLCALL_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(
+        long,
+        env = "ROLLCALL_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+}
+
 /// The flags that may also stand before the command (`rollcall --models DIR detect …`), as
 /// scripts written for earlier versions put them. A flag after the command wins.
 #[derive(Args, Debug, Clone, Default)]
@@ -176,6 +238,22 @@ impl Given for ServerArgs {
         o.anonymous_verify = self.anonymous_verify.then_some(true);
         o.secure_cookies = self.secure_cookies.then_some(true);
         o.retention_days = self.retention_days;
+    }
+}
+
+impl Given for FrontDoorArgs {
+    fn add_to(&self, o: &mut Overrides) {
+        let list = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+        o.public_url = list(&self.public_url);
+        o.allowed_hosts = list(&self.allowed_hosts);
+        o.max_images = self.max_images;
+        o.header_timeout_secs = self.header_timeout_secs;
+        o.body_timeout_secs = self.body_timeout_secs;
+        o.idle_timeout_secs = self.idle_timeout_secs;
+        o.max_connections = self.max_connections;
+        o.shutdown_timeout_secs = self.shutdown_timeout_secs;
+        o.tls_cert = self.tls_cert.clone();
+        o.tls_key = self.tls_key.clone();
     }
 }
 

@@ -15,6 +15,7 @@ pub mod models;
 pub mod register;
 pub mod reindex;
 pub mod serve;
+pub mod tls;
 pub mod users;
 pub mod verify;
 

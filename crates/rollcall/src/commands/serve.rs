@@ -1,6 +1,8 @@
 //! `rollcall serve`: build the [`Application`] and serve until stopped.
 
-use super::args::{CommonArgs, DatabaseArgs, EmbedderArgs, ServerArgs, ThresholdArgs};
+use super::args::{
+    CommonArgs, DatabaseArgs, EmbedderArgs, FrontDoorArgs, ServerArgs, ThresholdArgs,
+};
 use super::Leading;
 use crate::app::{runtime, Application};
 use clap::Args;
@@ -9,6 +11,8 @@ use clap::Args;
 pub struct ServeArgs {
     #[command(flatten)]
     pub server: ServerArgs,
+    #[command(flatten)]
+    pub front_door: FrontDoorArgs,
     #[command(flatten)]
     pub threshold: ThresholdArgs,
     #[command(flatten)]
@@ -22,12 +26,24 @@ pub struct ServeArgs {
 pub fn run(leading: &Leading, a: ServeArgs) -> anyhow::Result<()> {
     let settings = super::settings(
         leading,
-        &[&a.common, &a.database, &a.embedder, &a.threshold, &a.server],
+        &[
+            &a.common,
+            &a.database,
+            &a.embedder,
+            &a.threshold,
+            &a.server,
+            &a.front_door,
+        ],
     )?;
-    runtime()?.block_on(async {
+    let runtime = runtime()?;
+    let served = runtime.block_on(async {
         Application::build(&settings)
             .await?
             .run_until_stopped()
             .await
-    })
+    });
+    // An inference abandoned at the shutdown deadline runs on a blocking thread; the process
+    // does not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    served
 }

@@ -56,12 +56,16 @@ error_codes! {
     /// Too many pixels, refused from the header before decoding.
     ImageTooLarge => "image_too_large", BAD_REQUEST;
     NoFace => "no_face", BAD_REQUEST;
+    /// More `image` parts than the server takes in one request.
+    TooManyImages => "too_many_images", BAD_REQUEST;
     /// Several faces and none clearly the largest (registering).
     SeveralFaces => "several_faces", BAD_REQUEST;
     /// No credentials, or a key that is unknown, revoked or malformed, or a wrong login.
     Unauthorized => "unauthorized", UNAUTHORIZED;
     /// Credentials whose role or scope does not reach the route.
     Forbidden => "forbidden", FORBIDDEN;
+    /// A state-changing request from a page of another origin.
+    CrossOrigin => "cross_origin", FORBIDDEN;
     /// No such user, photo, route or asset.
     NotFound => "not_found", NOT_FOUND;
     /// Nobody above the threshold (`/verify`).
@@ -73,6 +77,8 @@ error_codes! {
     PayloadTooLarge => "payload_too_large", PAYLOAD_TOO_LARGE;
     /// Too many failed logins for the account or from the address (with `Retry-After`).
     TooManyAttempts => "too_many_attempts", TOO_MANY_REQUESTS;
+    /// The `Host` names a server this is not (DNS rebinding, a misdirected request).
+    HostNotAllowed => "host_not_allowed", MISDIRECTED_REQUEST;
     Internal => "internal", INTERNAL_SERVER_ERROR;
     /// The inference queue is full.
     Busy => "busy", SERVICE_UNAVAILABLE;

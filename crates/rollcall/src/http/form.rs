@@ -1,7 +1,8 @@
 //! Multipart forms read whole (they are bounded by the upload limit) and then asked for typed
 //! fields, so that "missing" and "empty" are told apart the same way for every route.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
+use super::AppState;
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::http::StatusCode;
 use std::collections::HashMap;
@@ -17,10 +18,14 @@ pub struct Form {
 }
 
 impl Form {
+    /// Read the whole form within the state's limits: its size, and at most `max_images`
+    /// `image` parts (the next one is refused before it is read, so before any inference).
     pub async fn read(
         multipart: Result<Multipart, MultipartRejection>,
-        limit: usize,
+        state: &AppState,
     ) -> Result<Form, ApiError> {
+        let limit = state.max_upload_bytes;
+        let max_images = state.max_images;
         let too_large = |e: axum::extract::multipart::MultipartError| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::payload_too_large(limit)
@@ -33,6 +38,14 @@ impl Form {
         while let Some(field) = multipart.next_field().await.map_err(too_large)? {
             let name = field.name().unwrap_or_default().to_owned();
             let is_file = field.file_name().is_some();
+            if FILE_FIELDS.contains(&name.as_str())
+                && form.files.get(&name).map_or(0, Vec::len) >= max_images
+            {
+                return Err(ApiError::new(
+                    ErrorCode::TooManyImages,
+                    format!("at most {max_images} `{name}` parts are taken in one request"),
+                ));
+            }
             let bytes = field.bytes().await.map_err(too_large)?;
             if FILE_FIELDS.contains(&name.as_str()) {
                 form.files

@@ -6,6 +6,7 @@ pub mod attendance;
 pub mod error;
 pub mod form;
 pub mod keys;
+pub mod front_door;
 pub mod openapi;
 pub mod ops;
 pub mod pages;
@@ -31,7 +32,11 @@ pub struct AppState {
     pub accounts: Arc<Accounts>,
     /// Callers without credentials may use `/verify` and `/detect` (a kiosk on a trusted network).
     pub anonymous_verify: bool,
-    /// The session cookie is marked `Secure` (the server is reached over TLS).
+    /// The most `image` parts a form may carry; one more → 400 `too_many_images`.
+    pub max_images: usize,
+    /// The hosts and origins the server knows as its own.
+    pub gate: Arc<front_door::Gate>,
+    /// Session cookies must be `Secure` (HTTPS from the binary or behind an https public URL).
     pub secure_cookies: bool,
 }
 
@@ -44,8 +49,19 @@ impl AppState {
             max_upload_bytes,
             accounts: Arc::new(accounts),
             anonymous_verify: false,
+            max_images: crate::config::DEFAULT_MAX_IMAGES,
+            gate: Arc::default(),
             secure_cookies: false,
         }
+    }
+
+    /// The same state behind the front door `settings` describe.
+    pub fn with_front_door(mut self, settings: &crate::config::Settings) -> Self {
+        let front_door = &settings.front_door;
+        self.max_images = front_door.max_images;
+        self.gate = Arc::new(front_door::Gate::new(&settings.bind, front_door));
+        self.secure_cookies = settings.secure_cookies || front_door.secure_cookies();
+        self
     }
 }
 
@@ -81,6 +97,15 @@ pub fn app(state: AppState) -> Router {
         // Answers axum writes itself (a 405, an extractor's rejection) get the error shape too.
         .layer(axum::middleware::from_fn(error::json_errors))
         .layer(DefaultBodyLimit::max(state.max_upload_bytes))
+        // The front door, before any other work (auth included): the host, then the origin.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            front_door::same_origin,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            front_door::allowed_host,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

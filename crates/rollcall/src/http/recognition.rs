@@ -31,7 +31,7 @@ pub async fn register(
     State(state): State<AppState>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<UserJson>, ApiError> {
-    let form = Form::read(multipart, state.max_upload_bytes).await?;
+    let form = Form::read(multipart, &state).await?;
     let name = PersonName::parse(form.text("first_name")?, form.text("last_name")?)?;
     let images = form.images()?;
     let user = state.rollcall.register(&name, images).await?;
@@ -54,7 +54,7 @@ pub async fn detect(
     State(state): State<AppState>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<DetectJson>, ApiError> {
-    let form = Form::read(multipart, state.max_upload_bytes).await?;
+    let form = Form::read(multipart, &state).await?;
     let analysis = state.rollcall.detect(form.image()?).await?;
     Ok(Json(DetectJson {
         width: analysis.width,
@@ -83,7 +83,7 @@ pub async fn verify(
     Extension(caller): Extension<Caller>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<Recognised>, ApiError> {
-    let form = Form::read(multipart, state.max_upload_bytes).await?;
+    let form = Form::read(multipart, &state).await?;
     let image = form.image()?;
     // The `kiosk` field is ignored: any client could name any kiosk.
     let kiosk = kiosk_of(&caller)?;

@@ -165,7 +165,7 @@ pub async fn add_face(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<UserJson>, ApiError> {
     let id = parse_id(&id)?;
-    let form = Form::read(multipart, state.max_upload_bytes).await?;
+    let form = Form::read(multipart, &state).await?;
     let user = state
         .rollcall
         .add_face(id, form.image()?)

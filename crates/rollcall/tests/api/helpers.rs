@@ -63,6 +63,12 @@ pub struct TestConfig {
     pub queue: usize,
     /// `--anonymous-verify`.
     pub anonymous_verify: bool,
+    pub max_images: Option<usize>,
+    pub header_timeout_secs: Option<u64>,
+    pub body_timeout_secs: Option<u64>,
+    pub idle_timeout_secs: Option<u64>,
+    /// HTTPS with this certificate and key (PEM files).
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl Default for TestConfig {
@@ -73,6 +79,11 @@ impl Default for TestConfig {
             workers: 2,
             queue: 16,
             anonymous_verify: false,
+            max_images: None,
+            header_timeout_secs: None,
+            body_timeout_secs: None,
+            idle_timeout_secs: None,
+            tls: None,
         }
     }
 }
@@ -122,6 +133,12 @@ pub async fn spawn_app_with(backend: Backend, config: TestConfig) -> TestApp {
         workers: Some(config.workers),
         queue: Some(config.queue),
         anonymous_verify: Some(config.anonymous_verify),
+        max_images: config.max_images,
+        header_timeout_secs: config.header_timeout_secs,
+        body_timeout_secs: config.body_timeout_secs,
+        idle_timeout_secs: config.idle_timeout_secs,
+        tls_cert: config.tls.as_ref().map(|(cert, _)| cert.clone()),
+        tls_key: config.tls.as_ref().map(|(_, key)| key.clone()),
         ..Overrides::default()
     })
     .expect("test settings");

@@ -9,6 +9,7 @@ mod attendance;
 mod bad_input;
 mod contract;
 mod cooldown;
+mod front_door;
 mod instances;
 mod metric_counts;
 mod multi_face;

@@ -9,10 +9,17 @@ use std::path::Path;
 pub struct Server {
     child: std::process::Child,
     addr: String,
+    /// The log line that said where it listens.
+    pub announced: String,
 }
 
 impl Server {
     pub fn start(data: &DataDir) -> Server {
+        Server::start_with(data, &[])
+    }
+
+    /// `rollcall serve` with more flags of `serve`.
+    pub fn start_with(data: &DataDir, more: &[&str]) -> Server {
         use std::io::{BufRead, BufReader};
         let mut child = rollcall()
             .arg("--data-dir")
@@ -20,26 +27,47 @@ impl Server {
             .arg("--models")
             .arg(models_dir())
             .args(["--embedder", "face-api", "serve", "--bind", "127.0.0.1:0"])
+            .args(more)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("starting rollcall serve");
         let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
         let mut seen = String::new();
-        let addr = loop {
+        let (addr, announced) = loop {
             let Some(Ok(line)) = lines.next() else {
                 let _ = child.kill();
                 panic!("rollcall serve stopped before listening:\n{seen}");
             };
-            if let Some((_, rest)) = line.split_once("listening on http://") {
-                break rest.split('/').next().expect("an address").to_owned();
+            if let Some((_, rest)) = line.split_once("listening on ") {
+                let addr = rest
+                    .split("://")
+                    .nth(1)
+                    .and_then(|r| r.split('/').next())
+                    .expect("an address")
+                    .to_owned();
+                break (addr, line);
             }
             seen.push_str(&line);
             seen.push('\n');
         };
         // Keep reading so that the server never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
-        Server { child, addr }
+        Server {
+            child,
+            addr,
+            announced,
+        }
+    }
+
+    /// `host:port` the server listens on.
+    pub fn address(&self) -> &str {
+        &self.addr
+    }
+
+    /// The server's process.
+    pub fn child(&mut self) -> &mut std::process::Child {
+        &mut self.child
     }
 
     pub fn url(&self, path: &str) -> String {
