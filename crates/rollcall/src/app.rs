@@ -85,7 +85,9 @@ impl Application {
                 metrics.run_upkeep();
             }
         });
-        let served = axum::serve(self.listener, app(self.state))
+        // The peer address reaches the handlers (the audit log) and the access log.
+        let service = app(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, service)
             .with_graceful_shutdown(stop)
             .await;
         upkeep.abort();

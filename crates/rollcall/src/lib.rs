@@ -5,9 +5,11 @@
 //! [`attendance`] (check-in rules) → [`store`] (SQLite or MySQL) → HTTP answer ([`http`], with
 //! the kiosk and admin pages in [`http::pages`]), CLI output ([`view`]) or CSV. [`service`] is
 //! the use cases over these; [`app`] starts it all; [`commands`] and [`cli`] are the command line.
+//! [`auth`] names who is asking; [`audit`] is what the audit log records of what they did.
 
 pub mod app;
 pub mod attendance;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod commands;

@@ -3,6 +3,7 @@
 use super::args::{CommonArgs, DatabaseArgs};
 use super::Leading;
 use crate::app::{open_store, runtime};
+use crate::audit::{Actor, Entry, Target};
 use crate::domain::{parse_day, DayRange};
 use crate::store::AttendanceFilter;
 use anyhow::Context;
@@ -47,6 +48,10 @@ pub fn run(leading: &Leading, c: AttendanceCommand) -> anyhow::Result<()> {
                 ..Default::default()
             })
             .await;
+        if let Ok(records) = &records {
+            let entry = Entry::export(&Actor::cli(), Target::ATTENDANCE, records.len());
+            store.audit(&entry).await;
+        }
         store.close().await;
         let records = records?;
         match a.out {

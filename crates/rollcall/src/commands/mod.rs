@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod attendance;
+pub mod audit;
 pub mod bench;
 pub mod detect;
 pub mod enroll;

@@ -1,7 +1,9 @@
 //! The HTTP API of `docs/api.md`: [`app`] builds the router the server, the CLI and the tests
 //! all use. One module per resource; [`error::ApiError`] is the one error answer.
 
+pub mod access_log;
 pub mod attendance;
+pub mod audit;
 pub mod error;
 pub mod form;
 pub mod openapi;
@@ -50,6 +52,8 @@ pub fn app(state: AppState) -> Router {
         .route("/attendance.csv", get(attendance::csv))
         .route("/attendance/summary", get(attendance::day_summary))
         .route("/attendance/daily", get(attendance::per_day))
+        .route("/audit", get(audit::list))
+        .route("/audit.csv", get(audit::csv))
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(openapi::document))
@@ -59,6 +63,7 @@ pub fn app(state: AppState) -> Router {
         // Answers axum writes itself (a 405, an extractor's rejection) get the error shape too.
         .layer(axum::middleware::from_fn(error::json_errors))
         .layer(DefaultBodyLimit::max(state.max_upload_bytes))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // Outermost: every answer, refusals of the layers above included, gets its line.
+        .layer(axum::middleware::from_fn(access_log::log))
         .with_state(state)
 }

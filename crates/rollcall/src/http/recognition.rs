@@ -4,6 +4,7 @@ use super::error::{ApiError, ErrorCode};
 use super::form::Form;
 use super::openapi::{Detected, ErrorBody, NotRecognised, PhotoForm, RegisterForm, VerifyForm};
 use super::AppState;
+use crate::audit::Actor;
 use crate::domain::{Kiosk, PersonName};
 use crate::service::Verification;
 use crate::store::{AttendanceRecord, CheckIn};
@@ -28,12 +29,13 @@ use axum::Json;
 )]
 pub async fn register(
     State(state): State<AppState>,
+    actor: Actor,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<UserJson>, ApiError> {
     let form = Form::read(multipart, state.max_upload_bytes).await?;
     let name = PersonName::parse(form.text("first_name")?, form.text("last_name")?)?;
     let images = form.images()?;
-    let user = state.rollcall.register(&name, images).await?;
+    let user = state.rollcall.register(&name, images, &actor).await?;
     Ok(Json(user.into()))
 }
 
