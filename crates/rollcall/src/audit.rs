@@ -186,7 +186,13 @@ impl Entry {
 /// The entry as one log line, for when it could not be written to the database.
 impl fmt::Display for Entry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} by {}", self.at.to_rfc3339(), self.action, self.actor.label)?;
+        write!(
+            f,
+            "{} {} by {}",
+            self.at.to_rfc3339(),
+            self.action,
+            self.actor.label
+        )?;
         if let Some(target) = &self.target {
             write!(f, " on {target}")?;
         }
@@ -249,9 +255,7 @@ impl Page {
     pub const DEFAULT: u32 = 100;
 }
 
-pub const CSV_HEADER: [&str; 7] = [
-    "id", "at", "actor", "action", "target", "address", "detail",
-];
+pub const CSV_HEADER: [&str; 7] = ["id", "at", "actor", "action", "target", "address", "detail"];
 
 /// The log as CSV with a header row; every cell neutralised against formula injection.
 pub fn write_csv<W: std::io::Write>(records: &[AuditRecord], out: W) -> csv::Result<()> {
@@ -267,7 +271,7 @@ pub fn write_csv<W: std::io::Write>(records: &[AuditRecord], out: W) -> csv::Res
             r.address.clone().unwrap_or_default(),
             r.detail.clone().unwrap_or_default(),
         ];
-        w.write_record(cells.iter().map(|c| neutralise(c)))?;
+        w.write_record(cells.iter().map(|c| neutralise(c).into_owned()))?;
     }
     w.flush()?;
     Ok(())
@@ -308,7 +312,10 @@ mod tests {
             scope: Scope::Verify,
         };
         let actor = Actor::new(&caller, None);
-        assert!(!actor.label().contains(['\n', '\u{1b}', '\u{202E}']), "{actor:?}");
+        assert!(
+            !actor.label().contains(['\n', '\u{1b}', '\u{202E}']),
+            "{actor:?}"
+        );
         assert!(actor.label().starts_with("key:door"));
         let entry = Entry::new(&actor, Action::LoginFailed).target("x".repeat(10_000));
         assert_eq!(entry.target.unwrap().chars().count(), MAX_TEXT);

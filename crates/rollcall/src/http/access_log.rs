@@ -37,19 +37,23 @@ pub async fn log(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let client = client_address(request.extensions()).map_or_else(|| "-".to_owned(), |a| a.to_string());
+    let client =
+        client_address(request.extensions()).map_or_else(|| "-".to_owned(), |a| a.to_string());
     let response = next.run(request).await;
     let ms = start.elapsed().as_secs_f64() * 1000.0;
     let status = response.status().as_u16();
-    let error = response.extensions().get::<ErrorCode>().map_or("-", |c| c.as_str());
+    let error = response
+        .extensions()
+        .get::<ErrorCode>()
+        .map_or("-", |c| c.as_str());
     let caller = response
         .extensions()
         .get::<Caller>()
         .map_or_else(|| "anonymous".to_owned(), caller_kind);
     if response.status().is_server_error() {
-        tracing::warn!(target: TARGET, %method, %route, status, error, ms = format_args!("{ms:.1}"), %client, %caller, "request");
+        tracing::warn!(target: TARGET, %method, %route, status, %error, ms = format_args!("{ms:.1}"), %client, %caller, "request");
     } else {
-        tracing::info!(target: TARGET, %method, %route, status, error, ms = format_args!("{ms:.1}"), %client, %caller, "request");
+        tracing::info!(target: TARGET, %method, %route, status, %error, ms = format_args!("{ms:.1}"), %client, %caller, "request");
     }
     response
 }
@@ -91,9 +95,7 @@ mod tests {
         let app = Router::new()
             .route(
                 "/down/{name}",
-                get(|| async {
-                    ApiError::new(ErrorCode::DatabaseUnavailable, "pool timed out")
-                }),
+                get(|| async { ApiError::new(ErrorCode::DatabaseUnavailable, "pool timed out") }),
             )
             .route("/ok/{name}", get(|| async { "fine" }))
             .layer(axum::middleware::from_fn(crate::http::error::json_errors))
@@ -118,7 +120,10 @@ mod tests {
         assert!(line.contains("route=/down/{name}"), "{line}");
         assert!(line.contains("status=503"), "{line}");
         assert!(line.contains("error=database_unavailable"), "{line}");
-        assert!(!line.contains("Alice") && !line.contains("secret"), "{line}");
+        assert!(
+            !line.contains("Alice") && !line.contains("secret"),
+            "{line}"
+        );
     }
 
     #[tokio::test]
@@ -126,11 +131,24 @@ mod tests {
         let lines = lines_for("/ok/Alice?token=secret").await;
         assert_eq!(lines.len(), 1, "{lines:#?}");
         let line = &lines[0];
-        assert!(line.contains("INFO") && line.contains("rollcall::access"), "{line}");
-        for field in ["method=GET", "route=/ok/{name}", "status=200", "error=-", "caller=anonymous", "client=-"] {
+        assert!(
+            line.contains("INFO") && line.contains("rollcall::access"),
+            "{line}"
+        );
+        for field in [
+            "method=GET",
+            "route=/ok/{name}",
+            "status=200",
+            "error=-",
+            "caller=anonymous",
+            "client=-",
+        ] {
             assert!(line.contains(field), "{field} in {line}");
         }
-        assert!(!line.contains("Alice") && !line.contains("secret"), "{line}");
+        assert!(
+            !line.contains("Alice") && !line.contains("secret"),
+            "{line}"
+        );
         let lines = lines_for("/Alice_Smith?q=1").await;
         assert_eq!(lines.len(), 1, "{lines:#?}");
         assert!(lines[0].contains("route=unmatched") && lines[0].contains("status=404"));

@@ -54,7 +54,7 @@ macro_rules! with_pool {
 macro_rules! insert_audit {
     ($conn:expr, $entry:expr) => {{
         let entry: &Entry = $entry;
-        sqlx::query(audit_log::INSERT)
+        sqlx::query($crate::store::audit_log::INSERT)
             .bind(entry.at)
             .bind(entry.actor.label())
             .bind(entry.action.as_str())

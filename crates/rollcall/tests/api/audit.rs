@@ -55,9 +55,14 @@ async fn each_change_and_export_leaves_one_entry(app: TestApp) {
         .await;
     assert_eq!(r.status(), 400);
     let face = || Form::new().part("image", image_part(fixture(&photos[2]), "c.jpg"));
-    let r = app.post_form(&format!("/users/{}/faces", id + 1), face()).await;
+    let r = app
+        .post_form(&format!("/users/{}/faces", id + 1), face())
+        .await;
     assert_eq!(r.status(), 404);
-    assert_eq!(app.delete(&format!("/users/{}", id + 1)).await.status(), 404);
+    assert_eq!(
+        app.delete(&format!("/users/{}", id + 1)).await.status(),
+        404
+    );
     // Reading is not recorded, checking in neither (the attendance log is its own record).
     assert_eq!(app.get("/users").await.status(), 200);
     assert_eq!(app.get("/attendance").await.status(), 200);
@@ -73,8 +78,15 @@ async fn each_change_and_export_leaves_one_entry(app: TestApp) {
     let r = app.get("/audit.csv").await;
     assert_eq!(r.status(), 200);
     let csv = r.text().await.unwrap();
-    assert!(csv.starts_with("id,at,actor,action,target,address,detail\n"), "{csv}");
-    assert_eq!(csv.lines().count(), 1 + 4, "the four entries before it:\n{csv}");
+    assert!(
+        csv.starts_with("id,at,actor,action,target,address,detail\n"),
+        "{csv}"
+    );
+    assert_eq!(
+        csv.lines().count(),
+        1 + 4,
+        "the four entries before it:\n{csv}"
+    );
 
     let log = entries(&app).await;
     let s = |a: &str, t: Option<&str>, d: Option<&str>| {
@@ -155,8 +167,14 @@ async fn no_entry_holds_a_photo_an_embedding_or_a_name(app: TestApp) {
             let lower = cell.to_lowercase();
             assert!(cell.chars().count() <= MAX_TEXT, "{e:?}");
             assert!(!cell.chars().any(char::is_control), "{e:?}");
-            assert!(!lower.contains("zebulon") && !lower.contains("quixotewright"), "{e:?}");
-            assert!(!cell.contains(&embedding_text) && !lower.contains(&embedding_hex), "{e:?}");
+            assert!(
+                !lower.contains("zebulon") && !lower.contains("quixotewright"),
+                "{e:?}"
+            );
+            assert!(
+                !cell.contains(&embedding_text) && !lower.contains(&embedding_hex),
+                "{e:?}"
+            );
             assert!(!cell.contains("JFIF") && !cell.contains("Exif"), "{e:?}");
             assert!(
                 !photo_bytes
