@@ -38,7 +38,9 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let address = listener.local_addr()?;
-        let state = AppState::new(Arc::new(rollcall), settings.max_upload_bytes);
+        let mut state = AppState::new(Arc::new(rollcall), settings.max_upload_bytes);
+        state.anonymous_verify = settings.anonymous_verify;
+        state.secure_cookies = settings.secure_cookies;
         Ok(Application {
             listener,
             address,
@@ -77,6 +79,22 @@ impl Application {
             rollcall.threshold(),
             addr = self.address,
         );
+        if self.state.anonymous_verify {
+            tracing::warn!(
+                "--anonymous-verify is ON: anyone who can reach http://{}/ may call /verify and \
+                 /detect without a key (and check people in). Use it only on a network you trust.",
+                self.address
+            );
+        }
+        match self.state.accounts.open_setup().await {
+            Ok(Some(token)) => tracing::warn!(
+                "no account exists yet: create the first admin at http://{}/admin#setup={token} \
+                 (this link works once; or run `rollcall admin add NAME`)",
+                self.address
+            ),
+            Ok(None) => {}
+            Err(e) => tracing::error!("cannot tell whether an account exists: {e}"),
+        }
         // Histograms are drained into their buckets by upkeep; without it they only grow.
         let metrics = self.state.metrics.clone();
         let upkeep = tokio::spawn(async move {
@@ -85,7 +103,8 @@ impl Application {
                 metrics.run_upkeep();
             }
         });
-        // The peer address reaches the handlers (the audit log) and the access log.
+        // The peer address: what login attempts are counted against, and what the audit log
+        // and the access log record.
         let service = app(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, service)
             .with_graceful_shutdown(stop)

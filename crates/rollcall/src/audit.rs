@@ -13,7 +13,7 @@
 //! happened; if that write fails the action stands and the entry is logged at ERROR instead,
 //! so it is never lost silently.
 
-use crate::auth::Caller;
+use crate::auth::{Caller, Scope};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -167,6 +167,13 @@ impl Entry {
             .detail(format!("{rows} row(s)"))
     }
 
+    /// A new machine key: its id, scope and name (never the key itself).
+    pub fn key_created(actor: &Actor, id: i64, scope: Scope, name: &str) -> Entry {
+        Entry::new(actor, Action::KeyCreated)
+            .target(Target::key(id))
+            .detail(format!("{scope}: {name}"))
+    }
+
     pub fn target(mut self, target: impl AsRef<str>) -> Entry {
         self.target = Some(clean(target.as_ref()));
         self
@@ -290,7 +297,6 @@ pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::Scope;
 
     #[test]
     fn words_round_trip_and_are_distinct() {

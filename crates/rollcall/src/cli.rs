@@ -40,6 +40,12 @@ pub enum Command {
     /// List or delete registered people.
     #[command(subcommand)]
     Users(commands::users::UsersCommand),
+    /// Accounts of the people who log in to the admin page (works without the server).
+    #[command(subcommand)]
+    Admin(commands::admin::AdminCommand),
+    /// Keys for machines (kiosks, scripts): `Authorization: Bearer KEY`.
+    #[command(subcommand)]
+    Keys(commands::keys::KeysCommand),
     /// Read the attendance log.
     #[command(subcommand)]
     Attendance(commands::attendance::AttendanceCommand),
@@ -73,6 +79,8 @@ pub fn run() -> ExitCode {
         Command::Register(a) => commands::register::run(&leading, a),
         Command::Verify(a) => commands::verify::run(&leading, a),
         Command::Users(c) => commands::users::run(&leading, c),
+        Command::Admin(c) => commands::admin::run(&leading, c),
+        Command::Keys(c) => commands::keys::run(&leading, c),
         Command::Attendance(c) => commands::attendance::run(&leading, c),
         Command::Audit(a) => commands::audit::run(&leading, a),
         Command::Reindex(a) => commands::reindex::run(&leading, a),

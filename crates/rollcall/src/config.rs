@@ -41,6 +41,11 @@ pub struct Settings {
     pub max_upload_bytes: usize,
     pub workers: usize,
     pub queue: usize,
+    /// Callers without credentials may use `/verify` and `/detect` (off by default).
+    pub anonymous_verify: bool,
+    /// The session cookie is marked `Secure`: set when the server is reached over TLS (its
+    /// own, or a reverse proxy's).
+    pub secure_cookies: bool,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -68,6 +73,8 @@ pub struct Overrides {
     pub max_upload_bytes: Option<usize>,
     pub workers: Option<usize>,
     pub queue: Option<usize>,
+    pub anonymous_verify: Option<bool>,
+    pub secure_cookies: Option<bool>,
 }
 
 impl Overrides {
@@ -98,6 +105,8 @@ impl Overrides {
             max_upload_bytes: self.max_upload_bytes.or(fallback.max_upload_bytes),
             workers: self.workers.or(fallback.workers),
             queue: self.queue.or(fallback.queue),
+            anonymous_verify: self.anonymous_verify.or(fallback.anonymous_verify),
+            secure_cookies: self.secure_cookies.or(fallback.secure_cookies),
         }
     }
 }
@@ -161,6 +170,8 @@ impl Settings {
             max_upload_bytes,
             workers,
             queue: o.queue.unwrap_or(DEFAULT_QUEUE),
+            anonymous_verify: o.anonymous_verify.unwrap_or(false),
+            secure_cookies: o.secure_cookies.unwrap_or(false),
         })
     }
 
@@ -198,6 +209,11 @@ mod tests {
             (s.workers, s.queue, s.cooldown, s.max_upload_bytes),
             (2, 8, Duration::from_secs(300), 10 * 1024 * 1024)
         );
+        assert!(
+            !s.anonymous_verify,
+            "anonymous verify is off unless asked for"
+        );
+        assert!(!s.secure_cookies);
     }
 
     #[test]

@@ -102,6 +102,120 @@ impl Kiosk {
     }
 }
 
+/// The name an account logs in with: 1 to 64 ASCII letters, digits, `.`, `_` or `-`, starting
+/// with a letter or digit, kept in lower case so that `Alice` and `alice` are one account.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Username(String);
+
+/// Longest username: a login form field, not a name to read.
+const MAX_USERNAME_CHARS: usize = 64;
+
+impl Username {
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err(InvalidInput::Empty("username"));
+        }
+        if s.len() > MAX_USERNAME_CHARS {
+            return Err(InvalidInput::TooLong {
+                field: "username",
+                max: MAX_USERNAME_CHARS,
+            });
+        }
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if !s.chars().all(allowed) || !s.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return Err(InvalidInput::Invalid {
+                field: "username",
+                reason: "use letters, digits, `.`, `_` or `-`, starting with a letter or digit"
+                    .into(),
+            });
+        }
+        Ok(Username(s.to_ascii_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A password as typed: 10 to 1024 characters, kept exactly (spaces included). Its `Debug`
+/// never shows it, so it cannot end up in a log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+pub const MIN_PASSWORD_CHARS: usize = 10;
+/// Argon2 takes any length; the cap keeps one login from hashing megabytes.
+pub const MAX_PASSWORD_CHARS: usize = 1024;
+
+impl Password {
+    /// A new password being set: refused unless 10 to 1024 characters.
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        let n = raw.chars().count();
+        if n == 0 {
+            return Err(InvalidInput::Empty("password"));
+        }
+        if n < MIN_PASSWORD_CHARS {
+            return Err(InvalidInput::Invalid {
+                field: "password",
+                reason: format!("use at least {MIN_PASSWORD_CHARS} characters"),
+            });
+        }
+        if n > MAX_PASSWORD_CHARS {
+            return Err(InvalidInput::TooLong {
+                field: "password",
+                max: MAX_PASSWORD_CHARS,
+            });
+        }
+        Ok(Password(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+/// What a machine key is called (`front door`): trimmed, 1 to 100 characters, no control
+/// characters. A kiosk's check-ins are recorded under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyName(String);
+
+const MAX_KEY_NAME_CHARS: usize = 100;
+
+impl KeyName {
+    pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err(InvalidInput::Empty("name"));
+        }
+        if s.chars().count() > MAX_KEY_NAME_CHARS {
+            return Err(InvalidInput::TooLong {
+                field: "name",
+                max: MAX_KEY_NAME_CHARS,
+            });
+        }
+        if s.chars().any(char::is_control) {
+            return Err(InvalidInput::ControlCharacters("name"));
+        }
+        Ok(KeyName(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 // Embeddings are made by the vision crate; the rest of rollcall names them from here.
 pub use rollcall_vision::embedding::{Embedding, Similarity};
 
@@ -269,6 +383,35 @@ mod tests {
         assert_eq!(e.unwrap().to_rfc3339(), "2026-11-25T00:00:00+00:00");
         assert!(parse_day("date", "24/11/2026").is_err());
         assert!(DayRange::new(Some(d), d.pred_opt()).is_err());
+    }
+
+    #[test]
+    fn usernames_are_plain_and_lower_case() {
+        assert_eq!(
+            Username::parse(" Alice.B-1 ").unwrap().as_str(),
+            "alice.b-1"
+        );
+        for bad in ["", "-alice", "al ice", "alicé", "a/b", &"a".repeat(65)] {
+            assert!(Username::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(Username::parse(&"a".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn passwords_have_a_floor_and_a_ceiling_and_stay_hidden() {
+        assert!(Password::parse("123456789").is_err());
+        assert!(Password::parse("").is_err());
+        let p = Password::parse(" ten chars ").unwrap();
+        assert_eq!(p.as_str(), " ten chars ");
+        assert!(Password::parse(&"x".repeat(1024)).is_ok());
+        assert!(Password::parse(&"x".repeat(1025)).is_err());
+        assert_eq!(format!("{p:?}"), "Password(***)");
+        assert_eq!(
+            KeyName::parse(" front door ").unwrap().as_str(),
+            "front door"
+        );
+        assert!(KeyName::parse(" ").is_err());
+        assert!(KeyName::parse("a\nb").is_err());
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! CLI's lines. The HTTP handlers and the CLI both print these, so a script sees the same
 //! fields from `GET /users` and `rollcall users list --json`.
 
+use crate::auth::{Caller, Role, Scope};
 use crate::service::VerifiedFace;
-use crate::store::{CheckIn, UserRecord};
+use crate::store::{AccountRecord, CheckIn, KeyRecord, UserRecord};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -129,6 +130,158 @@ impl fmt::Display for UserLine<'_> {
             if u.faces == 1 { "" } else { "s" },
             u.model,
             u.created_at.format("%Y-%m-%d %H:%M")
+        )
+    }
+}
+
+/// A machine key as listed (`GET /keys`, `rollcall keys list --json`): never the key itself.
+#[derive(Debug, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct KeyJson {
+    pub id: i64,
+    pub name: String,
+    #[schema(value_type = String, example = "verify")]
+    pub scope: Scope,
+    pub created_at: DateTime<Utc>,
+    /// To the minute; null when never used.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Null while the key works.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<KeyRecord> for KeyJson {
+    fn from(k: KeyRecord) -> Self {
+        KeyJson {
+            id: k.id,
+            name: k.name,
+            scope: k.scope,
+            created_at: k.created_at,
+            last_used_at: k.last_used_at,
+            revoked_at: k.revoked_at,
+        }
+    }
+}
+
+/// A key just created (`POST /keys`): the only answer that ever holds the key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewKeyJson {
+    pub id: i64,
+    pub name: String,
+    #[schema(value_type = String, example = "verify")]
+    pub scope: Scope,
+    /// `rc_` and 43 base64url characters; shown once, only its SHA-256 is kept.
+    pub key: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl NewKeyJson {
+    pub fn new(k: KeyRecord, key: String) -> Self {
+        NewKeyJson {
+            id: k.id,
+            name: k.name,
+            scope: k.scope,
+            key,
+            created_at: k.created_at,
+        }
+    }
+}
+
+/// Who is logged in (`POST /login`, `POST /setup`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoggedIn {
+    pub username: String,
+    #[schema(value_type = String, example = "admin")]
+    pub role: Role,
+}
+
+impl From<AccountRecord> for LoggedIn {
+    fn from(a: AccountRecord) -> Self {
+        LoggedIn {
+            username: a.username,
+            role: a.role,
+        }
+    }
+}
+
+/// `GET /me`: what the server takes the caller for.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeJson {
+    /// `account`, `key` or `anonymous`.
+    #[schema(example = "account")]
+    pub kind: &'static str,
+    /// The username or the key's name; null for anonymous.
+    pub name: Option<String>,
+    /// Accounts only: `admin` or `viewer`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub role: Option<Role>,
+    /// Keys only: `verify`, `register` or `admin`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub scope: Option<Scope>,
+    /// The server lets callers without credentials use `/verify` and `/detect`.
+    pub anonymous_verify: bool,
+}
+
+impl MeJson {
+    pub fn new(caller: &Caller, anonymous_verify: bool) -> Self {
+        let (kind, name, role, scope) = match caller {
+            Caller::Anonymous => ("anonymous", None, None, None),
+            Caller::Account { username, role, .. } => {
+                ("account", Some(username.clone()), Some(*role), None)
+            }
+            Caller::Key { name, scope, .. } => ("key", Some(name.clone()), None, Some(*scope)),
+            Caller::Cli { user } => ("cli", Some(user.clone()), None, None),
+        };
+        MeJson {
+            kind,
+            name,
+            role,
+            scope,
+            anonymous_verify,
+        }
+    }
+}
+
+/// A key on one line of the CLI's output.
+pub struct KeyLine<'a>(pub &'a KeyRecord);
+
+impl fmt::Display for KeyLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let k = self.0;
+        let when = |t: Option<DateTime<Utc>>| {
+            t.map_or_else(
+                || "never".to_owned(),
+                |t| t.format("%Y-%m-%d %H:%M").to_string(),
+            )
+        };
+        write!(
+            f,
+            "{:>5}  {:<8}  {}  (created {}, last used {}{})",
+            k.id,
+            k.scope.as_str(),
+            k.name,
+            k.created_at.format("%Y-%m-%d %H:%M"),
+            when(k.last_used_at),
+            k.revoked_at
+                .map(|t| format!(", REVOKED {}", t.format("%Y-%m-%d %H:%M")))
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// An account on one line of the CLI's output.
+pub struct AccountLine<'a>(pub &'a AccountRecord);
+
+impl fmt::Display for AccountLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let a = self.0;
+        write!(
+            f,
+            "{:>5}  {:<6}  {}  (created {})",
+            a.id,
+            a.role.as_str(),
+            a.username,
+            a.created_at.format("%Y-%m-%d %H:%M")
         )
     }
 }

@@ -25,6 +25,22 @@ fn commands_record_as_the_cli_and_audit_prints_newest_first() {
         .ok();
     // A refused command records nothing.
     data.run(["users", "delete", "999"]).failed();
+    let key = data
+        .run([
+            "keys",
+            "create",
+            "--name",
+            "front door",
+            "--scope",
+            "verify",
+        ])
+        .ok()
+        .stdout;
+    let key = key.trim();
+    let keys = data.run(["keys", "list", "--json"]).ok().json();
+    let key_id = keys[0]["id"].as_i64().expect("the key's id");
+    let key_id_text = key_id.to_string();
+    data.run(["keys", "revoke", key_id_text.as_str()]).ok();
 
     let log = data.run(["audit", "--json"]).ok().json();
     let log = log.as_array().expect("an array");
@@ -39,9 +55,16 @@ fn commands_record_as_the_cli_and_audit_prints_newest_first() {
         })
         .collect();
     let user = format!("user:{id}");
+    let key_target = format!("key:{key_id}");
     assert_eq!(
         got,
         vec![
+            ("key_revoked", Some(key_target.as_str()), None),
+            (
+                "key_created",
+                Some(key_target.as_str()),
+                Some("verify: front door")
+            ),
             ("delete_user", Some(user.as_str()), Some("with history")),
             ("export", Some("attendance"), Some("0 row(s)")),
             ("register", Some(user.as_str()), Some("1 face(s)")),
@@ -50,6 +73,7 @@ fn commands_record_as_the_cli_and_audit_prints_newest_first() {
     for e in log {
         assert!(e["actor"].as_str().unwrap().starts_with("cli:"), "{e}");
         assert_eq!(e["address"], Value::Null, "{e}");
+        assert!(!e.to_string().contains(key), "the key itself in {e}");
     }
 
     let text = data.run(["audit", "--limit", "2"]).ok().stdout;

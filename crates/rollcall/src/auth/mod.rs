@@ -5,6 +5,12 @@
 //! the access rules read it from there. The CLI acts as [`Caller::Cli`]: whoever can run the
 //! binary on the server's machine can already read its database.
 
+pub mod limiter;
+pub mod rules;
+pub mod secret;
+
+pub use rules::{Decision, Rule};
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 

@@ -76,6 +76,14 @@ pub struct ServerArgs {
     /// Photos waiting for a worker before the server answers 503 [default: 8].
     #[arg(long, env = "ROLLCALL_QUEUE", value_name = "N")]
     pub queue: Option<usize>,
+    /// Let clients without a key use /verify and /detect (and nothing else): only for a kiosk
+    /// on a network you trust. Logged as a warning at start.
+    #[arg(long, env = "ROLLCALL_ANONYMOUS_VERIFY")]
+    pub anonymous_verify: bool,
+    /// Mark the session cookie `Secure` (the server is reached over HTTPS, e.g. behind a TLS
+    /// reverse proxy).
+    #[arg(long, env = "ROLLCALL_SECURE_COOKIES")]
+    pub secure_cookies: bool,
 }
 
 /// The flags that may also stand before the command (`rollcall --models DIR detect …`), as
@@ -161,6 +169,9 @@ impl Given for ServerArgs {
         o.max_upload_bytes = self.max_upload_bytes;
         o.workers = self.workers;
         o.queue = self.queue;
+        // An absent flag leaves the file's setting in force.
+        o.anonymous_verify = self.anonymous_verify.then_some(true);
+        o.secure_cookies = self.secure_cookies.then_some(true);
     }
 }
 

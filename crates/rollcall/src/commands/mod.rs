@@ -2,6 +2,7 @@
 //! groups they share. Every command resolves its [`Settings`](crate::config::Settings) and
 //! opens what it needs through [`crate::app`], the start-up the server uses.
 
+pub mod admin;
 pub mod args;
 pub mod attendance;
 pub mod audit;
@@ -9,6 +10,7 @@ pub mod bench;
 pub mod detect;
 pub mod enroll;
 pub mod eval;
+pub mod keys;
 pub mod migrate;
 pub mod models;
 pub mod register;

@@ -2,7 +2,7 @@
 //! message for a person, answered as `{ "error": code, "message": text, ... }`.
 
 use crate::domain::InvalidInput;
-use crate::service::ServiceError;
+use crate::service::{AccessError, ServiceError};
 use crate::store::StoreError;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -56,6 +56,10 @@ error_codes! {
     NoFace => "no_face", BAD_REQUEST;
     /// Several faces and none clearly the largest (registering).
     SeveralFaces => "several_faces", BAD_REQUEST;
+    /// No credentials, or a key that is unknown, revoked or malformed, or a wrong login.
+    Unauthorized => "unauthorized", UNAUTHORIZED;
+    /// Credentials whose role or scope does not reach the route.
+    Forbidden => "forbidden", FORBIDDEN;
     /// No such user, photo, route or asset.
     NotFound => "not_found", NOT_FOUND;
     /// Nobody above the threshold (`/verify`).
@@ -65,6 +69,8 @@ error_codes! {
     /// The user's embeddings are of another model than the server's.
     ModelMismatch => "model_mismatch", CONFLICT;
     PayloadTooLarge => "payload_too_large", PAYLOAD_TOO_LARGE;
+    /// Too many failed logins for the account or from the address (with `Retry-After`).
+    TooManyAttempts => "too_many_attempts", TOO_MANY_REQUESTS;
     Internal => "internal", INTERNAL_SERVER_ERROR;
     /// The inference queue is full.
     Busy => "busy", SERVICE_UNAVAILABLE;
@@ -91,6 +97,8 @@ pub struct ApiError {
     pub message: String,
     /// More fields of the body (the 404 of /verify lists the faces).
     pub extra: Map<String, Value>,
+    /// Seconds for `Retry-After` (a 503 without one says 1).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -99,6 +107,7 @@ impl ApiError {
             code,
             message: message.into(),
             extra: Map::new(),
+            retry_after: None,
         }
     }
 
@@ -133,10 +142,18 @@ impl ApiError {
         self
     }
 
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
     pub fn status(&self) -> StatusCode {
         self.code.status()
     }
 }
+
+/// How long a refused login waits when the limiter did not say: its whole window.
+const DEFAULT_LOGIN_RETRY_SECS: u64 = 15 * 60;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -156,10 +173,23 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(Value::Object(body))).into_response();
         // For the access log.
         response.extensions_mut().insert(code);
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        let retry_after = match status {
+            StatusCode::SERVICE_UNAVAILABLE => Some(self.retry_after.unwrap_or(1)),
+            StatusCode::TOO_MANY_REQUESTS => {
+                Some(self.retry_after.unwrap_or(DEFAULT_LOGIN_RETRY_SECS))
+            }
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"rollcall\""),
+            );
         }
         response
     }
@@ -253,6 +283,25 @@ impl From<ServiceError> for ApiError {
             ServiceError::InImage { .. } | ServiceError::Internal(_) => ErrorCode::Internal,
         };
         ApiError::new(code, message)
+    }
+}
+
+impl From<AccessError> for ApiError {
+    fn from(e: AccessError) -> Self {
+        let message = e.to_string();
+        match e {
+            AccessError::WrongCredentials => ApiError::new(ErrorCode::Unauthorized, message),
+            AccessError::TooManyAttempts { retry_after } => {
+                // Rounded up: a client that waits exactly this long is let in.
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                ApiError::new(ErrorCode::TooManyAttempts, message).with_retry_after(seconds.max(1))
+            }
+            AccessError::SetupClosed => ApiError::new(ErrorCode::Forbidden, message),
+            AccessError::UsernameTaken(_) => ApiError::bad_request(message),
+            AccessError::NoSuchAccount(_) => ApiError::not_found(message),
+            AccessError::Invalid(e) => e.into(),
+            AccessError::Store(e) => e.into(),
+        }
     }
 }
 
@@ -402,6 +451,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn refusals_say_how_to_authenticate_and_when_to_retry() {
+        let response = ApiError::new(ErrorCode::Unauthorized, "who?").into_response();
+        assert_eq!(
+            response.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"rollcall\""
+        );
+        let (_, retry_after, _) =
+            answer(ApiError::new(ErrorCode::TooManyAttempts, "wait").with_retry_after(42)).await;
+        assert_eq!(retry_after.unwrap(), "42");
+    }
+
+    #[tokio::test]
     async fn every_code_answers_its_status_in_the_error_shape() {
         for &code in ErrorCode::ALL {
             let (status, retry_after, body) =
@@ -411,9 +472,10 @@ mod tests {
                 body,
                 serde_json::json!({ "error": code.as_str(), "message": "why", "threshold": 0.5 })
             );
-            let busy = status == StatusCode::SERVICE_UNAVAILABLE;
+            let busy = status == StatusCode::SERVICE_UNAVAILABLE
+                || status == StatusCode::TOO_MANY_REQUESTS;
             assert_eq!(retry_after.is_some(), busy, "{code:?}: Retry-After");
-            if busy {
+            if status == StatusCode::SERVICE_UNAVAILABLE {
                 assert_eq!(retry_after.unwrap(), "1");
             }
         }

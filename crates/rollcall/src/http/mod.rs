@@ -1,20 +1,23 @@
 //! The HTTP API of `docs/api.md`: [`app`] builds the router the server, the CLI and the tests
 //! all use. One module per resource; [`error::ApiError`] is the one error answer.
 
+pub mod access;
 pub mod access_log;
 pub mod attendance;
 pub mod audit;
 pub mod error;
 pub mod form;
+pub mod keys;
 pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub mod recognition;
+pub mod session;
 pub mod users;
 
-use crate::service::Rollcall;
+use crate::service::{Accounts, Rollcall, DEFAULT_SESSION_TTL};
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
@@ -26,14 +29,24 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The largest request body accepted (uploads); larger → 413.
     pub max_upload_bytes: usize,
+    /// Accounts, sessions and keys: who each request is.
+    pub accounts: Arc<Accounts>,
+    /// Callers without credentials may use `/verify` and `/detect` (a kiosk on a trusted network).
+    pub anonymous_verify: bool,
+    /// The session cookie is marked `Secure` (the server is reached over TLS).
+    pub secure_cookies: bool,
 }
 
 impl AppState {
     pub fn new(rollcall: Arc<Rollcall>, max_upload_bytes: usize) -> Self {
+        let accounts = Accounts::new(rollcall.store().clone(), DEFAULT_SESSION_TTL);
         AppState {
             rollcall,
             metrics: ops::metrics_handle(),
             max_upload_bytes,
+            accounts: Arc::new(accounts),
+            anonymous_verify: false,
+            secure_cookies: false,
         }
     }
 }
@@ -57,8 +70,17 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(openapi::document))
+        .route("/login", post(session::login))
+        .route("/logout", post(session::logout))
+        .route("/me", get(session::me))
+        .route("/setup", post(session::setup))
+        .route("/keys", get(keys::list).post(keys::create))
+        .route("/keys/{id}", delete(keys::revoke))
         .merge(pages::router());
-    api.route_layer(axum::middleware::from_fn(ops::track))
+    // Every route is behind the access check; the request count (outside it) counts refusals.
+    let authorize = axum::middleware::from_fn_with_state(state.clone(), access::authorize);
+    api.route_layer(authorize)
+        .route_layer(axum::middleware::from_fn(ops::track))
         .fallback(|| async { error::ApiError::not_found("no such route") })
         // Answers axum writes itself (a 405, an extractor's rejection) get the error shape too.
         .layer(axum::middleware::from_fn(error::json_errors))

@@ -4,7 +4,7 @@
 //! what no handler type spells out: the error body and the multipart forms (the handlers read
 //! them field by field through [`super::form::Form`]).
 
-use super::{attendance, audit, ops, recognition, users};
+use super::{attendance, audit, keys, ops, recognition, session, users};
 use crate::view::FaceJson;
 use axum::Json;
 use std::sync::LazyLock;
@@ -36,6 +36,13 @@ use utoipa::{OpenApi, ToSchema};
         ops::health,
         ops::metrics,
         document,
+        session::login,
+        session::logout,
+        session::me,
+        session::setup,
+        keys::list,
+        keys::create,
+        keys::revoke,
         super::pages::kiosk,
         super::pages::admin,
         super::pages::asset,
@@ -47,6 +54,8 @@ use utoipa::{OpenApi, ToSchema};
         (name = "audit", description = "Who did what, when and from where (admins only)"),
         (name = "operations", description = "Health, metrics and this document"),
         (name = "pages", description = "The kiosk and admin web pages"),
+        (name = "access", description = "Logging in, the first-run setup, and machine keys \
+            (`Authorization: Bearer KEY`); who may call what is in docs/api.md"),
     )
 )]
 pub struct ApiDoc;
@@ -105,7 +114,7 @@ pub struct RegisterForm {
 pub struct VerifyForm {
     /// The frame to recognise.
     pub image: Photo,
-    /// Free text naming the kiosk, kept with the check-in.
+    /// Accepted and ignored: the check-in is recorded under the caller's key or account name.
     pub kiosk: Option<String>,
 }
 

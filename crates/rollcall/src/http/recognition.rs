@@ -5,13 +5,14 @@ use super::form::Form;
 use super::openapi::{Detected, ErrorBody, NotRecognised, PhotoForm, RegisterForm, VerifyForm};
 use super::AppState;
 use crate::audit::Actor;
+use crate::auth::Caller;
 use crate::domain::{Kiosk, PersonName};
 use crate::service::Verification;
 use crate::store::{AttendanceRecord, CheckIn};
 use crate::view::{round, DetectJson, EventRef, FaceJson, Recognised, UserJson};
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::State;
-use axum::Json;
+use axum::{Extension, Json};
 
 #[utoipa::path(
     post,
@@ -81,13 +82,21 @@ pub async fn detect(
 )]
 pub async fn verify(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<Recognised>, ApiError> {
     let form = Form::read(multipart, state.max_upload_bytes).await?;
     let image = form.image()?;
-    let kiosk = Kiosk::parse(form.optional_text("kiosk").unwrap_or_default())?;
+    // The `kiosk` field is ignored: any client could name any kiosk.
+    let kiosk = kiosk_of(&caller)?;
     let v: Verification = state.rollcall.verify(image, kiosk.as_ref(), true).await?;
-    let faces: Vec<FaceJson> = v.faces.iter().map(FaceJson::from).collect();
+    let mut faces: Vec<FaceJson> = v.faces.iter().map(FaceJson::from).collect();
+    if !caller.is_admin() {
+        // How close a stranger came to someone is a hint for whoever tries faces on a kiosk.
+        for face in faces.iter_mut().filter(|f| f.matched.is_none()) {
+            face.best_similarity = None;
+        }
+    }
     let top = &v.faces[0];
     match (&top.best, top.matched) {
         (Some(person), true) => {
@@ -114,4 +123,16 @@ pub async fn verify(
         .with("threshold", round(v.threshold.value()))
         .with("faces", serde_json::to_value(&faces).unwrap_or_default())),
     }
+}
+
+/// The kiosk a check-in is recorded under: the key's name, the account's username, or
+/// `anonymous` (a server run with `--anonymous-verify`).
+fn kiosk_of(caller: &Caller) -> Result<Option<Kiosk>, ApiError> {
+    let name = match caller {
+        Caller::Anonymous => "anonymous",
+        Caller::Account { username, .. } => username,
+        Caller::Key { name, .. } => name,
+        Caller::Cli { user } => user,
+    };
+    Ok(Kiosk::parse(name)?)
 }

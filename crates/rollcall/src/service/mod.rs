@@ -6,10 +6,12 @@
 //! One module per use case: [`inference`] (photo analysis, bounded, off the async runtime),
 //! [`people`] (register, add a face, delete, reindex), [`checkin`] (verify and record).
 
+mod accounts;
 mod checkin;
 mod inference;
 mod people;
 
+pub use accounts::{AccessError, Accounts, KeyLookup, Session, DEFAULT_SESSION_TTL};
 pub use checkin::{Verification, VerifiedFace};
 pub use inference::{Analysis, Inference};
 pub use people::{dominant_face, People, ReferenceFace, ReindexReport};

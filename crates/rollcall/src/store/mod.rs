@@ -66,7 +66,12 @@ macro_rules! insert_audit {
     }};
 }
 
+mod accounts;
 mod audit_log;
+mod keys;
+
+pub use accounts::{AccountLogin, AccountRecord, NewAccount};
+pub use keys::KeyRecord;
 
 /// The id of the row an `INSERT` created (the two drivers name it differently).
 trait InsertedId {

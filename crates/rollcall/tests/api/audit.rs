@@ -1,12 +1,45 @@
 //! The audit log: every change to people and every export leaves exactly one entry naming who
 //! (the caller's label), what, which target and from which address; refused requests leave
 //! none; no entry holds a photo, an embedding or a person's name; `/audit` pages and
-//! `/audit.csv` neutralises cells a spreadsheet would run.
+//! `/audit.csv` neutralises cells a spreadsheet would run; logins, logouts and keys are
+//! recorded without their secrets; only admins read the log.
 
 use crate::helpers::{fixture, image_part, photos_of, tony_blair, Form, TestApp};
 use rollcall::audit::{Action, Actor, AuditRecord, Entry, Page, MAX_TEXT};
-use rollcall::auth::{Caller, Scope};
-use serde_json::Value;
+use rollcall::auth::{Caller, Role, Scope};
+use rollcall::domain::{KeyName, Password, Username};
+use rollcall::service::{Accounts, DEFAULT_SESSION_TTL};
+use serde_json::{json, Value};
+
+/// The name of the admin key the test client sends.
+const KEY_NAME: &str = "audit tests";
+
+fn accounts(app: &TestApp) -> Accounts {
+    Accounts::new(app.store.clone(), DEFAULT_SESSION_TTL)
+}
+
+/// A new key of `scope` named `name`.
+async fn new_key(app: &TestApp, name: &str, scope: Scope) -> String {
+    let name = KeyName::parse(name).unwrap();
+    accounts(app).create_key(&name, scope).await.unwrap().1
+}
+
+fn client_with(key: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = format!("Bearer {key}").parse().unwrap();
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+/// The test client sends an admin key of its own, so the expected actor is known.
+async fn keyed(mut app: TestApp) -> TestApp {
+    let key = new_key(&app, KEY_NAME, Scope::Admin).await;
+    app.client = client_with(&key);
+    app
+}
 
 /// Every entry, oldest first.
 async fn entries(app: &TestApp) -> Vec<AuditRecord> {
@@ -23,8 +56,8 @@ async fn entries(app: &TestApp) -> Vec<AuditRecord> {
 }
 
 /// The label the test client acts under.
-fn client_actor(_app: &TestApp) -> String {
-    "anonymous".to_owned()
+fn client_actor() -> String {
+    format!("key:{KEY_NAME}")
 }
 
 fn summary(e: &AuditRecord) -> (String, String, Option<String>, Option<String>) {
@@ -37,7 +70,8 @@ fn summary(e: &AuditRecord) -> (String, String, Option<String>, Option<String>) 
 }
 
 async fn each_change_and_export_leaves_one_entry(app: TestApp) {
-    let me = client_actor(&app);
+    let app = keyed(app).await;
+    let me = client_actor();
     let photos = tony_blair();
     let form = Form::new()
         .text("first_name", "Tony")
@@ -118,6 +152,7 @@ async fn each_change_and_export_leaves_one_entry(app: TestApp) {
 }
 
 async fn no_entry_holds_a_photo_an_embedding_or_a_name(app: TestApp) {
+    let app = keyed(app).await;
     let photo = &photos_of("Hugo_Chavez")[0];
     let id = app.register_ok("Zebulon", "Quixotewright", photo).await;
     let embedding: Vec<u8> = match &app.store {
@@ -187,6 +222,7 @@ async fn no_entry_holds_a_photo_an_embedding_or_a_name(app: TestApp) {
 }
 
 async fn the_log_pages_newest_first_and_its_csv_neutralises_formulas(app: TestApp) {
+    let app = keyed(app).await;
     let caller = Caller::Key {
         id: 9,
         name: "=cmd|' /C calc'!A0".into(),
@@ -209,6 +245,8 @@ async fn the_log_pages_newest_first_and_its_csv_neutralises_formulas(app: TestAp
         .get_json(&format!("/audit?limit=3&before={}", first[2].id))
         .await;
     assert_eq!(next, all[3..]);
+    let none: Vec<AuditRecord> = app.get_json(&format!("/audit?before={}", all[3].id)).await;
+    assert!(none.is_empty(), "nothing is older than the oldest");
     for bad in ["limit=0", "limit=10001", "limit=x", "before=abc"] {
         let r = app.get(&format!("/audit?{bad}")).await;
         assert_eq!(r.status(), 400, "{bad}");
@@ -234,8 +272,152 @@ async fn the_log_pages_newest_first_and_its_csv_neutralises_formulas(app: TestAp
     }
 }
 
+/// The value of the session cookie a login answer sets.
+fn session_cookie(r: &reqwest::Response) -> String {
+    let set = r.headers()["set-cookie"].to_str().unwrap();
+    set.split(';').next().unwrap().to_owned()
+}
+
+async fn logins_logouts_and_keys_are_recorded_without_secrets(app: TestApp) {
+    let app = keyed(app).await;
+    let password = "correct horse battery staple";
+    let username = Username::parse("alice").unwrap();
+    accounts(&app)
+        .add_account(&username, &Password::parse(password).unwrap(), Role::Admin)
+        .await
+        .unwrap();
+    let before = entries(&app).await.len();
+    let browser = reqwest::Client::new();
+    let login = |user: &str, pass: &str| {
+        browser
+            .post(app.url("/login"))
+            .json(&json!({ "username": user, "password": pass }))
+            .send()
+    };
+
+    let r = login("alice", "wrong password, not hers").await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = login("=mallory", "whatever it is typed").await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = login("alice", password).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = session_cookie(&r);
+    let r = browser
+        .post(app.url("/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    // The session is over: a second logout with its cookie records nothing.
+    let r = browser
+        .post(app.url("/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+
+    let r = app
+        .client
+        .post(app.url("/keys"))
+        .json(&json!({ "name": "front door", "scope": "verify" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.unwrap();
+    let (key_id, key) = (
+        created["id"].as_i64().unwrap(),
+        created["key"].as_str().unwrap(),
+    );
+    assert_eq!(app.delete(&format!("/keys/{key_id}")).await.status(), 204);
+
+    let log = entries(&app).await;
+    let got: Vec<_> = log[before..].iter().map(summary).collect();
+    let me = client_actor();
+    let t = |s: &str| Some(s.to_owned());
+    assert_eq!(
+        got,
+        vec![
+            (
+                "anonymous".into(),
+                "login_failed".into(),
+                t("account:alice"),
+                t("unauthorized")
+            ),
+            (
+                "anonymous".into(),
+                "login_failed".into(),
+                t("account:=mallory"),
+                t("unauthorized")
+            ),
+            (
+                "account:alice".into(),
+                "login".into(),
+                t("account:alice"),
+                None
+            ),
+            (
+                "account:alice".into(),
+                "logout".into(),
+                t("account:alice"),
+                None
+            ),
+            (
+                me.clone(),
+                "key_created".into(),
+                t(&format!("key:{key_id}")),
+                t("verify: front door")
+            ),
+            (
+                me.clone(),
+                "key_revoked".into(),
+                t(&format!("key:{key_id}")),
+                None
+            ),
+        ]
+    );
+    for e in &log {
+        assert_eq!(e.address.as_deref(), Some("127.0.0.1"), "{e:?}");
+        let text = format!("{e:?}");
+        for secret in [
+            password,
+            "wrong password",
+            "whatever it is typed",
+            key,
+            cookie.as_str(),
+        ] {
+            assert!(!text.contains(secret), "`{secret}` in {e:?}");
+        }
+        assert!(!text.contains("rc_"), "a key in {e:?}");
+    }
+    let csv = app.get("/audit.csv").await.text().await.unwrap();
+    assert!(
+        csv.contains(",account:=mallory,"),
+        "the target does not start the cell: {csv}"
+    );
+}
+
+/// The log is for admins: accounts and keys of other kinds are refused.
+async fn only_admins_read_the_log(app: TestApp) {
+    let app = keyed(app).await;
+    for path in ["/audit", "/audit.csv"] {
+        assert_eq!(app.get(path).await.status(), 200, "{path}");
+        let r = reqwest::get(app.url(path)).await.unwrap();
+        assert_eq!(r.status(), 401, "{path} anonymous");
+        for scope in [Scope::Verify, Scope::Register] {
+            let key = new_key(&app, &format!("{scope} key"), scope).await;
+            let r = client_with(&key).get(app.url(path)).send().await.unwrap();
+            assert_eq!(r.status(), 403, "{path} {scope} key");
+        }
+    }
+}
+
 crate::on_both_backends!(
     each_change_and_export_leaves_one_entry,
     no_entry_holds_a_photo_an_embedding_or_a_name,
     the_log_pages_newest_first_and_its_csv_neutralises_formulas,
+    logins_logouts_and_keys_are_recorded_without_secrets,
+    only_admins_read_the_log,
 );
