@@ -296,7 +296,7 @@ async fn logins_logouts_and_keys_are_recorded_without_secrets(app: TestApp) {
     };
 
     let r = login("alice", "wrong password, not hers").await.unwrap();
-    assert_eq!(r.status(), 401);
+    assert_eq!(r.status(), 401, "{}", r.text().await.unwrap());
     let r = login("=mallory", "whatever it is typed").await.unwrap();
     assert_eq!(r.status(), 401);
     let r = login("alice", password).await.unwrap();
