@@ -18,6 +18,8 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     address: SocketAddr,
     state: AppState,
+    /// The first-run setup token, while no account exists.
+    setup_token: Option<String>,
 }
 
 impl Application {
@@ -41,10 +43,12 @@ impl Application {
         let mut state = AppState::new(Arc::new(rollcall), settings.max_upload_bytes);
         state.anonymous_verify = settings.anonymous_verify;
         state.secure_cookies = settings.secure_cookies;
+        let setup_token = state.accounts.open_setup().await?;
         Ok(Application {
             listener,
             address,
             state,
+            setup_token,
         })
     }
 
@@ -55,6 +59,11 @@ impl Application {
 
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The token of the setup link (`/admin#setup=TOKEN`) when no account existed at start.
+    pub fn setup_token(&self) -> Option<&str> {
+        self.setup_token.as_deref()
     }
 
     /// The database the server uses (the tests inspect it).
@@ -86,14 +95,12 @@ impl Application {
                 self.address
             );
         }
-        match self.state.accounts.open_setup().await {
-            Ok(Some(token)) => tracing::warn!(
+        if let Some(token) = &self.setup_token {
+            tracing::warn!(
                 "no account exists yet: create the first admin at http://{}/admin#setup={token} \
                  (this link works once; or run `rollcall admin add NAME`)",
                 self.address
-            ),
-            Ok(None) => {}
-            Err(e) => tracing::error!("cannot tell whether an account exists: {e}"),
+            );
         }
         // Histograms are drained into their buckets by upkeep; without it they only grow.
         let metrics = self.state.metrics.clone();

@@ -454,8 +454,9 @@ fn attendance_export_refuses_a_bad_day_range() {
 fn a_kiosk_check_in_is_in_the_export() {
     let data = DataDir::new();
     data.register("Tony", "Blair", &[tony_blair("0048")]).ok();
+    let key = data.create_key("front door", "verify");
     let server = Server::start(&data);
-    let answer = server.verify(&tony_blair("0102"), "front door");
+    let answer = server.verify(&tony_blair("0102"), &key);
     assert_eq!(answer["checked_in"], true, "{answer}");
     drop(server);
 
@@ -563,7 +564,15 @@ fn migrate_creates_the_schema_once_and_can_run_again() {
             .expect("the SQLite migrations")
             .count() as i64;
     let expected = (
-        ["_sqlx_migrations", "attendance", "faces", "users"]
+        [
+            "_sqlx_migrations",
+            "accounts",
+            "api_keys",
+            "attendance",
+            "faces",
+            "sessions",
+            "users",
+        ]
             .map(String::from)
             .to_vec(),
         migrations,
@@ -868,4 +877,123 @@ fn a_flag_before_the_command_beats_the_environment() {
         run.stderr.contains(&empty.path().display().to_string()),
         "{run:#?}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// admin and keys
+
+const PASSWORD: &str = "correct horse battery";
+
+#[test]
+fn admin_add_reads_one_line_of_stdin_and_refuses_a_short_password() {
+    let data = DataDir::new();
+    let run = data.run_with_input(["admin", "add", "ada"], "").failed();
+    assert!(run.stderr.contains("no password on standard input"), "{run:#?}");
+    let run = data.run_with_input(["admin", "add", "ada"], "short\n").failed();
+    assert!(run.stderr.contains("at least 10 characters"), "{run:#?}");
+    let run = data.run_with_input(["admin", "add", "bad name"], "correct horse battery\n").failed();
+    assert!(run.stderr.contains("username"), "{run:#?}");
+
+    let run = data
+        .run_with_input(["admin", "add", "Ada"], &format!("{PASSWORD}\nignored second line\n"))
+        .ok();
+    assert_eq!(run.stdout, "created the admin account `ada`\n");
+    data.run_with_input(["admin", "add", "vera", "--role", "viewer"], &format!("{PASSWORD}\r\n"))
+        .ok();
+    let run = data.run_with_input(["admin", "add", "ada"], &format!("{PASSWORD}\n")).failed();
+    assert!(run.stderr.contains("already exists"), "{run:#?}");
+
+    let run = data.run(["admin", "list"]).ok();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", run.stdout);
+    assert!(lines[0].contains("admin") && lines[0].contains("ada"), "{}", run.stdout);
+    assert!(lines[1].contains("viewer") && lines[1].contains("vera"), "{}", run.stdout);
+    assert!(!data.holds(PASSWORD.as_bytes()), "the password is stored only hashed");
+}
+
+/// The server and the CLI on one data directory: an account made by `admin add` logs in, and
+/// `admin reset-password` (the server still running) ends its session.
+#[test]
+fn reset_password_works_beside_the_server_and_ends_the_sessions() {
+    let data = DataDir::new();
+    data.run_with_input(["admin", "add", "ada"], &format!("{PASSWORD}\n")).ok();
+    let server = Server::start(&data);
+    // One runtime for the client: its pooled connections belong to the runtime that made them.
+    let rt = cli_support::runtime();
+    let client = reqwest::Client::new();
+    let (status, cookie) = rt.block_on(async {
+        let r = client
+            .post(server.url("/login"))
+            .json(&serde_json::json!({ "username": "ada", "password": PASSWORD }))
+            .send()
+            .await
+            .expect("POST /login");
+        let cookie = r.headers()[reqwest::header::SET_COOKIE]
+            .to_str()
+            .expect("ascii")
+            .split(';')
+            .next()
+            .expect("name=value")
+            .to_owned();
+        (r.status().as_u16(), cookie)
+    });
+    assert_eq!(status, 200);
+    let users = |cookie: &str| {
+        rt.block_on(async {
+            client
+                .get(server.url("/users"))
+                .header(reqwest::header::COOKIE, cookie)
+                .send()
+                .await
+                .expect("GET /users")
+                .status()
+                .as_u16()
+        })
+    };
+    assert_eq!(users(&cookie), 200);
+
+    let run = data
+        .run_with_input(["admin", "reset-password", "ada"], "a new password, long\n")
+        .ok();
+    assert!(run.stdout.contains("ended its sessions"), "{run:#?}");
+    assert_eq!(users(&cookie), 401, "the old session is over");
+    let run = data
+        .run_with_input(["admin", "reset-password", "nobody"], "a new password, long\n")
+        .failed();
+    assert!(run.stderr.contains("no account named `nobody`"), "{run:#?}");
+}
+
+#[test]
+fn keys_create_prints_the_key_alone_and_list_and_revoke_follow() {
+    let data = DataDir::new();
+    let run = data
+        .run(["keys", "create", "--name", "front door", "--scope", "verify"])
+        .ok();
+    let key = run.stdout.trim();
+    assert_eq!(run.stdout, format!("{key}\n"), "the key alone on stdout");
+    assert!(key.starts_with("rc_") && key.len() == 46, "{key}");
+    assert!(run.stderr.contains("not shown again"), "{}", run.stderr);
+    let second = data.create_key("enrolment desk", "register");
+    assert_ne!(second, key);
+    let run = data
+        .run(["keys", "create", "--name", "x", "--scope", "root"])
+        .failed();
+    assert!(run.stderr.contains("use verify, register or admin"), "{}", run.stderr);
+
+    let listed = data.run(["keys", "list", "--json"]).ok().json();
+    let listed = listed.as_array().expect("a list");
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0]["name"], "front door");
+    assert_eq!(listed[0]["scope"], "verify");
+    assert!(listed[0]["last_used_at"].is_null() && listed[0]["revoked_at"].is_null());
+    assert!(listed[0].get("key").is_none());
+    assert!(!data.holds(key.as_bytes()), "only the key's hash is stored");
+
+    data.run(["keys", "revoke", "1"]).ok();
+    let text = data.run(["keys", "list"]).ok().stdout;
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].contains("front door") && lines[0].contains("REVOKED"), "{text}");
+    assert!(lines[1].contains("enrolment desk") && !lines[1].contains("REVOKED"), "{text}");
+    let run = data.run(["keys", "revoke", "7"]).failed();
+    assert!(run.stderr.contains("no key with id 7"), "{}", run.stderr);
 }

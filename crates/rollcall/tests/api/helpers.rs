@@ -3,7 +3,10 @@
 //! face pipeline (face-api weights), loaded once per test binary.
 
 use rollcall::app::Application;
+use rollcall::auth::{Role, Scope};
 use rollcall::config::{Overrides, Settings};
+use rollcall::domain::{KeyName, Password, Username};
+use rollcall::service::{Accounts, DEFAULT_SESSION_TTL};
 use rollcall::store::Store;
 use rollcall_vision::models::{EmbedderChoice, ModelConfig};
 use rollcall_vision::{FacePipeline, PipelineConfig};
@@ -58,6 +61,8 @@ pub struct TestConfig {
     pub cooldown: Duration,
     pub workers: usize,
     pub queue: usize,
+    /// `--anonymous-verify`.
+    pub anonymous_verify: bool,
 }
 
 impl Default for TestConfig {
@@ -67,13 +72,21 @@ impl Default for TestConfig {
             cooldown: Duration::from_secs(300),
             workers: 2,
             queue: 16,
+            anonymous_verify: false,
         }
     }
 }
 
+/// The name of the admin key every test server is given (and so the kiosk its check-ins are
+/// recorded under).
+pub const ADMIN_KEY_NAME: &str = "test admin";
+
 pub struct TestApp {
     pub address: String,
+    /// Sends `Authorization: Bearer <an admin key>` on every request.
     pub client: reqwest::Client,
+    /// The setup link's token (no account exists when a test server starts).
+    pub setup_token: Option<String>,
     pub store: Store,
     pub data_dir: tempfile::TempDir,
     /// The test database, for a second instance over the same data.
@@ -108,6 +121,7 @@ pub async fn spawn_app_with(backend: Backend, config: TestConfig) -> TestApp {
         max_upload_bytes: Some(config.max_upload_bytes),
         workers: Some(config.workers),
         queue: Some(config.queue),
+        anonymous_verify: Some(config.anonymous_verify),
         ..Overrides::default()
     })
     .expect("test settings");
@@ -116,15 +130,61 @@ pub async fn spawn_app_with(backend: Backend, config: TestConfig) -> TestApp {
         .expect("building the application");
     let address = format!("http://{}", application.address());
     let store = application.store().clone();
+    let setup_token = application.setup_token().map(str::to_owned);
     tokio::spawn(application.run_until(std::future::pending()));
+    let admin_key = create_key(&store, ADMIN_KEY_NAME, Scope::Admin).await;
     TestApp {
         address,
-        client: reqwest::Client::new(),
+        client: client_with_key(&admin_key),
+        setup_token,
         store,
         data_dir,
         database_url: url,
         mysql_db,
     }
+}
+
+async fn create_key(store: &Store, name: &str, scope: Scope) -> String {
+    let name = KeyName::parse(name).expect("a key name");
+    Accounts::new(store.clone(), DEFAULT_SESSION_TTL)
+        .create_key(&name, scope)
+        .await
+        .expect("creating a key")
+        .1
+}
+
+/// A client that sends `Authorization: Bearer key` on every request.
+pub fn client_with_key(key: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = format!("Bearer {key}").parse().expect("a header value");
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("a client")
+}
+
+/// A client that sends the session cookie `token` on every request.
+pub fn client_with_session(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = format!("rollcall_session={token}")
+        .parse()
+        .expect("a header value");
+    headers.insert(reqwest::header::COOKIE, value);
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("a client")
+}
+
+/// The value of the `rollcall_session` cookie a response sets.
+pub fn session_cookie(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("rollcall_session="))
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
 }
 
 async fn create_mysql_database(name: &str) {
@@ -196,6 +256,46 @@ pub struct Snapshot {
 }
 
 impl TestApp {
+    /// A client without credentials.
+    pub fn anonymous(&self) -> reqwest::Client {
+        reqwest::Client::new()
+    }
+
+    /// A new key of `scope` (named after it).
+    pub async fn key(&self, scope: Scope) -> String {
+        create_key(&self.store, &format!("{scope} key"), scope).await
+    }
+
+    /// A new account (`password`: `correct horse battery`).
+    pub async fn account(&self, username: &str, role: Role) {
+        Accounts::new(self.store.clone(), DEFAULT_SESSION_TTL)
+            .add_account(
+                &Username::parse(username).expect("a username"),
+                &Password::parse(PASSWORD).expect("a password"),
+                role,
+            )
+            .await
+            .expect("creating an account");
+    }
+
+    /// `POST /login`, answered.
+    pub async fn login(&self, username: &str, password: &str) -> reqwest::Response {
+        self.anonymous()
+            .post(self.url("/login"))
+            .json(&serde_json::json!({ "username": username, "password": password }))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// A new account of `role`, logged in: a client sending its session cookie.
+    pub async fn logged_in(&self, username: &str, role: Role) -> reqwest::Client {
+        self.account(username, role).await;
+        let r = self.login(username, PASSWORD).await;
+        assert_eq!(r.status(), 200, "logging in as {username}");
+        client_with_session(&session_cookie(&r).expect("a session cookie"))
+    }
+
     /// A second, independent pool on the test database, as a second server process has.
     pub async fn another_pool(&self) -> Store {
         Store::connect(&self.database_url)
@@ -269,6 +369,7 @@ impl TestApp {
 
     pub async fn verify_bytes(&self, bytes: Vec<u8>, name: &str) -> reqwest::Response {
         let form = Form::new()
+            // Ignored: the check-in is recorded under the caller's key.
             .text("kiosk", "front door")
             .part("image", image_part(bytes, name));
         self.post_form("/verify", form).await
@@ -317,6 +418,9 @@ impl TestApp {
         }
     }
 }
+
+/// The password of [`TestApp::account`]s.
+pub const PASSWORD: &str = "correct horse battery";
 
 fn file_name(rel: &str) -> &str {
     Path::new(rel)

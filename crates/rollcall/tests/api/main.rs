@@ -17,5 +17,6 @@ mod openapi;
 mod ops;
 mod pipeline_road;
 mod recognition;
+mod roles;
 mod unavailable;
 mod users;

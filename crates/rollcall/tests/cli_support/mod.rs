@@ -116,8 +116,8 @@ impl DataDir {
         format!("sqlite://{}", self.path().join("rollcall.db").display())
     }
 
-    /// Run `rollcall --data-dir … --models … --embedder face-api <args>`.
-    pub fn run<I, S>(&self, args: I) -> Run
+    /// `rollcall --data-dir … --models … --embedder face-api <args>`, not yet run.
+    fn command<I, S>(&self, args: I) -> Command
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
@@ -131,7 +131,54 @@ impl DataDir {
         if let Some(url) = &self.database_url {
             cmd.args(["--database-url", url]);
         }
-        cmd.args(args).output().expect("running rollcall").into()
+        cmd.args(args);
+        cmd
+    }
+
+    /// Run `rollcall --data-dir … --models … --embedder face-api <args>`.
+    pub fn run<I, S>(&self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.command(args).output().expect("running rollcall").into()
+    }
+
+    /// [`run`](Self::run) with `input` on standard input.
+    pub fn run_with_input<I, S>(&self, args: I, input: &str) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running rollcall");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input.as_bytes()).expect("writing stdin");
+        drop(stdin);
+        child.wait_with_output().expect("running rollcall").into()
+    }
+
+    /// Whether any file of the data directory (the database, its journal) holds `needle`.
+    pub fn holds(&self, needle: &[u8]) -> bool {
+        std::fs::read_dir(self.path())
+            .expect("the data directory")
+            .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+            .any(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+    }
+
+    /// `rollcall keys create`: the key it printed.
+    pub fn create_key(&self, name: &str, scope: &str) -> String {
+        let run = self
+            .run(["keys", "create", "--name", name, "--scope", scope])
+            .ok();
+        run.stdout.trim().to_owned()
     }
 
     pub fn register(&self, first: &str, last: &str, photos: &[PathBuf]) -> Run {
