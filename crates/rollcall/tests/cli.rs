@@ -573,8 +573,8 @@ fn migrate_creates_the_schema_once_and_can_run_again() {
             "sessions",
             "users",
         ]
-            .map(String::from)
-            .to_vec(),
+        .map(String::from)
+        .to_vec(),
         migrations,
     );
     assert_eq!(schema(&data.sqlite_url()), expected);
@@ -888,27 +888,53 @@ const PASSWORD: &str = "correct horse battery";
 fn admin_add_reads_one_line_of_stdin_and_refuses_a_short_password() {
     let data = DataDir::new();
     let run = data.run_with_input(["admin", "add", "ada"], "").failed();
-    assert!(run.stderr.contains("no password on standard input"), "{run:#?}");
-    let run = data.run_with_input(["admin", "add", "ada"], "short\n").failed();
+    assert!(
+        run.stderr.contains("no password on standard input"),
+        "{run:#?}"
+    );
+    let run = data
+        .run_with_input(["admin", "add", "ada"], "short\n")
+        .failed();
     assert!(run.stderr.contains("at least 10 characters"), "{run:#?}");
-    let run = data.run_with_input(["admin", "add", "bad name"], "correct horse battery\n").failed();
+    let run = data
+        .run_with_input(["admin", "add", "bad name"], "correct horse battery\n")
+        .failed();
     assert!(run.stderr.contains("username"), "{run:#?}");
 
     let run = data
-        .run_with_input(["admin", "add", "Ada"], &format!("{PASSWORD}\nignored second line\n"))
+        .run_with_input(
+            ["admin", "add", "Ada"],
+            &format!("{PASSWORD}\nignored second line\n"),
+        )
         .ok();
     assert_eq!(run.stdout, "created the admin account `ada`\n");
-    data.run_with_input(["admin", "add", "vera", "--role", "viewer"], &format!("{PASSWORD}\r\n"))
-        .ok();
-    let run = data.run_with_input(["admin", "add", "ada"], &format!("{PASSWORD}\n")).failed();
+    data.run_with_input(
+        ["admin", "add", "vera", "--role", "viewer"],
+        &format!("{PASSWORD}\r\n"),
+    )
+    .ok();
+    let run = data
+        .run_with_input(["admin", "add", "ada"], &format!("{PASSWORD}\n"))
+        .failed();
     assert!(run.stderr.contains("already exists"), "{run:#?}");
 
     let run = data.run(["admin", "list"]).ok();
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{}", run.stdout);
-    assert!(lines[0].contains("admin") && lines[0].contains("ada"), "{}", run.stdout);
-    assert!(lines[1].contains("viewer") && lines[1].contains("vera"), "{}", run.stdout);
-    assert!(!data.holds(PASSWORD.as_bytes()), "the password is stored only hashed");
+    assert!(
+        lines[0].contains("admin") && lines[0].contains("ada"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        lines[1].contains("viewer") && lines[1].contains("vera"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !data.holds(PASSWORD.as_bytes()),
+        "the password is stored only hashed"
+    );
 }
 
 /// The server and the CLI on one data directory: an account made by `admin add` logs in, and
@@ -916,7 +942,8 @@ fn admin_add_reads_one_line_of_stdin_and_refuses_a_short_password() {
 #[test]
 fn reset_password_works_beside_the_server_and_ends_the_sessions() {
     let data = DataDir::new();
-    data.run_with_input(["admin", "add", "ada"], &format!("{PASSWORD}\n")).ok();
+    data.run_with_input(["admin", "add", "ada"], &format!("{PASSWORD}\n"))
+        .ok();
     let server = Server::start(&data);
     // One runtime for the client: its pooled connections belong to the runtime that made them.
     let rt = cli_support::runtime();
@@ -958,7 +985,10 @@ fn reset_password_works_beside_the_server_and_ends_the_sessions() {
     assert!(run.stdout.contains("ended its sessions"), "{run:#?}");
     assert_eq!(users(&cookie), 401, "the old session is over");
     let run = data
-        .run_with_input(["admin", "reset-password", "nobody"], "a new password, long\n")
+        .run_with_input(
+            ["admin", "reset-password", "nobody"],
+            "a new password, long\n",
+        )
         .failed();
     assert!(run.stderr.contains("no account named `nobody`"), "{run:#?}");
 }
@@ -967,7 +997,14 @@ fn reset_password_works_beside_the_server_and_ends_the_sessions() {
 fn keys_create_prints_the_key_alone_and_list_and_revoke_follow() {
     let data = DataDir::new();
     let run = data
-        .run(["keys", "create", "--name", "front door", "--scope", "verify"])
+        .run([
+            "keys",
+            "create",
+            "--name",
+            "front door",
+            "--scope",
+            "verify",
+        ])
         .ok();
     let key = run.stdout.trim();
     assert_eq!(run.stdout, format!("{key}\n"), "the key alone on stdout");
@@ -978,7 +1015,11 @@ fn keys_create_prints_the_key_alone_and_list_and_revoke_follow() {
     let run = data
         .run(["keys", "create", "--name", "x", "--scope", "root"])
         .failed();
-    assert!(run.stderr.contains("use verify, register or admin"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("use verify, register or admin"),
+        "{}",
+        run.stderr
+    );
 
     let listed = data.run(["keys", "list", "--json"]).ok().json();
     let listed = listed.as_array().expect("a list");
@@ -992,8 +1033,14 @@ fn keys_create_prints_the_key_alone_and_list_and_revoke_follow() {
     data.run(["keys", "revoke", "1"]).ok();
     let text = data.run(["keys", "list"]).ok().stdout;
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[0].contains("front door") && lines[0].contains("REVOKED"), "{text}");
-    assert!(lines[1].contains("enrolment desk") && !lines[1].contains("REVOKED"), "{text}");
+    assert!(
+        lines[0].contains("front door") && lines[0].contains("REVOKED"),
+        "{text}"
+    );
+    assert!(
+        lines[1].contains("enrolment desk") && !lines[1].contains("REVOKED"),
+        "{text}"
+    );
     let run = data.run(["keys", "revoke", "7"]).failed();
     assert!(run.stderr.contains("no key with id 7"), "{}", run.stderr);
 }

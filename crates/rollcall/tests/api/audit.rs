@@ -4,15 +4,12 @@
 //! `/audit.csv` neutralises cells a spreadsheet would run; logins, logouts and keys are
 //! recorded without their secrets; only admins read the log.
 
-use crate::helpers::{fixture, image_part, photos_of, tony_blair, Form, TestApp};
+use crate::helpers::{fixture, image_part, photos_of, tony_blair, Form, TestApp, ADMIN_KEY_NAME};
 use rollcall::audit::{Action, Actor, AuditRecord, Entry, Page, MAX_TEXT};
 use rollcall::auth::{Caller, Role, Scope};
 use rollcall::domain::{KeyName, Password, Username};
 use rollcall::service::{Accounts, DEFAULT_SESSION_TTL};
 use serde_json::{json, Value};
-
-/// The name of the admin key the test client sends.
-const KEY_NAME: &str = "audit tests";
 
 fn accounts(app: &TestApp) -> Accounts {
     Accounts::new(app.store.clone(), DEFAULT_SESSION_TTL)
@@ -34,13 +31,6 @@ fn client_with(key: &str) -> reqwest::Client {
         .unwrap()
 }
 
-/// The test client sends an admin key of its own, so the expected actor is known.
-async fn keyed(mut app: TestApp) -> TestApp {
-    let key = new_key(&app, KEY_NAME, Scope::Admin).await;
-    app.client = client_with(&key);
-    app
-}
-
 /// Every entry, oldest first.
 async fn entries(app: &TestApp) -> Vec<AuditRecord> {
     let mut all = app
@@ -55,9 +45,9 @@ async fn entries(app: &TestApp) -> Vec<AuditRecord> {
     all
 }
 
-/// The label the test client acts under.
+/// The label the test client (the harness's admin key) acts under.
 fn client_actor() -> String {
-    format!("key:{KEY_NAME}")
+    format!("key:{ADMIN_KEY_NAME}")
 }
 
 fn summary(e: &AuditRecord) -> (String, String, Option<String>, Option<String>) {
@@ -70,7 +60,6 @@ fn summary(e: &AuditRecord) -> (String, String, Option<String>, Option<String>) 
 }
 
 async fn each_change_and_export_leaves_one_entry(app: TestApp) {
-    let app = keyed(app).await;
     let me = client_actor();
     let photos = tony_blair();
     let form = Form::new()
@@ -152,7 +141,6 @@ async fn each_change_and_export_leaves_one_entry(app: TestApp) {
 }
 
 async fn no_entry_holds_a_photo_an_embedding_or_a_name(app: TestApp) {
-    let app = keyed(app).await;
     let photo = &photos_of("Hugo_Chavez")[0];
     let id = app.register_ok("Zebulon", "Quixotewright", photo).await;
     let embedding: Vec<u8> = match &app.store {
@@ -222,7 +210,6 @@ async fn no_entry_holds_a_photo_an_embedding_or_a_name(app: TestApp) {
 }
 
 async fn the_log_pages_newest_first_and_its_csv_neutralises_formulas(app: TestApp) {
-    let app = keyed(app).await;
     let caller = Caller::Key {
         id: 9,
         name: "=cmd|' /C calc'!A0".into(),
@@ -279,7 +266,6 @@ fn session_cookie(r: &reqwest::Response) -> String {
 }
 
 async fn logins_logouts_and_keys_are_recorded_without_secrets(app: TestApp) {
-    let app = keyed(app).await;
     let password = "correct horse battery staple";
     let username = Username::parse("alice").unwrap();
     accounts(&app)
@@ -401,8 +387,10 @@ async fn logins_logouts_and_keys_are_recorded_without_secrets(app: TestApp) {
 
 /// The log is for admins: accounts and keys of other kinds are refused.
 async fn only_admins_read_the_log(app: TestApp) {
-    let app = keyed(app).await;
+    let viewer = app.logged_in("vera", Role::Viewer).await;
     for path in ["/audit", "/audit.csv"] {
+        let r = viewer.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 403, "{path} viewer");
         assert_eq!(app.get(path).await.status(), 200, "{path}");
         let r = reqwest::get(app.url(path)).await.unwrap();
         assert_eq!(r.status(), 401, "{path} anonymous");

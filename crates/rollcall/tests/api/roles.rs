@@ -55,6 +55,8 @@ const EXPECTED: &[(&str, &str, Who)] = &[
     ("GET", "/keys", Who::Admin),
     ("POST", "/keys", Who::Admin),
     ("DELETE", "/keys/{id}", Who::Admin),
+    ("GET", "/audit", Who::Admin),
+    ("GET", "/audit.csv", Who::Admin),
     // Last: it ends the sessions of the callers that log in.
     ("POST", "/logout", Who::Anyone),
 ];
@@ -90,7 +92,8 @@ fn expected(who: Who, caller: &str) -> Option<u16> {
 }
 
 fn concrete(path: &str) -> String {
-    path.replace("{id}", "999999").replace("{path}", "common.js")
+    path.replace("{id}", "999999")
+        .replace("{path}", "common.js")
 }
 
 async fn routes_of_the_document(app: &TestApp) -> BTreeSet<(String, String)> {
@@ -119,7 +122,9 @@ async fn every_route_answers_each_caller_as_the_rules_say(app: TestApp) {
     assert_eq!(code, documented, "http::access::RULES vs /openapi.json");
 
     let revoked = app.key(Scope::Admin).await;
-    let r = app.delete(&format!("/keys/{}", key_id(&app, "admin key").await)).await;
+    let r = app
+        .delete(&format!("/keys/{}", key_id(&app, "admin key").await))
+        .await;
     assert_eq!(r.status(), 204);
     let clients: Vec<Client> = vec![
         app.anonymous(),
@@ -160,15 +165,26 @@ async fn every_route_answers_each_caller_as_the_rules_say(app: TestApp) {
             }
             if (got == 401 || got == 403) && ok {
                 let body: Value = r.json().await.expect("a JSON error");
-                let code = if got == 401 { "unauthorized" } else { "forbidden" };
+                let code = if got == 401 {
+                    "unauthorized"
+                } else {
+                    "forbidden"
+                };
                 assert_eq!(body["error"], code, "{body}");
             }
             wrong += usize::from(!ok);
-            let _ = write!(table, "{:>14}", format!("{got}{}", if ok { "" } else { " ✗" }));
+            let _ = write!(
+                table,
+                "{:>14}",
+                format!("{got}{}", if ok { "" } else { " ✗" })
+            );
         }
         table.push('\n');
     }
-    assert_eq!(wrong, 0, "{wrong} answers differ from the rules (✗):\n{table}");
+    assert_eq!(
+        wrong, 0,
+        "{wrong} answers differ from the rules (✗):\n{table}"
+    );
 }
 
 async fn key_id(app: &TestApp, name: &str) -> i64 {
@@ -186,7 +202,10 @@ async fn login_sets_a_strict_http_only_cookie_and_refuses_alike(app: TestApp) {
     app.account("ada", Role::Admin).await;
     let r = app.login("Ada", PASSWORD).await;
     assert_eq!(r.status(), 200);
-    let cookie = r.headers()[reqwest::header::SET_COOKIE].to_str().unwrap().to_owned();
+    let cookie = r.headers()[reqwest::header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_owned();
     for part in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
         assert!(cookie.contains(part), "{cookie} lacks {part}");
     }
@@ -201,14 +220,25 @@ async fn login_sets_a_strict_http_only_cookie_and_refuses_alike(app: TestApp) {
     assert!(session_cookie(&wrong_password).is_none());
     let a: Value = wrong_password.json().await.unwrap();
     let b: Value = unknown_user.json().await.unwrap();
-    assert_eq!(a, b, "the same answer for an unknown name and a wrong password");
+    assert_eq!(
+        a, b,
+        "the same answer for an unknown name and a wrong password"
+    );
     assert_eq!(a["error"], "unauthorized");
 }
 
 async fn me_says_who_is_asking(app: TestApp) {
     let me = |c: Client| {
         let url = app.url("/me");
-        async move { c.get(url).send().await.unwrap().json::<Value>().await.unwrap() }
+        async move {
+            c.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
     };
     let admin = me(app.logged_in("ada", Role::Admin).await).await;
     assert_eq!(
@@ -239,7 +269,10 @@ async fn failed_logins_are_limited_per_account_and_per_address(app: TestApp) {
         .parse()
         .unwrap();
     assert!((800..=900).contains(&wait), "Retry-After {wait}");
-    assert_eq!(r.json::<Value>().await.unwrap()["error"], "too_many_attempts");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"],
+        "too_many_attempts"
+    );
     // The same address trying another account is limited as well: the address has used its 5.
     app.account("bob", Role::Viewer).await;
     assert_eq!(app.login("bob", PASSWORD).await.status(), 429);
@@ -249,13 +282,29 @@ async fn logout_ends_the_session(app: TestApp) {
     app.account("ada", Role::Admin).await;
     let token = session_cookie(&app.login("ada", PASSWORD).await).expect("a cookie");
     let client = client_with_session(&token);
-    assert_eq!(client.get(app.url("/users")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        client.get(app.url("/users")).send().await.unwrap().status(),
+        200
+    );
     let r = client.post(app.url("/logout")).send().await.unwrap();
     assert_eq!(r.status(), 204);
     let cleared = r.headers()[reqwest::header::SET_COOKIE].to_str().unwrap();
-    assert!(cleared.starts_with("rollcall_session=;") && cleared.contains("Max-Age=0"), "{cleared}");
-    assert_eq!(client.get(app.url("/users")).send().await.unwrap().status(), 401);
-    let me: Value = client.get(app.url("/me")).send().await.unwrap().json().await.unwrap();
+    assert!(
+        cleared.starts_with("rollcall_session=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+    assert_eq!(
+        client.get(app.url("/users")).send().await.unwrap().status(),
+        401
+    );
+    let me: Value = client
+        .get(app.url("/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["kind"], "anonymous");
 }
 
@@ -263,7 +312,10 @@ async fn an_expired_session_is_refused(app: TestApp) {
     app.account("ada", Role::Admin).await;
     let token = session_cookie(&app.login("ada", PASSWORD).await).expect("a cookie");
     let client = client_with_session(&token);
-    assert_eq!(client.get(app.url("/users")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        client.get(app.url("/users")).send().await.unwrap().status(),
+        200
+    );
     let past = chrono::Utc::now() - chrono::Duration::seconds(1);
     let sql = "UPDATE sessions SET expires_at = ?";
     match &app.store {
@@ -271,14 +323,20 @@ async fn an_expired_session_is_refused(app: TestApp) {
         Store::Mysql(pool) => sqlx::query(sql).bind(past).execute(pool).await.map(drop),
     }
     .expect("ageing the session");
-    assert_eq!(client.get(app.url("/users")).send().await.unwrap().status(), 401);
+    assert_eq!(
+        client.get(app.url("/users")).send().await.unwrap().status(),
+        401
+    );
 }
 
 async fn a_password_reset_ends_the_sessions(app: TestApp) {
     app.account("ada", Role::Admin).await;
     let token = session_cookie(&app.login("ada", PASSWORD).await).expect("a cookie");
     let client = client_with_session(&token);
-    assert_eq!(client.get(app.url("/users")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        client.get(app.url("/users")).send().await.unwrap().status(),
+        200
+    );
     Accounts::new(app.store.clone(), DEFAULT_SESSION_TTL)
         .reset_password(
             &Username::parse("ada").unwrap(),
@@ -286,7 +344,10 @@ async fn a_password_reset_ends_the_sessions(app: TestApp) {
         )
         .await
         .expect("resetting the password");
-    assert_eq!(client.get(app.url("/users")).send().await.unwrap().status(), 401);
+    assert_eq!(
+        client.get(app.url("/users")).send().await.unwrap().status(),
+        401
+    );
     assert_eq!(app.login("ada", PASSWORD).await.status(), 401);
     assert_eq!(app.login("ada", "a brand new password").await.status(), 200);
 }
@@ -301,14 +362,23 @@ async fn setup(app: &TestApp, token: &str, username: &str) -> reqwest::Response 
 }
 
 async fn the_setup_link_works_once(app: TestApp) {
-    let token = app.setup_token.clone().expect("a fresh server offers a setup link");
+    let token = app
+        .setup_token
+        .clone()
+        .expect("a fresh server offers a setup link");
     assert_eq!(setup(&app, "wrong-token", "ada").await.status(), 403);
     let r = setup(&app, &token, "ada").await;
     assert_eq!(r.status(), 200);
     let cookie = session_cookie(&r).expect("logged in");
-    assert_eq!(r.json::<Value>().await.unwrap(), json!({ "username": "ada", "role": "admin" }));
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({ "username": "ada", "role": "admin" })
+    );
     let admin = client_with_session(&cookie);
-    assert_eq!(admin.get(app.url("/keys")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        admin.get(app.url("/keys")).send().await.unwrap().status(),
+        200
+    );
     let again = setup(&app, &token, "eve").await;
     assert_eq!(again.status(), 403);
     assert_eq!(again.json::<Value>().await.unwrap()["error"], "forbidden");
@@ -343,7 +413,12 @@ async fn keys_made_over_http_work_until_revoked(app: TestApp) {
     let form = Form::new()
         .text("kiosk", "somewhere else")
         .part("image", image_part(fixture(&tony_blair()[1]), "frame.jpg"));
-    let r = kiosk.post(app.url("/verify")).multipart(form).send().await.unwrap();
+    let r = kiosk
+        .post(app.url("/verify"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let log: Value = app.get_json("/attendance").await;
     assert_eq!(log[0]["kiosk"], "front door");
@@ -368,7 +443,11 @@ async fn keys_made_over_http_work_until_revoked(app: TestApp) {
     let r = kiosk.get(app.url("/me")).send().await.unwrap();
     assert_eq!(r.status(), 401);
     let keys: Value = app.get_json("/keys").await;
-    assert!(keys.as_array().unwrap().iter().any(|k| k["id"] == created["id"] && k["revoked_at"].is_string()));
+    assert!(keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|k| k["id"] == created["id"] && k["revoked_at"].is_string()));
 
     let bad = app
         .client
@@ -403,13 +482,30 @@ async fn anonymous_verify_opens_verify_and_detect_only(app: TestApp) {
     app.register_ok("Tony", "Blair", &tony_blair()[0]).await;
     let anyone = app.anonymous();
     let photo = || Form::new().part("image", image_part(fixture(&tony_blair()[1]), "f.jpg"));
-    let r = anyone.post(app.url("/verify")).multipart(photo()).send().await.unwrap();
+    let r = anyone
+        .post(app.url("/verify"))
+        .multipart(photo())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let r = anyone.post(app.url("/detect")).multipart(photo()).send().await.unwrap();
+    let r = anyone
+        .post(app.url("/detect"))
+        .multipart(photo())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let log: Value = app.get_json("/attendance").await;
     assert_eq!(log[0]["kiosk"], "anonymous");
-    let me: Value = anyone.get(app.url("/me")).send().await.unwrap().json().await.unwrap();
+    let me: Value = anyone
+        .get(app.url("/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["anonymous_verify"], true);
     for (method, path) in [
         (Method::POST, "/register"),
@@ -421,12 +517,21 @@ async fn anonymous_verify_opens_verify_and_detect_only(app: TestApp) {
         (Method::GET, "/keys"),
         (Method::GET, "/metrics"),
     ] {
-        let r = anyone.request(method.clone(), app.url(path)).send().await.unwrap();
+        let r = anyone
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 401, "{method} {path}");
     }
     // Credentials that do not reach /verify are not let in by it either.
     let desk = client_with_key(&app.key(Scope::Register).await);
-    let r = desk.post(app.url("/verify")).multipart(photo()).send().await.unwrap();
+    let r = desk
+        .post(app.url("/verify"))
+        .multipart(photo())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
 }
 

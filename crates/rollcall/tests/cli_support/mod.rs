@@ -141,7 +141,10 @@ impl DataDir {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        self.command(args).output().expect("running rollcall").into()
+        self.command(args)
+            .output()
+            .expect("running rollcall")
+            .into()
     }
 
     /// [`run`](Self::run) with `input` on standard input.
