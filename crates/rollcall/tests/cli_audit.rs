@@ -80,11 +80,11 @@ fn commands_record_as_the_cli_and_audit_prints_newest_first() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert!(
-        lines[0].contains("delete_user") && lines[0].contains(&user),
+        lines[0].contains("key_revoked") && lines[0].contains(&key_target),
         "{text}"
     );
-    assert!(lines[1].contains("export"), "{text}");
-    let oldest = log[2]["id"].as_i64().unwrap();
+    assert!(lines[1].contains("key_created"), "{text}");
+    let oldest = log[4]["id"].as_i64().unwrap();
     let before_text = (oldest + 1).to_string();
     let before = data
         .run(["audit", "--before", before_text.as_str()])
@@ -164,11 +164,27 @@ impl Drop for Serving {
 #[test]
 fn the_server_writes_one_access_line_per_request_without_names_or_queries() {
     let data = DataDir::new();
+    let key = |scope: &str| {
+        let name = format!("{scope} Xylophone");
+        let run = data.run(["keys", "create", "--name", name.as_str(), "--scope", scope]);
+        run.ok().stdout.trim().to_owned()
+    };
+    let (admin, verify) = (key("admin"), key("verify"));
     let server = Serving::start(&data);
     let base = format!("http://{}", server.addr);
     let photo = std::fs::read(fixture("faces/Tony_Blair/Tony_Blair_0048.jpg")).unwrap();
     let statuses = cli_support::runtime().block_on(async {
-        let client = reqwest::Client::new();
+        let anonymous = reqwest::Client::new();
+        let with = |key: &str| {
+            let mut headers = reqwest::header::HeaderMap::new();
+            let value = format!("Bearer {key}").parse().expect("a header value");
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+            reqwest::Client::builder()
+                .default_headers(headers)
+                .build()
+                .expect("a client")
+        };
+        let (client, kiosk) = (with(&admin), with(&verify));
         let register = reqwest::multipart::Form::new()
             .text("first_name", "Zebulon")
             .text("last_name", "Quixotewright")
@@ -177,12 +193,14 @@ fn the_server_writes_one_access_line_per_request_without_names_or_queries() {
                 reqwest::multipart::Part::bytes(photo).file_name("z.jpg"),
             );
         let requests = vec![
-            client.get(format!("{base}/health")),
+            anonymous.get(format!("{base}/health")),
             client.get(format!("{base}/users/4242?token=hunter2")),
             client.get(format!("{base}/Zebulon_Quixotewright?q=secret")),
             client.post(format!("{base}/register")).multipart(register),
             client.delete(format!("{base}/users/1?history=true")),
             client.get(format!("{base}/attendance.csv?user_id=1")),
+            kiosk.get(format!("{base}/audit?limit=5")),
+            anonymous.get(format!("{base}/users")),
         ];
         let mut statuses = Vec::new();
         for r in requests {
@@ -200,23 +218,37 @@ fn the_server_writes_one_access_line_per_request_without_names_or_queries() {
     let lines = server.access_lines();
     let all = server.lines.lock().unwrap().join("\n");
     assert_eq!(lines.len(), n, "one access line per request:\n{all}");
+    assert_eq!(statuses, [200, 404, 404, 200, 204, 200, 403, 401]);
     let routes = [
-        "/health",
-        "/users/{id}",
-        "unmatched",
-        "/register",
-        "/users/{id}",
-        "/attendance.csv",
+        ("/health", "anonymous"),
+        ("/users/{id}", "key:admin"),
+        ("unmatched", "anonymous"),
+        ("/register", "key:admin"),
+        ("/users/{id}", "key:admin"),
+        ("/attendance.csv", "key:admin"),
+        ("/audit", "key:verify"),
+        ("/users", "anonymous"),
     ];
-    for ((line, route), status) in lines.iter().zip(routes).zip(&statuses) {
+    for ((line, (route, caller)), status) in lines.iter().zip(routes).zip(&statuses) {
         assert!(line.contains(" INFO "), "{line}");
         assert!(line.contains(&format!("route={route} ")), "{route}: {line}");
         assert!(line.contains(&format!("status={status} ")), "{line}");
         assert!(line.contains("client=127.0.0.1 "), "{line}");
-        assert!(line.contains("caller="), "{line}");
+        assert!(
+            line.ends_with(&format!("caller={caller}")),
+            "{caller}: {line}"
+        );
         assert!(line.contains(" ms="), "{line}");
     }
-    for secret in ["Zebulon", "Quixotewright", "hunter2", "secret", "4242"] {
+    let secrets = [
+        "Zebulon",
+        "Quixotewright",
+        "hunter2",
+        "secret",
+        "4242",
+        "Xylophone",
+    ];
+    for secret in secrets.into_iter().chain([admin.as_str(), verify.as_str()]) {
         assert!(
             !all.contains(secret),
             "`{secret}` in the server's log:\n{all}"
