@@ -49,6 +49,8 @@ pub enum Command {
     /// Read the attendance log.
     #[command(subcommand)]
     Attendance(commands::attendance::AttendanceCommand),
+    /// Read the audit log: who registered, deleted, exported, logged in…, newest first.
+    Audit(commands::audit::AuditArgs),
     /// Re-embed every registered person from their stored photos (after a model change).
     Reindex(commands::reindex::ReindexArgs),
     /// Create or upgrade the database schema, then exit.
@@ -83,6 +85,7 @@ pub fn run() -> ExitCode {
         Command::Admin(c) => commands::admin::run(&leading, c),
         Command::Keys(c) => commands::keys::run(&leading, c),
         Command::Attendance(c) => commands::attendance::run(&leading, c),
+        Command::Audit(a) => commands::audit::run(&leading, a),
         Command::Reindex(a) => commands::reindex::run(&leading, a),
         Command::Migrate(a) => commands::migrate::run(&leading, a),
         Command::Enroll(a) => commands::enroll::run(&leading, a),

@@ -6,9 +6,11 @@
 //! the kiosk and admin pages in [`http::pages`]), CLI output ([`view`]) or CSV. [`service`] is
 //! the use cases over these; [`app`] starts it all and [`server`] serves its connections;
 //! [`commands`] and [`cli`] are the command line.
+//! [`auth`] names who is asking; [`audit`] is what the audit log records of what they did.
 
 pub mod app;
 pub mod attendance;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod commands;

@@ -795,6 +795,8 @@ async fn an_unpaired_kiosk_with_anonymous_verify() {
     screenshot(&kiosk, "kiosk-anonymous-tablet").await;
     kiosk.close().await.expect("close the kiosk");
     drop(driver);
+}
+
 /// A page served from another origin (`localhost` on another port) posts a registration to the
 /// server with `fetch(…, {mode: 'no-cors'})`, as a forging page would: the server refuses it
 /// before doing anything, and nobody is created.

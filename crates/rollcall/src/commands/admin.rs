@@ -5,6 +5,7 @@
 use super::args::{CommonArgs, DatabaseArgs};
 use super::Leading;
 use crate::app::{open_store, runtime};
+use crate::audit::{Action, Actor, Entry, Target};
 use crate::auth::Role;
 use crate::domain::{Password, Username};
 use crate::service::{Accounts, DEFAULT_SESSION_TTL};
@@ -73,6 +74,12 @@ fn add(leading: &Leading, a: AddArgs) -> anyhow::Result<()> {
         let store = open_store(&settings).await?;
         let accounts = Accounts::new(store.clone(), DEFAULT_SESSION_TTL);
         let created = accounts.add_account(&username, &password, a.role).await;
+        if let Ok(account) = &created {
+            let entry = Entry::new(&Actor::cli(), Action::AccountChanged)
+                .target(Target::account(&account.username))
+                .detail(format!("created, role {}", account.role));
+            store.audit(&entry).await;
+        }
         store.close().await;
         let account = created?;
         println!(
@@ -91,6 +98,12 @@ fn reset(leading: &Leading, a: ResetArgs) -> anyhow::Result<()> {
         let store = open_store(&settings).await?;
         let accounts = Accounts::new(store.clone(), DEFAULT_SESSION_TTL);
         let done = accounts.reset_password(&username, &password).await;
+        if done.is_ok() {
+            let entry = Entry::new(&Actor::cli(), Action::AccountChanged)
+                .target(Target::account(username.as_str()))
+                .detail("password reset");
+            store.audit(&entry).await;
+        }
         store.close().await;
         done?;
         println!("set a new password for `{username}` and ended its sessions");

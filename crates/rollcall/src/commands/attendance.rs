@@ -4,6 +4,7 @@
 use super::args::{CommonArgs, DatabaseArgs};
 use super::Leading;
 use crate::app::{open_store, runtime};
+use crate::audit::{Actor, Entry, Target};
 use crate::domain::{parse_day, DayRange, RetentionDays};
 use crate::store::AttendanceFilter;
 use anyhow::Context;
@@ -83,6 +84,10 @@ fn export(leading: &Leading, a: ExportArgs) -> anyhow::Result<()> {
                 ..Default::default()
             })
             .await;
+        if let Ok(records) = &records {
+            let entry = Entry::export(&Actor::cli(), Target::ATTENDANCE, records.len());
+            store.audit(&entry).await;
+        }
         store.close().await;
         let records = records?;
         match a.out {

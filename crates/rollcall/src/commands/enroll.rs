@@ -3,6 +3,7 @@
 use super::args::{CommonArgs, DatabaseArgs, EmbedderArgs};
 use super::{bar_style, read_photo, Leading};
 use crate::app::{open_rollcall, runtime};
+use crate::audit::Actor;
 use crate::domain::{ImageFormat, PersonName};
 use crate::service::{ReferenceFace, Rollcall};
 use anyhow::{bail, Context};
@@ -116,6 +117,6 @@ async fn enroll_person(
         return Ok(None);
     }
     let n = faces.len();
-    rollcall.create_user(&name, faces).await?;
+    rollcall.create_user(&name, faces, &Actor::cli()).await?;
     Ok(Some(n))
 }

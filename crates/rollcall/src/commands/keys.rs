@@ -5,6 +5,7 @@
 use super::args::{CommonArgs, DatabaseArgs};
 use super::Leading;
 use crate::app::{open_store, runtime};
+use crate::audit::{Action, Actor, Entry, Target};
 use crate::auth::Scope;
 use crate::domain::KeyName;
 use crate::service::{Accounts, DEFAULT_SESSION_TTL};
@@ -75,6 +76,10 @@ fn create(leading: &Leading, a: CreateArgs) -> anyhow::Result<()> {
         let store = open_store(&settings).await?;
         let accounts = Accounts::new(store.clone(), DEFAULT_SESSION_TTL);
         let created = accounts.create_key(&name, a.scope).await;
+        if let Ok((record, _)) = &created {
+            let entry = Entry::key_created(&Actor::cli(), record.id, record.scope, &record.name);
+            store.audit(&entry).await;
+        }
         store.close().await;
         let (record, key) = created?;
         eprintln!(
@@ -112,6 +117,10 @@ fn revoke(leading: &Leading, a: RevokeArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let store = open_store(&settings).await?;
         let revoked = store.revoke_key(a.id, chrono::Utc::now()).await;
+        if let Ok(Some(key)) = &revoked {
+            let entry = Entry::new(&Actor::cli(), Action::KeyRevoked).target(Target::key(key.id));
+            store.audit(&entry).await;
+        }
         store.close().await;
         match revoked? {
             Some(key) => println!("revoked key {} `{}`", key.id, key.name),

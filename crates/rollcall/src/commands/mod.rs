@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod args;
 pub mod attendance;
+pub mod audit;
 pub mod bench;
 pub mod detect;
 pub mod enroll;

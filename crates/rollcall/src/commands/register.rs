@@ -3,6 +3,7 @@
 use super::args::{CommonArgs, DatabaseArgs, EmbedderArgs};
 use super::{read_photo, Leading};
 use crate::app::{open_rollcall, runtime};
+use crate::audit::Actor;
 use crate::domain::PersonName;
 use crate::view::UserLine;
 use clap::Args;
@@ -35,7 +36,7 @@ pub fn run(leading: &Leading, a: RegisterArgs) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     runtime()?.block_on(async {
         let rollcall = open_rollcall(&settings).await?;
-        let user = rollcall.register(&name, photos).await?;
+        let user = rollcall.register(&name, photos, &Actor::cli()).await?;
         println!("{}", UserLine(&user));
         Ok(())
     })

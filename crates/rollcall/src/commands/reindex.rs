@@ -3,6 +3,7 @@
 use super::args::{CommonArgs, DatabaseArgs, EmbedderArgs};
 use super::{bar_style, Leading};
 use crate::app::{open_rollcall, runtime};
+use crate::audit::Actor;
 use anyhow::bail;
 use clap::Args;
 use indicatif::ProgressBar;
@@ -27,7 +28,7 @@ pub fn run(leading: &Leading, a: ReindexArgs) -> anyhow::Result<()> {
         let bar = ProgressBar::new(0).with_style(bar_style());
         bar.set_message("re-embedding reference photos");
         let report = rollcall
-            .reindex(a.all, |done, total| {
+            .reindex(a.all, &Actor::cli(), |done, total| {
                 bar.set_length(total as u64);
                 bar.set_position(done as u64);
             })

@@ -3,6 +3,7 @@
 use super::args::{CommonArgs, DatabaseArgs};
 use super::Leading;
 use crate::app::{open_store, runtime};
+use crate::audit::Actor;
 use crate::service::People;
 use crate::store::PhotoDir;
 use crate::view::{UserJson, UserLine};
@@ -73,7 +74,7 @@ fn delete(leading: &Leading, a: DeleteArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let store = open_store(&settings).await?;
         let people = People::new(store.clone(), PhotoDir::new(&settings.data_dir));
-        let deleted = people.delete(a.id, a.with_history).await;
+        let deleted = people.delete(a.id, a.with_history, &Actor::cli()).await;
         store.close().await;
         if deleted?.is_none() {
             bail!("no user with id {}", a.id);

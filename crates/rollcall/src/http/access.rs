@@ -48,6 +48,8 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("GET", "/keys", Rule::Admin),
     ("POST", "/keys", Rule::Admin),
     ("DELETE", "/keys/{id}", Rule::Admin),
+    ("GET", "/audit", Rule::Admin),
+    ("GET", "/audit.csv", Rule::Admin),
 ];
 
 /// The rule of `method route`; `Err(methods)` with the methods the table has for the route
@@ -181,7 +183,7 @@ pub async fn authorize(
             .into_response()
         }
         Decision::Forbidden => {
-            return ApiError::new(
+            let mut refused = ApiError::new(
                 ErrorCode::Forbidden,
                 format!(
                     "{} may not call {} {route} (it needs the `{}` rule)",
@@ -190,7 +192,10 @@ pub async fn authorize(
                     rule.as_str()
                 ),
             )
-            .into_response()
+            .into_response();
+            // The access log names the kind of caller refused.
+            refused.extensions_mut().insert(caller);
+            return refused;
         }
     }
     let address = request
@@ -198,8 +203,11 @@ pub async fn authorize(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     request.extensions_mut().insert(ClientAddress(address));
-    request.extensions_mut().insert(caller);
-    next.run(request).await
+    request.extensions_mut().insert(caller.clone());
+    let mut response = next.run(request).await;
+    // For the access log, which sits outside this layer.
+    response.extensions_mut().insert(caller);
+    response
 }
 
 #[cfg(test)]

@@ -4,12 +4,12 @@ use super::error::{ApiError, ErrorCode};
 use super::openapi::ErrorBody;
 use super::AppState;
 use crate::attendance::{daily, summary, write_csv, DayCount, PresentRow};
+use crate::audit::{Actor, Entry, Target};
 use crate::domain::{parse_day, DayRange};
 use crate::store::{AttendanceFilter, AttendanceRecord};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use chrono::Utc;
 use serde::Deserialize;
@@ -146,23 +146,16 @@ pub async fn list(
 )]
 pub async fn csv(
     State(state): State<AppState>,
+    actor: Actor,
     q: Result<Query<Filters>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let records = page(&state, &filters(q)?).await?;
     let mut body = Vec::new();
     write_csv(&records, &mut body)
         .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"attendance.csv\"",
-            ),
-        ],
-        body,
-    )
-        .into_response())
+    let entry = Entry::export(&actor, Target::ATTENDANCE, records.len());
+    state.rollcall.audit(&entry).await;
+    Ok(super::audit::csv_response(body, "attendance.csv"))
 }
 
 /// Who was present on `date` (default: today, UTC).

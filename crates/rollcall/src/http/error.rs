@@ -170,14 +170,21 @@ const DEFAULT_LOGIN_RETRY_SECS: u64 = 15 * 60;
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        // A 503 is a passing state (a full queue, a database away) said by the access line with
+        // its code; a fault of the server is worth an ERROR line with the message.
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::debug!(code = self.code.as_str(), "{}", self.message);
+        } else if status.is_server_error() {
             tracing::error!(code = self.code.as_str(), "{}", self.message);
         }
+        let code = self.code;
         let mut body = Map::new();
         body.insert("error".into(), self.code.as_str().into());
         body.insert("message".into(), self.message.into());
         body.extend(self.extra);
         let mut response = (status, Json(Value::Object(body))).into_response();
+        // For the access log.
+        response.extensions_mut().insert(code);
         let retry_after = match status {
             StatusCode::SERVICE_UNAVAILABLE => Some(self.retry_after.unwrap_or(1)),
             StatusCode::TOO_MANY_REQUESTS => {
@@ -231,9 +238,11 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
             text
         }
     };
-    let answer = ApiError::new(ErrorCode::for_status(status), message).into_response();
+    let code = ErrorCode::for_status(status);
+    let answer = ApiError::new(code, message).into_response();
     let (answer_parts, answer_body) = answer.into_parts();
     parts.status = answer_parts.status;
+    parts.extensions.insert(code);
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.extend(answer_parts.headers);
     Response::from_parts(parts, answer_body)

@@ -5,6 +5,7 @@ use super::error::ApiError;
 use super::openapi::ErrorBody;
 use super::session::json_body;
 use super::AppState;
+use crate::audit::{Action, Actor, Entry, Target};
 use crate::auth::Scope;
 use crate::domain::KeyName;
 use crate::view::{KeyJson, NewKeyJson};
@@ -46,6 +47,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<KeyJson>>, A
 )]
 pub async fn create(
     State(state): State<AppState>,
+    actor: Actor,
     body: Result<Json<NewKeyBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<NewKeyJson>), ApiError> {
     let body = json_body(body)?;
@@ -57,6 +59,8 @@ pub async fn create(
         ))
     })?;
     let (record, key) = state.accounts.create_key(&name, scope).await?;
+    let entry = Entry::key_created(&actor, record.id, record.scope, &record.name);
+    state.rollcall.audit(&entry).await;
     Ok((StatusCode::CREATED, Json(NewKeyJson::new(record, key))))
 }
 
@@ -73,13 +77,18 @@ pub async fn create(
 )]
 pub async fn revoke(
     State(state): State<AppState>,
+    actor: Actor,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::bad_request(format!("`{id}` is not a key id")))?;
     match state.accounts.revoke_key(id).await? {
-        Some(_) => Ok(StatusCode::NO_CONTENT),
+        Some(_) => {
+            let entry = Entry::new(&actor, Action::KeyRevoked).target(Target::key(id));
+            state.rollcall.audit(&entry).await;
+            Ok(StatusCode::NO_CONTENT)
+        }
         None => Err(ApiError::not_found(format!("no key with id {id}"))),
     }
 }

@@ -2,7 +2,9 @@
 //! all use. One module per resource; [`error::ApiError`] is the one error answer.
 
 pub mod access;
+pub mod access_log;
 pub mod attendance;
+pub mod audit;
 pub mod error;
 pub mod form;
 pub mod keys;
@@ -79,6 +81,8 @@ pub fn app(state: AppState) -> Router {
         .route("/attendance.csv", get(attendance::csv))
         .route("/attendance/summary", get(attendance::day_summary))
         .route("/attendance/daily", get(attendance::per_day))
+        .route("/audit", get(audit::list))
+        .route("/audit.csv", get(audit::csv))
         .route("/health", get(ops::health))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(openapi::document))
@@ -106,6 +110,7 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             front_door::allowed_host,
         ))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // Outermost: every answer, refusals of the layers above included, gets its line.
+        .layer(axum::middleware::from_fn(access_log::log))
         .with_state(state)
 }

@@ -4,7 +4,7 @@
 //! what no handler type spells out: the error body and the multipart forms (the handlers read
 //! them field by field through [`super::form::Form`]).
 
-use super::{attendance, keys, ops, recognition, session, users};
+use super::{attendance, audit, keys, ops, recognition, session, users};
 use crate::view::FaceJson;
 use axum::Json;
 use std::sync::LazyLock;
@@ -31,6 +31,8 @@ use utoipa::{OpenApi, ToSchema};
         attendance::csv,
         attendance::day_summary,
         attendance::per_day,
+        audit::list,
+        audit::csv,
         ops::health,
         ops::metrics,
         document,
@@ -49,6 +51,7 @@ use utoipa::{OpenApi, ToSchema};
         (name = "recognition", description = "Register people and recognise them in a frame"),
         (name = "users", description = "Registered people and their reference faces"),
         (name = "attendance", description = "The check-in log and its summaries (days are UTC)"),
+        (name = "audit", description = "Who did what, when and from where (admins only)"),
         (name = "operations", description = "Health, metrics and this document"),
         (name = "pages", description = "The kiosk and admin web pages"),
         (name = "access", description = "Logging in, the first-run setup, and machine keys \

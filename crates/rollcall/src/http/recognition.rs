@@ -4,6 +4,7 @@ use super::error::{ApiError, ErrorCode};
 use super::form::Form;
 use super::openapi::{Detected, ErrorBody, NotRecognised, PhotoForm, RegisterForm, VerifyForm};
 use super::AppState;
+use crate::audit::Actor;
 use crate::auth::Caller;
 use crate::domain::{Kiosk, PersonName};
 use crate::service::Verification;
@@ -29,12 +30,13 @@ use axum::{Extension, Json};
 )]
 pub async fn register(
     State(state): State<AppState>,
+    actor: Actor,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<UserJson>, ApiError> {
     let form = Form::read(multipart, &state).await?;
     let name = PersonName::parse(form.text("first_name")?, form.text("last_name")?)?;
     let images = form.images()?;
-    let user = state.rollcall.register(&name, images).await?;
+    let user = state.rollcall.register(&name, images, &actor).await?;
     Ok(Json(user.into()))
 }
 

@@ -7,9 +7,11 @@ use super::access::{cookie, ClientAddress, SESSION_COOKIE};
 use super::error::ApiError;
 use super::openapi::ErrorBody;
 use super::AppState;
+use crate::audit::{Action, Actor, Entry, Target};
 use crate::auth::Caller;
 use crate::domain::{Password, Username};
 use crate::service::Session;
+use crate::store::AccountRecord;
 use crate::view::{LoggedIn, MeJson};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
@@ -71,14 +73,43 @@ fn logged_in(state: &AppState, who: LoggedIn, session: &Session) -> Response {
 pub async fn login(
     State(state): State<AppState>,
     Extension(address): Extension<ClientAddress>,
+    actor: Actor,
     body: Result<Json<LoginBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let body = json_body(body)?;
-    let (account, session) = state
+    let attempt = state
         .accounts
         .login(&body.username, &body.password, &address.label())
-        .await?;
-    Ok(logged_in(&state, account.into(), &session))
+        .await;
+    match attempt {
+        Ok((account, session)) => {
+            record_as(&state, &account, &actor, Action::Login).await;
+            Ok(logged_in(&state, account.into(), &session))
+        }
+        Err(e) => {
+            let e = ApiError::from(e);
+            // A database fault is no refusal of this person's credentials.
+            if e.status().is_client_error() {
+                let entry = Entry::new(&actor, Action::LoginFailed)
+                    .target(Target::account(&body.username))
+                    .detail(e.code.as_str());
+                state.rollcall.audit(&entry).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Record `action` of `account` itself (its login, logout or setup), from the request's address.
+async fn record_as(state: &AppState, account: &AccountRecord, request: &Actor, action: Action) {
+    let who = Caller::Account {
+        id: account.id,
+        username: account.username.clone(),
+        role: account.role,
+    };
+    let entry = Entry::new(&Actor::new(&who, request.address()), action)
+        .target(Target::account(&account.username));
+    state.rollcall.audit(&entry).await;
 }
 
 #[utoipa::path(
@@ -90,10 +121,17 @@ pub async fn login(
 )]
 pub async fn logout(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    actor: Actor,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
         state.accounts.logout(token).await?;
+        // Only a session that was open ends: a stale cookie resolves to nobody.
+        if let Caller::Account { username, .. } = &caller {
+            let entry = Entry::new(&actor, Action::Logout).target(Target::account(username));
+            state.rollcall.audit(&entry).await;
+        }
     }
     let cleared = session_cookie(&state, "", 0);
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cleared)]).into_response())
@@ -128,6 +166,7 @@ pub async fn me(
 )]
 pub async fn setup(
     State(state): State<AppState>,
+    actor: Actor,
     body: Result<Json<SetupBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let body = json_body(body)?;
@@ -137,5 +176,6 @@ pub async fn setup(
         .accounts
         .setup(&body.token, &username, &password)
         .await?;
+    record_as(&state, &account, &actor, Action::Setup).await;
     Ok(logged_in(&state, account.into(), &session))
 }

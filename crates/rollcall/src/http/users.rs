@@ -4,6 +4,7 @@ use super::error::ApiError;
 use super::form::Form;
 use super::openapi::{ErrorBody, PhotoForm};
 use super::AppState;
+use crate::audit::Actor;
 use crate::domain::ImageFormat;
 use crate::service::ServiceError;
 use crate::store::UserRecord;
@@ -125,6 +126,7 @@ pub struct DeleteQuery {
 )]
 pub async fn delete(
     State(state): State<AppState>,
+    actor: Actor,
     Path(id): Path<String>,
     query: Result<Query<DeleteQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<StatusCode, ApiError> {
@@ -139,7 +141,7 @@ pub async fn delete(
             )))
         }
     };
-    state.rollcall.delete_user(id, history).await?;
+    state.rollcall.delete_user(id, history, &actor).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -161,6 +163,7 @@ pub async fn delete(
 )]
 pub async fn add_face(
     State(state): State<AppState>,
+    actor: Actor,
     Path(id): Path<String>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<UserJson>, ApiError> {
@@ -168,7 +171,7 @@ pub async fn add_face(
     let form = Form::read(multipart, &state).await?;
     let user = state
         .rollcall
-        .add_face(id, form.image()?)
+        .add_face(id, form.image()?, &actor)
         .await
         .map_err(|e| match e {
             ServiceError::UserNotFound(id) => ApiError::not_found(format!("no user with id {id}")),

@@ -17,6 +17,7 @@ pub use inference::{Analysis, Inference};
 pub use people::{dominant_face, People, ReferenceFace, ReindexReport};
 
 use crate::attendance::Attendance;
+use crate::audit::{AuditRecord, Entry, Page};
 use crate::domain::Threshold;
 use crate::gallery::{Gallery, LoadReport};
 use crate::store::{
@@ -189,6 +190,16 @@ impl Rollcall {
         filter: AttendanceFilter,
     ) -> Result<Vec<AttendanceRecord>, ServiceError> {
         Ok(self.store.attendance(filter).await?)
+    }
+
+    /// Record something already done (see [`crate::audit`]: a failed write is logged at ERROR).
+    pub async fn audit(&self, entry: &Entry) {
+        self.store.audit(entry).await;
+    }
+
+    /// A page of the audit log, newest first.
+    pub async fn audit_log(&self, page: Page) -> Result<Vec<AuditRecord>, ServiceError> {
+        Ok(self.store.audit_log(page).await?)
     }
 
     /// Is the database answering? (`/health`)

@@ -3,6 +3,7 @@
 //! the photos kept (a crash in between leaves files the next start sweeps).
 
 use super::{warn_other_models, Rollcall, ServiceError};
+use crate::audit::{Action, Actor, Entry, Target};
 use crate::domain::{Embedding, ImageFormat, PersonName};
 use crate::store::{NewFace, PhotoDir, StagedPhoto, Store, UserRecord};
 use rollcall_vision::image::strip_metadata;
@@ -45,11 +46,12 @@ impl Rollcall {
         })
     }
 
-    /// Register a person from photos (the first becomes the reference photo).
+    /// Register a person from photos (the first becomes the reference photo), on behalf of `by`.
     pub async fn register(
         &self,
         name: &PersonName,
         photos: Vec<Arc<[u8]>>,
+        by: &Actor,
     ) -> Result<UserRecord, ServiceError> {
         let mut faces = Vec::with_capacity(photos.len());
         for (i, bytes) in photos.into_iter().enumerate() {
@@ -66,15 +68,18 @@ impl Rollcall {
                 })?;
             faces.push((bytes, face));
         }
-        self.create_user(name, faces).await
+        self.create_user(name, faces, by).await
     }
 
-    /// Store a person whose reference faces were already found.
+    /// Store a person whose reference faces were already found; the audit entry (never their
+    /// name: see [`crate::audit`]) commits with them.
     pub async fn create_user(
         &self,
         name: &PersonName,
         faces: Vec<(Arc<[u8]>, ReferenceFace)>,
+        by: &Actor,
     ) -> Result<UserRecord, ServiceError> {
+        let audit = Entry::new(by, Action::Register).detail(format!("{} face(s)", faces.len()));
         let mut staged = Vec::with_capacity(faces.len());
         let mut embeddings = Vec::with_capacity(faces.len());
         for (bytes, face) in faces {
@@ -86,7 +91,13 @@ impl Rollcall {
         }
         let user = self
             .store
-            .create_user(name, self.model(), staged, crate::attendance::now_micros())
+            .create_user(
+                name,
+                self.model(),
+                staged,
+                crate::attendance::now_micros(),
+                audit,
+            )
             .await?;
         self.gallery
             .add(user.id, &user.first_name, &user.last_name, embeddings);
@@ -99,6 +110,7 @@ impl Rollcall {
         &self,
         user_id: i64,
         bytes: Arc<[u8]>,
+        by: &Actor,
     ) -> Result<UserRecord, ServiceError> {
         let user = self
             .store
@@ -117,9 +129,10 @@ impl Rollcall {
             embedding: face.embedding.to_le_bytes(),
             photo: self.stage_photo(&bytes, face.format)?,
         };
+        let audit = Entry::new(by, Action::AddFace).target(Target::user(user_id));
         let user = self
             .store
-            .add_face(user_id, self.model(), new)
+            .add_face(user_id, self.model(), new, &audit)
             .await?
             .ok_or(ServiceError::UserNotFound(user_id))?;
         self.gallery.add(
@@ -139,9 +152,14 @@ impl Rollcall {
     }
 
     /// Delete a person, their embeddings and photos (and, with `history`, their check-ins).
-    pub async fn delete_user(&self, user_id: i64, history: bool) -> Result<(), ServiceError> {
+    pub async fn delete_user(
+        &self,
+        user_id: i64,
+        history: bool,
+        by: &Actor,
+    ) -> Result<(), ServiceError> {
         People::new(self.store.clone(), self.photos.clone())
-            .delete(user_id, history)
+            .delete(user_id, history, by)
             .await?
             .ok_or(ServiceError::UserNotFound(user_id))?;
         self.gallery.remove(user_id);
@@ -149,10 +167,11 @@ impl Rollcall {
     }
 
     /// Re-embed every reference photo whose embedding is of another model, then reload the
-    /// gallery. With `all`, re-embed every photo.
+    /// gallery. With `all`, re-embed every photo. Recorded once, when done.
     pub async fn reindex(
         &self,
         all: bool,
+        by: &Actor,
         mut progress: impl FnMut(usize, usize),
     ) -> Result<ReindexReport, ServiceError> {
         let photos = self.store.reference_photos().await?;
@@ -183,6 +202,16 @@ impl Rollcall {
             }
         }
         progress(total, total);
+        let detail = format!(
+            "{}re-embedded {}, unchanged {}, failed {}",
+            if all { "all: " } else { "" },
+            report.reembedded,
+            report.unchanged,
+            report.failed.len()
+        );
+        self.store
+            .audit(&Entry::new(by, Action::Reindex).detail(detail))
+            .await;
         let loaded = self.gallery.load(self.store.all_embeddings().await?);
         warn_other_models(&loaded, self.model());
         Ok(report)
@@ -203,9 +232,19 @@ impl People {
 
     /// Delete a person's rows (and, with `history`, their check-ins) in one transaction, then
     /// their photo files: a crash between the two leaves files that the next start sweeps, never
-    /// a row without its photo. `None` when there is no such person.
-    pub async fn delete(&self, user_id: i64, history: bool) -> Result<Option<()>, ServiceError> {
-        let Some(paths) = self.store.delete_user(user_id, history).await? else {
+    /// a row without its photo. The audit entry commits with the rows. `None` when there is no
+    /// such person.
+    pub async fn delete(
+        &self,
+        user_id: i64,
+        history: bool,
+        by: &Actor,
+    ) -> Result<Option<()>, ServiceError> {
+        let mut audit = Entry::new(by, Action::DeleteUser).target(Target::user(user_id));
+        if history {
+            audit = audit.detail("with history");
+        }
+        let Some(paths) = self.store.delete_user(user_id, history, &audit).await? else {
             return Ok(None);
         };
         self.photos.remove(&paths);

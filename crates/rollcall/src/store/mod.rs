@@ -8,6 +8,7 @@
 pub mod photos;
 pub mod private;
 
+use crate::audit::{Entry, Target};
 use crate::domain::PersonName;
 use chrono::{DateTime, Utc};
 use sqlx::mysql::{MySqlPool, MySqlPoolOptions, MySqlQueryResult};
@@ -82,7 +83,25 @@ macro_rules! with_pool {
     };
 }
 
+/// Inserts one audit entry on `$conn` (a transaction, so the entry commits with the change it
+/// records); expands once per backend inside [`with_pool!`].
+macro_rules! insert_audit {
+    ($conn:expr, $entry:expr) => {{
+        let entry: &Entry = $entry;
+        sqlx::query($crate::store::audit_log::INSERT)
+            .bind(entry.at)
+            .bind(entry.actor.label())
+            .bind(entry.action.as_str())
+            .bind(entry.target.as_deref())
+            .bind(entry.address())
+            .bind(entry.detail.as_deref())
+            .execute($conn)
+            .await?
+    }};
+}
+
 mod accounts;
+mod audit_log;
 mod keys;
 
 pub use accounts::{AccountLogin, AccountRecord, NewAccount};
@@ -296,13 +315,15 @@ impl Store {
     }
 
     /// Insert a person with their reference faces (the first goes into `users`, the others into
-    /// `faces`), placing each photo under its final name before the commit.
+    /// `faces`), placing each photo under its final name before the commit. `audit` is written
+    /// in the same transaction, its target set to the new user.
     pub async fn create_user(
         &self,
         name: &PersonName,
         model: &str,
         faces: Vec<NewFace>,
         now: DateTime<Utc>,
+        audit: Entry,
     ) -> Result<UserRecord, StoreError> {
         let mut faces = faces.into_iter();
         let Some(first) = faces.next() else {
@@ -325,6 +346,7 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .inserted_id();
+            insert_audit!(&mut *tx, &audit.target(Target::user(id)));
             let mut placed = vec![first.photo.place()?];
             for face in faces {
                 sqlx::query(INSERT_FACE)
@@ -345,12 +367,14 @@ impl Store {
             .ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))
     }
 
-    /// Add a reference face to a person. `None` when there is no such person.
+    /// Add a reference face to a person, writing `audit` in the same transaction. `None` when
+    /// there is no such person.
     pub async fn add_face(
         &self,
         user_id: i64,
         model: &str,
         face: NewFace,
+        audit: &Entry,
     ) -> Result<Option<UserRecord>, StoreError> {
         let found = with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -366,6 +390,7 @@ impl Store {
                 .bind(face.photo.image_path())
                 .execute(&mut *tx)
                 .await?;
+                insert_audit!(&mut *tx, audit);
                 let placed = face.photo.place()?;
                 tx.commit().await?;
                 placed.keep();
@@ -379,12 +404,14 @@ impl Store {
         }
     }
 
-    /// Delete a person and their faces (and, with `history`, their attendance). Returns the
-    /// photo paths to delete once this has committed, `None` when there is no such person.
+    /// Delete a person and their faces (and, with `history`, their attendance), writing `audit`
+    /// in the same transaction. Returns the photo paths to delete once this has committed,
+    /// `None` when there is no such person.
     pub async fn delete_user(
         &self,
         id: i64,
         history: bool,
+        audit: &Entry,
     ) -> Result<Option<Vec<String>>, StoreError> {
         let deleted = with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -409,6 +436,7 @@ impl Store {
                             .execute(&mut *tx)
                             .await?;
                     }
+                    insert_audit!(&mut *tx, audit);
                     tx.commit().await?;
                     Some(paths)
                 }

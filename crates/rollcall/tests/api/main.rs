@@ -6,6 +6,7 @@ use rollcall_test_support as shared;
 mod helpers;
 
 mod attendance;
+mod audit;
 mod bad_input;
 mod contract;
 mod cooldown;

@@ -173,7 +173,10 @@ async fn other_model_embeddings_wait_for_reindex(app: TestApp) {
     let v = restarted.verify(probe.clone(), None, false).await.unwrap();
     assert!(!v.faces[0].matched);
 
-    let report = restarted.reindex(false, |_, _| {}).await.unwrap();
+    let report = restarted
+        .reindex(false, &rollcall::audit::Actor::cli(), |_, _| {})
+        .await
+        .unwrap();
     assert_eq!((report.reembedded, report.failed.len()), (1, 0));
     let v = restarted.verify(probe, None, false).await.unwrap();
     assert!(v.faces[0].matched);

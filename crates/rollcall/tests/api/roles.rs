@@ -55,6 +55,8 @@ const EXPECTED: &[(&str, &str, Who)] = &[
     ("GET", "/keys", Who::Admin),
     ("POST", "/keys", Who::Admin),
     ("DELETE", "/keys/{id}", Who::Admin),
+    ("GET", "/audit", Who::Admin),
+    ("GET", "/audit.csv", Who::Admin),
     // Last: it ends the sessions of the callers that log in.
     ("POST", "/logout", Who::Anyone),
 ];
