@@ -49,7 +49,7 @@ impl Application {
             .transpose()?;
         let rollcall = open_rollcall_with(settings, pipeline).await?;
         if let Some(retention) = settings.retention {
-            crate::attendance::purge_expired(rollcall.store(), retention)
+            crate::attendance::purge_expired(rollcall.store(), retention, &retention_actor())
                 .await
                 .context("deleting check-ins past the retention period")?;
         }
@@ -149,7 +149,10 @@ impl Application {
                 every.tick().await;
                 loop {
                     every.tick().await;
-                    if let Err(e) = crate::attendance::purge_expired(&store, retention).await {
+                    if let Err(e) =
+                        crate::attendance::purge_expired(&store, retention, &retention_actor())
+                            .await
+                    {
                         tracing::warn!("retention: {e}");
                     }
                 }
@@ -165,6 +168,11 @@ impl Application {
         let _ = tokio::time::timeout(Duration::from_secs(2), rollcall.store().close()).await;
         Ok(())
     }
+}
+
+/// Who the audit log names for `--retention-days`' purges.
+fn retention_actor() -> crate::audit::Actor {
+    crate::audit::Actor::server("retention")
 }
 
 /// Load the face pipeline the settings name, off the async runtime.

@@ -2,6 +2,7 @@
 //! (even when several kiosks see them at the same moment), per-day summaries, daily counts and
 //! the CSV export.
 
+use crate::audit::{Action, Actor, Entry, Target};
 use crate::domain::RetentionDays;
 use crate::store::{AttendanceRecord, CheckIn, NewCheckIn, Store, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -78,7 +79,11 @@ impl Attendance {
 }
 
 /// Delete the check-ins older than `retention`; returns how many.
-pub async fn purge_expired(store: &Store, retention: RetentionDays) -> Result<u64, StoreError> {
+pub async fn purge_expired(
+    store: &Store,
+    retention: RetentionDays,
+    by: &Actor,
+) -> Result<u64, StoreError> {
     let cutoff = retention.cutoff(now_micros());
     let purged = store.purge_attendance(cutoff).await?;
     if purged > 0 {
@@ -86,6 +91,13 @@ pub async fn purge_expired(store: &Store, retention: RetentionDays) -> Result<u6
             "retention: deleted {purged} check-in(s) older than {} days (before {cutoff})",
             retention.days()
         );
+        let entry = Entry::new(by, Action::Purge)
+            .target(Target::ATTENDANCE)
+            .detail(format!(
+                "{purged} check-in(s) older than {} days",
+                retention.days()
+            ));
+        store.audit(&entry).await;
     }
     Ok(purged)
 }

@@ -631,7 +631,10 @@ async fn signing_in_in_chromium() {
     click(&page, "#setup-submit").await;
     assert_eq!(wait_signed_in(&page).await, json!(["first", "admin"]));
     let tabs = visible_tabs(&page).await;
-    assert_eq!(tabs, json!(["People", "Register", "Attendance", "Keys"]));
+    assert_eq!(
+        tabs,
+        json!(["People", "Register", "Attendance", "Keys", "Audit"])
+    );
 
     // ---- logout ends the session; a wrong password is refused, the right one lets in --------
     log_out(&page).await;
@@ -678,6 +681,31 @@ async fn signing_in_in_chromium() {
         .await
         .expect("POST /register");
     assert!(registered.status().is_success(), "{registered:?}");
+    // The audit tab shows what was just done, newest first, and by whom.
+    page.goto(&format!("{}/admin#audit", server.url))
+        .await
+        .expect("open the audit tab");
+    let entries = wait_js(
+        &page,
+        "the audit log",
+        "const rows = [...document.querySelectorAll('#audit-table tbody tr')] \
+           .map(tr => [tr.cells[1].textContent, tr.cells[2].textContent]); \
+         return !document.querySelector('#panel-audit').hidden && rows.length >= 3 ? rows : null;",
+    )
+    .await;
+    let entries = entries.as_array().expect("rows");
+    assert_eq!(
+        entries[0],
+        json!(["key:enrolment desk", "register"]),
+        "{entries:?}"
+    );
+    assert!(
+        entries.contains(&json!(["account:first", "key_created"]))
+            && entries.contains(&json!(["account:first", "login"]))
+            && entries.contains(&json!(["anonymous", "login_failed"])),
+        "{entries:?}"
+    );
+    screenshot(&page, "admin-audit-laptop").await;
     log_out(&page).await;
     log_in(&page, "watcher", "just looking, thanks").await;
     assert_eq!(wait_signed_in(&page).await, json!(["watcher", "viewer"]));
@@ -836,7 +864,10 @@ async fn a_page_of_another_origin_cannot_register_anyone() {
     )
     .await;
     assert_eq!(title, json!("sent"), "the page's fetch did not go out");
-    let users: Value = reqwest::get(format!("{}/users", server.url))
+    let users: Value = reqwest::Client::new()
+        .get(format!("{}/users", server.url))
+        .bearer_auth(server.admin_key.as_deref().expect("an admin key"))
+        .send()
         .await
         .expect("GET /users")
         .json()

@@ -569,6 +569,7 @@ fn migrate_creates_the_schema_once_and_can_run_again() {
             "accounts",
             "api_keys",
             "attendance",
+            "audit_log",
             "faces",
             "sessions",
             "users",

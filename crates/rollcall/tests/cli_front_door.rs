@@ -29,6 +29,13 @@ fn exited_within(
 #[test]
 fn sigterm_with_a_stalled_upload_exits_within_the_shutdown_deadline() {
     let data = DataDir::new();
+    // The upload must be let in (a request refused at once would not be under way).
+    let key = data
+        .run([
+            "keys", "create", "--name", "uploader", "--scope", "register",
+        ])
+        .ok()
+        .stdout;
     let mut server = Server::start_with(
         &data,
         &["--shutdown-timeout-secs", "2", "--body-timeout-secs", "120"],
@@ -37,8 +44,9 @@ fn sigterm_with_a_stalled_upload_exits_within_the_shutdown_deadline() {
     let photo = std::fs::read(tony_blair("0048")).expect("photo");
     let mut upload = TcpStream::connect(server.address()).expect("connect");
     let head = format!(
-        "POST /register HTTP/1.1\r\nHost: localhost\r\n\
+        "POST /register HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\n\
          Content-Type: multipart/form-data; boundary=b\r\nContent-Length: {}\r\n\r\n",
+        key.trim(),
         photo.len() * 4
     );
     upload.write_all(head.as_bytes()).expect("headers");

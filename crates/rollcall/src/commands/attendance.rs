@@ -59,7 +59,7 @@ fn purge(leading: &Leading, a: PurgeArgs) -> anyhow::Result<()> {
     let retention = RetentionDays::new(a.older_than_days)?;
     runtime()?.block_on(async {
         let store = open_store(&settings).await?;
-        let purged = crate::attendance::purge_expired(&store, retention).await;
+        let purged = crate::attendance::purge_expired(&store, retention, &Actor::cli()).await;
         store.close().await;
         println!(
             "deleted {} check-in(s) older than {} days",

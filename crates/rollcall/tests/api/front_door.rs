@@ -246,6 +246,7 @@ async fn slow_clients_are_disconnected_at_their_deadlines() {
     .await;
     let slack = Duration::from_millis(1500);
     let address = app.address.clone();
+    let key = app.admin_key.clone();
     let (header, body, idle, prompt) = tokio::task::spawn_blocking(move || {
         let app_address = address;
         let connect = || TcpStream::connect(app_address.trim_start_matches("http://")).unwrap();
@@ -285,8 +286,11 @@ async fn slow_clients_are_disconnected_at_their_deadlines() {
         let mut stalled = connect();
         stalled
             .write_all(
-                b"POST /register HTTP/1.1\r\nHost: localhost\r\n\
-                  Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n--b\r\n",
+                format!(
+                    "POST /register HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {key}\r\n\
+                     Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n--b\r\n"
+                )
+                .as_bytes(),
             )
             .unwrap();
         let started = Instant::now();
@@ -393,7 +397,8 @@ async fn a_request_over_tls_with_the_self_signed_certificate_is_answered() {
     assert!(answer.contains("cross_origin"), "{answer}");
     let own = format!(
         "DELETE /users/1 HTTP/1.1\r\nHost: {address}\r\nOrigin: https://{address}\r\n\
-         Connection: close\r\n\r\n"
+         Authorization: Bearer {key}\r\nConnection: close\r\n\r\n",
+        key = app.admin_key
     );
     let answer = ask(Box::leak(own.into_boxed_str())).await;
     assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");

@@ -96,6 +96,8 @@ pub struct TestApp {
     pub address: String,
     /// Sends `Authorization: Bearer <an admin key>` on every request.
     pub client: reqwest::Client,
+    /// That admin key, for requests written by hand.
+    pub admin_key: String,
     /// The setup link's token (no account exists when a test server starts).
     pub setup_token: Option<String>,
     pub store: Store,
@@ -153,6 +155,7 @@ pub async fn spawn_app_with(backend: Backend, config: TestConfig) -> TestApp {
     TestApp {
         address,
         client: client_with_key(&admin_key),
+        admin_key,
         setup_token,
         store,
         data_dir,
@@ -161,7 +164,8 @@ pub async fn spawn_app_with(backend: Backend, config: TestConfig) -> TestApp {
     }
 }
 
-async fn create_key(store: &Store, name: &str, scope: Scope) -> String {
+/// A key of `scope` made straight in the database, as `rollcall keys create` does.
+pub async fn create_key(store: &Store, name: &str, scope: Scope) -> String {
     let name = KeyName::parse(name).expect("a key name");
     Accounts::new(store.clone(), DEFAULT_SESSION_TTL)
         .create_key(&name, scope)

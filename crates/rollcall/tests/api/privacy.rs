@@ -269,6 +269,26 @@ async fn check_ins_past_the_retention_period_are_purged_at_start(app: TestApp) {
         vec![1, 29],
         "newest first; 31 and 400 days old are gone"
     );
+    // The purge is in the audit log, under the server's own name.
+    let purges: Vec<(String, Option<String>)> = app
+        .store
+        .audit_log(rollcall::audit::Page {
+            limit: rollcall::audit::Page::MAX,
+            before: None,
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "purge")
+        .map(|e| (e.actor, e.detail))
+        .collect();
+    assert_eq!(
+        purges,
+        vec![(
+            "server:retention".to_owned(),
+            Some("2 check-in(s) older than 30 days".to_owned())
+        )]
+    );
     drop(kept);
     // A shorter period deletes more, at the next start.
     let _kept = restart_with_retention(&app, 2).await;

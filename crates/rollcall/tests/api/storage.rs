@@ -6,8 +6,12 @@
 //! Mounting needs root (CI and the development machines run as root): without it these tests
 //! fail and say so rather than pass untested.
 
-use crate::helpers::{fixture, image_part, models_dir, pipeline, tony_blair, Form, TestApp};
+use crate::helpers::{
+    client_with_key, create_key, fixture, image_part, models_dir, pipeline, tony_blair, Form,
+    TestApp,
+};
 use rollcall::app::Application;
+use rollcall::auth::Scope;
 use rollcall::config::{Overrides, Settings};
 use serde_json::Value;
 use std::io::Write;
@@ -200,7 +204,7 @@ async fn a_check_in_on_a_full_disk_answers_storage_full() {
     let url = format!("http://{}", application.address());
     let store = application.store().clone();
     tokio::spawn(application.run_until(std::future::pending()));
-    let client = reqwest::Client::new();
+    let client = client_with_key(&create_key(&store, "full disk test", Scope::Admin).await);
     let photos = tony_blair();
     let post = |path: &str, form: Form| client.post(format!("{url}{path}")).multipart(form).send();
     let person = Form::new()

@@ -1,5 +1,5 @@
 // The admin page: signing in (login, first-run setup, logout), people (list, register, delete),
-// attendance (chart, day summary, log, CSV) and keys (kiosk pairing, create, revoke). A viewer
+// attendance (chart, day summary, log, CSV), keys (kiosk pairing, create, revoke) and the audit log. A viewer
 // sees people and attendance only. All user-provided text goes into the page as text nodes
 // (RC.h), never as HTML.
 'use strict';
@@ -28,8 +28,8 @@
   }
 
   // ---- tabs -------------------------------------------------------------------------------
-  const ALL_TABS = ['people', 'register', 'attendance', 'keys'];
-  const ADMIN_TABS = ['register', 'keys'];
+  const ALL_TABS = ['people', 'register', 'attendance', 'keys', 'audit'];
+  const ADMIN_TABS = ['register', 'keys', 'audit'];
   let TABS = ALL_TABS;
   function showTab(name) {
     if (!me) return;
@@ -44,6 +44,7 @@
     if (name === 'attendance') attendance.refresh();
     if (name === 'people') people.load();
     if (name === 'keys') keys.load();
+    if (name === 'audit') audit.load();
   }
   for (const button of document.querySelectorAll('.tab')) {
     button.addEventListener('click', () => {
@@ -597,6 +598,51 @@
     return { load, clear };
   })();
 
+  // ---- audit log --------------------------------------------------------------------------
+  const audit = (() => {
+    const PAGE = 100;
+    const tbody = $('#audit-table tbody');
+    let oldest = null; // the id of the last row shown, for "Older entries"
+
+    async function load(more) {
+      const query = more && oldest !== null ? `?limit=${PAGE}&before=${oldest}` : `?limit=${PAGE}`;
+      const res = await api('GET', `/audit${query}`);
+      if (!res.ok) {
+        notice($('#audit-notice'), 'error', `Could not load the audit log: ${res.message}`);
+        return;
+      }
+      notice($('#audit-notice'), '', '');
+      const rows = res.data || [];
+      if (more) tbody.append(...rows.map(row));
+      else tbody.replaceChildren(...rows.map(row));
+      if (rows.length) oldest = rows[rows.length - 1].id;
+      const shown = tbody.children.length;
+      $('#audit-table').hidden = shown === 0;
+      $('#audit-empty').hidden = shown > 0;
+      $('#audit-more').hidden = rows.length < PAGE;
+    }
+
+    function row(e) {
+      return h('tr', { 'data-audit-id': e.id },
+        h('td', { class: 'time', title: e.at, text: dateTime(e.at) }),
+        h('td', { class: 'name', text: e.actor }),
+        h('td', {}, h('span', { class: 'pill', text: e.action })),
+        h('td', { text: e.target || '' }),
+        h('td', { text: e.address || 'command line' }),
+        h('td', { class: 'muted', text: e.detail || '' }));
+    }
+
+    $('#audit-refresh').addEventListener('click', () => load(false));
+    $('#audit-more').addEventListener('click', () => load(true));
+
+    function clear() {
+      tbody.replaceChildren();
+      oldest = null;
+      $('#audit-notice').replaceChildren();
+    }
+    return { load: () => load(false), clear };
+  })();
+
   // ---- signing in -------------------------------------------------------------------------
   const isAdmin = () => Boolean(me && me.role === 'admin');
 
@@ -654,6 +700,7 @@
       people.clear();
       attendance.clear();
       keys.clear();
+      audit.clear();
       showLogin(kind || 'warn', text);
     }
 
