@@ -40,7 +40,11 @@ fuzz_target!(|bytes: &[u8]| {
                 "decoded {w}×{h}, over the cap of {}",
                 limits.max_pixels
             );
-            assert_eq!(image.data.len() as u64, w * h * 3, "{w}×{h}: wrong byte count");
+            assert_eq!(
+                image.data.len() as u64,
+                w * h * 3,
+                "{w}×{h}: wrong byte count"
+            );
             assert!(
                 ImageFormat::sniff(bytes).is_some(),
                 "decoded bytes the photo store cannot name"

@@ -132,8 +132,7 @@ fuzz_target!(|body: &[u8]| {
             body.len()
         );
     }
-    let json: serde_json::Value =
-        serde_json::from_slice(&bytes).expect("an error answer is JSON");
+    let json: serde_json::Value = serde_json::from_slice(&bytes).expect("an error answer is JSON");
     assert!(
         json["error"].is_string() && json["message"].is_string(),
         "not the error shape: {json}"
