@@ -25,6 +25,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// One value per process, parsed once: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the HTTP server: the API, the kiosk page (/) and the admin page (/admin).

@@ -61,11 +61,12 @@ impl Rule {
                 Rule::Reports => true,
                 _ => *role == Role::Admin,
             },
-            (_, Caller::Key { scope, .. }) => match (self, scope) {
-                (_, Scope::Admin) => true,
-                (Rule::Verify, Scope::Verify) | (Rule::Register, Scope::Register) => true,
-                _ => false,
-            },
+            (_, Caller::Key { scope, .. }) => matches!(
+                (self, scope),
+                (_, Scope::Admin)
+                    | (Rule::Verify, Scope::Verify)
+                    | (Rule::Register, Scope::Register)
+            ),
         };
         match (allowed, caller) {
             (true, _) => Decision::Allow,
