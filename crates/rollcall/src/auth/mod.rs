@@ -129,11 +129,15 @@ impl Caller {
         }
     }
 
-    /// The CLI caller, named after the operating-system user running it.
+    /// The CLI caller, named after the operating-system user running it: `$USER`, else
+    /// `$LOGNAME`, else the numeric user id (cron and service managers often set neither).
     pub fn cli() -> Caller {
         let user = std::env::var("USER")
             .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_else(|_| "unknown".to_owned());
+            .ok()
+            .filter(|name| !name.is_empty())
+            // SAFETY: getuid(2) cannot fail and touches no memory.
+            .unwrap_or_else(|| format!("uid {}", unsafe { libc::getuid() }));
         Caller::Cli { user }
     }
 }

@@ -37,17 +37,7 @@ pub fn run(leading: &Leading, a: AuditArgs) -> anyhow::Result<()> {
         };
         let records = store.audit_log(page).await;
         store.close().await;
-        let records = records?;
-        if a.json {
-            println!("{}", serde_json::to_string_pretty(&records)?);
-        } else if records.is_empty() {
-            println!("the audit log is empty");
-        } else {
-            for r in &records {
-                println!("{}", line(r));
-            }
-        }
-        Ok(())
+        super::print_listing(records?, a.json, "the audit log is empty", |r| r, line)
     })
 }
 

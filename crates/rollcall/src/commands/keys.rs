@@ -97,18 +97,13 @@ fn list(leading: &Leading, a: ListArgs) -> anyhow::Result<()> {
         let store = open_store(&settings).await?;
         let keys = store.list_keys().await;
         store.close().await;
-        let keys = keys?;
-        if a.json {
-            let keys: Vec<KeyJson> = keys.into_iter().map(KeyJson::from).collect();
-            println!("{}", serde_json::to_string_pretty(&keys)?);
-        } else if keys.is_empty() {
-            println!("no key exists: `rollcall keys create --name NAME --scope SCOPE` makes one");
-        } else {
-            for key in &keys {
-                println!("{}", KeyLine(key));
-            }
-        }
-        Ok(())
+        super::print_listing(
+            keys?,
+            a.json,
+            "no key exists: `rollcall keys create --name NAME --scope SCOPE` makes one",
+            KeyJson::from,
+            |key| KeyLine(key).to_string(),
+        )
     })
 }
 

@@ -47,3 +47,25 @@ fn bar_style() -> ProgressStyle {
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ")
 }
+
+/// A listing on stdout, as `users list`, `keys list` and `audit` print theirs: pretty JSON of
+/// every item's `json` form with `--json`; else one `line` each, or `empty` when there is none.
+fn print_listing<T, J: serde::Serialize>(
+    items: Vec<T>,
+    as_json: bool,
+    empty: &str,
+    json: impl Fn(T) -> J,
+    line: impl Fn(&T) -> String,
+) -> anyhow::Result<()> {
+    if as_json {
+        let items: Vec<J> = items.into_iter().map(json).collect();
+        println!("{}", serde_json::to_string_pretty(&items)?);
+    } else if items.is_empty() {
+        println!("{empty}");
+    } else {
+        for item in &items {
+            println!("{}", line(item));
+        }
+    }
+    Ok(())
+}

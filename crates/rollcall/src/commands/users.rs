@@ -54,18 +54,13 @@ fn list(leading: &Leading, a: ListArgs) -> anyhow::Result<()> {
         let store = open_store(&settings).await?;
         let users = store.list_users().await;
         store.close().await;
-        let users = users?;
-        if a.json {
-            let users: Vec<UserJson> = users.into_iter().map(UserJson::from).collect();
-            println!("{}", serde_json::to_string_pretty(&users)?);
-        } else if users.is_empty() {
-            println!("nobody is registered");
-        } else {
-            for user in &users {
-                println!("{}", UserLine(user));
-            }
-        }
-        Ok(())
+        super::print_listing(
+            users?,
+            a.json,
+            "nobody is registered",
+            UserJson::from,
+            |user| UserLine(user).to_string(),
+        )
     })
 }
 
