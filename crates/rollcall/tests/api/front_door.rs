@@ -334,6 +334,64 @@ async fn slow_clients_are_disconnected_at_their_deadlines() {
     assert!(app.snapshot().await.users.is_empty());
 }
 
+/// With `--max-connections 2`, two open connections take the two places: a third is not
+/// served (it waits unaccepted in the listen queue) until one of them closes, and is then.
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_past_the_cap_wait_until_a_place_is_free() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        TestConfig {
+            max_connections: Some(2),
+            idle_timeout_secs: Some(30),
+            ..TestConfig::default()
+        },
+    )
+    .await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let (waited, answer) = tokio::task::spawn_blocking(move || {
+        let connect = || TcpStream::connect(&address).unwrap();
+        let health = b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        let read_some = |s: &mut TcpStream| {
+            let mut buf = [0u8; 512];
+            let n = s.read(&mut buf).unwrap_or(0);
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        };
+        // Two kept-alive connections, each answered once: both places are taken.
+        let mut held: Vec<TcpStream> = (0..2).map(|_| connect()).collect();
+        for s in &mut held {
+            s.write_all(health).unwrap();
+            assert!(read_some(s).starts_with("HTTP/1.1 200"));
+        }
+        // The third connects (the kernel accepts it into the queue) but gets no answer.
+        let mut third = connect();
+        third
+            .set_read_timeout(Some(Duration::from_millis(1500)))
+            .unwrap();
+        third.write_all(health).unwrap();
+        let mut buf = [0u8; 16];
+        let waited = match third.read(&mut buf) {
+            Err(e) => matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            Ok(_) => false,
+        };
+        // A place comes free: the third is served.
+        drop(held.pop());
+        third
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        (waited, read_some(&mut third))
+    })
+    .await
+    .unwrap();
+    assert!(
+        waited,
+        "a third connection was served while two held the places"
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // HTTPS from the binary
 

@@ -67,6 +67,7 @@ pub struct TestConfig {
     pub header_timeout_secs: Option<u64>,
     pub body_timeout_secs: Option<u64>,
     pub idle_timeout_secs: Option<u64>,
+    pub max_connections: Option<usize>,
     /// HTTPS with this certificate and key (PEM files).
     pub tls: Option<(PathBuf, PathBuf)>,
 }
@@ -83,6 +84,7 @@ impl Default for TestConfig {
             header_timeout_secs: None,
             body_timeout_secs: None,
             idle_timeout_secs: None,
+            max_connections: None,
             tls: None,
         }
     }
@@ -139,6 +141,7 @@ pub async fn spawn_app_with(backend: Backend, config: TestConfig) -> TestApp {
         header_timeout_secs: config.header_timeout_secs,
         body_timeout_secs: config.body_timeout_secs,
         idle_timeout_secs: config.idle_timeout_secs,
+        max_connections: config.max_connections,
         tls_cert: config.tls.as_ref().map(|(cert, _)| cert.clone()),
         tls_key: config.tls.as_ref().map(|(_, key)| key.clone()),
         ..Overrides::default()
