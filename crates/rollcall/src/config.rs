@@ -35,8 +35,10 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub models: ModelConfig,
-    /// `None`: the embedder's default.
+    /// `None`: derived for the gallery from `false_accept_rate`.
     pub threshold: Option<Threshold>,
+    /// Strangers accepted as someone, per attempt, that the derived threshold allows.
+    pub false_accept_rate: f64,
     pub cooldown: Duration,
     pub max_upload_bytes: usize,
     pub workers: usize,
@@ -177,6 +179,7 @@ pub struct Overrides {
     pub embedder: Option<EmbedderChoice>,
     pub facenet_weights: Option<PathBuf>,
     pub threshold: Option<f32>,
+    pub false_accept_rate: Option<f64>,
     pub cooldown_secs: Option<u64>,
     pub max_upload_bytes: Option<usize>,
     pub workers: Option<usize>,
@@ -220,6 +223,7 @@ impl Overrides {
             embedder: self.embedder.or(fallback.embedder),
             facenet_weights: self.facenet_weights.or(fallback.facenet_weights),
             threshold: self.threshold.or(fallback.threshold),
+            false_accept_rate: self.false_accept_rate.or(fallback.false_accept_rate),
             cooldown_secs: self.cooldown_secs.or(fallback.cooldown_secs),
             max_upload_bytes: self.max_upload_bytes.or(fallback.max_upload_bytes),
             workers: self.workers.or(fallback.workers),
@@ -270,6 +274,19 @@ impl Settings {
                     setting: "threshold",
                     reason: e.to_string(),
                 })?;
+        let false_accept_rate = o
+            .false_accept_rate
+            .unwrap_or(crate::operating_point::DEFAULT_FALSE_ACCEPT_RATE);
+        // 0 would ask for a threshold no face reaches, 1 for one every face passes.
+        if !(false_accept_rate > 0.0 && false_accept_rate < 1.0) {
+            return Err(ConfigError::Invalid {
+                setting: "false_accept_rate",
+                reason: format!(
+                    "{false_accept_rate} is not a rate strictly between 0 and 1 (e.g. 0.001: one \
+                     stranger in 1,000 attempts)"
+                ),
+            });
+        }
         let workers = o.workers.unwrap_or(DEFAULT_WORKERS);
         if workers == 0 {
             return Err(ConfigError::Invalid {
@@ -360,6 +377,7 @@ impl Settings {
                 fetch_missing,
             },
             threshold,
+            false_accept_rate,
             cooldown: o
                 .cooldown_secs
                 .map(Duration::from_secs)
@@ -447,7 +465,7 @@ mod tests {
         let path = dir.path().join("rollcall.toml");
         std::fs::write(
             &path,
-            "data_dir = \"/srv/rc\"\nthreshold = 0.7\nworkers = 3\nqueue = 5\nembedder = \"face-api\"\nretention_days = 90\n",
+            "data_dir = \"/srv/rc\"\nthreshold = 0.7\nfalse_accept_rate = 0.002\nworkers = 3\nqueue = 5\nembedder = \"face-api\"\nretention_days = 90\n",
         )
         .unwrap();
         let s = Settings::resolve(Overrides {
@@ -459,6 +477,7 @@ mod tests {
         assert_eq!(s.data_dir, PathBuf::from("/srv/rc"));
         assert_eq!(s.database_url, "sqlite:///srv/rc/rollcall.db");
         assert_eq!(s.threshold.map(Threshold::value), Some(0.7));
+        assert_eq!(s.false_accept_rate, 0.002);
         assert_eq!((s.workers, s.queue), (4, 5));
         assert_eq!(s.models.embedder, EmbedderChoice::FaceApi);
         assert_eq!(s.retention.map(RetentionDays::days), Some(90));
@@ -558,6 +577,22 @@ mod tests {
         for bad in [
             Overrides {
                 threshold: Some(1.5),
+                ..Overrides::default()
+            },
+            Overrides {
+                false_accept_rate: Some(0.0),
+                ..Overrides::default()
+            },
+            Overrides {
+                false_accept_rate: Some(-0.001),
+                ..Overrides::default()
+            },
+            Overrides {
+                false_accept_rate: Some(1.0),
+                ..Overrides::default()
+            },
+            Overrides {
+                false_accept_rate: Some(f64::NAN),
                 ..Overrides::default()
             },
             Overrides {

@@ -2,9 +2,16 @@
 //! loaded at start and kept current on register, add-face and delete. Matching ([`matching`],
 //! the rules `rollcall eval` measures) is a linear scan of cosine similarities, which for the
 //! few thousand people of a school or office takes well under a millisecond.
+//!
+//! Beside them, the scores of every pair of references of two different members (impostor pairs
+//! of this very population) in a histogram kept current as people come and go (a change costs
+//! one comparison per reference held, never a rescan), and the threshold in force that they and
+//! the model's calibration call for ([`operating_point`]), recomputed under the same lock so a
+//! verification never sees a gallery with another gallery's threshold.
 
 use crate::domain::{Embedding, Similarity};
 use crate::matching;
+use crate::operating_point::{OperatingPoint, Rule, ScoreHistogram};
 use crate::store::EmbeddingRow;
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -42,15 +49,79 @@ pub struct LoadReport {
 #[derive(Debug)]
 pub struct Gallery {
     model: String,
-    people: RwLock<HashMap<i64, Person>>,
+    rule: Rule,
+    members: RwLock<Members>,
+}
+
+/// What one lock guards: the people, their pairs' scores and the threshold they call for.
+#[derive(Debug)]
+struct Members {
+    people: HashMap<i64, Person>,
+    /// Scores of reference pairs of two different people.
+    pairs: ScoreHistogram,
+    references: usize,
+    point: OperatingPoint,
+}
+
+impl Members {
+    /// `refs` of `user_id` scored against every reference of everyone else, into (or, with
+    /// `add` false, out of) the pair histogram.
+    fn count_pairs(&mut self, user_id: i64, refs: &[Embedding], add: bool) {
+        for (id, other) in &self.people {
+            if *id == user_id {
+                continue;
+            }
+            for a in refs {
+                for b in &other.references {
+                    if a.values().len() != b.values().len() {
+                        continue;
+                    }
+                    let score = matching::cosine(a.values(), b.values());
+                    if add {
+                        self.pairs.add(score);
+                    } else {
+                        self.pairs.remove(score);
+                    }
+                }
+            }
+        }
+    }
+
+    fn recompute(&mut self, rule: &Rule) {
+        self.point = rule.derive(&self.pairs, self.people.len(), self.references);
+    }
 }
 
 impl Gallery {
-    pub fn new(model: impl Into<String>) -> Self {
+    /// An empty gallery of `model`'s embeddings whose threshold follows `rule`.
+    pub fn new(model: impl Into<String>, rule: Rule) -> Self {
+        let pairs = ScoreHistogram::default();
+        let point = rule.derive(&pairs, 0, 0);
         Gallery {
             model: model.into(),
-            people: RwLock::new(HashMap::new()),
+            members: RwLock::new(Members {
+                people: HashMap::new(),
+                pairs,
+                references: 0,
+                point,
+            }),
+            rule,
         }
+    }
+
+    /// The threshold in force for the people registered now, and what it was derived for.
+    pub fn operating_point(&self) -> OperatingPoint {
+        self.read().point
+    }
+
+    /// How the threshold is derived.
+    pub fn rule(&self) -> &Rule {
+        &self.rule
+    }
+
+    /// The scores of the members' impostor pairs (for checks and measurements).
+    pub fn member_pairs(&self) -> ScoreHistogram {
+        self.read().pairs.clone()
     }
 
     /// The model whose embeddings this gallery holds.
@@ -86,13 +157,31 @@ impl Gallery {
         }
         report.people = people.len();
         report.people_other_model = other_model_people.len();
-        *self.write() = people;
+        let mut members = self.write();
+        members.people = HashMap::new();
+        members.pairs = ScoreHistogram::default();
+        members.references = 0;
+        // Person by person, as they would have been registered: the same histogram.
+        let mut ids: Vec<i64> = people.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            if let Some(person) = people.remove(&id) {
+                members.count_pairs(id, &person.references, true);
+                members.references += person.references.len();
+                members.people.insert(id, person);
+            }
+        }
+        members.recompute(&self.rule);
         report
     }
 
     /// Add reference embeddings of a person (new or known).
     pub fn add(&self, user_id: i64, first_name: &str, last_name: &str, refs: Vec<Embedding>) {
-        self.write()
+        let mut members = self.write();
+        members.count_pairs(user_id, &refs, true);
+        members.references += refs.len();
+        members
+            .people
             .entry(user_id)
             .or_insert_with(|| Person {
                 first_name: first_name.to_owned(),
@@ -101,14 +190,20 @@ impl Gallery {
             })
             .references
             .extend(refs);
+        members.recompute(&self.rule);
     }
 
     pub fn remove(&self, user_id: i64) {
-        self.write().remove(&user_id);
+        let mut members = self.write();
+        if let Some(person) = members.people.remove(&user_id) {
+            members.count_pairs(user_id, &person.references, false);
+            members.references -= person.references.len();
+            members.recompute(&self.rule);
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.read().len()
+        self.read().people.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -118,7 +213,8 @@ impl Gallery {
     /// The most similar person ([`matching::best_match`]: best over each person's references,
     /// ties to the smaller id); `None` for an empty gallery or an embedding of another size.
     pub fn best(&self, face: &Embedding) -> Option<Candidate> {
-        let people = self.read();
+        let members = self.read();
+        let people = &members.people;
         let (user_id, similarity) = matching::best_match(
             face.values(),
             people
@@ -134,20 +230,37 @@ impl Gallery {
         })
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<i64, Person>> {
-        // A panic while holding the lock cannot leave the map half-updated (each update is one
-        // insert/remove/assignment), so a poisoned lock is still consistent.
-        self.people.read().unwrap_or_else(|e| e.into_inner())
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Members> {
+        // Nothing inside the lock panics short of a bug (cosine of same-sized unit vectors,
+        // counts that were added before being taken back), so a poisoned lock is still usable.
+        self.members.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<i64, Person>> {
-        self.people.write().unwrap_or_else(|e| e.into_inner())
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Members> {
+        self.members.write().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Threshold;
+    use crate::operating_point::Source;
+
+    fn rule() -> Rule {
+        Rule {
+            false_accept_rate: 1e-3,
+            configured: None,
+            default: Threshold::new(0.55).unwrap(),
+            model: None,
+        }
+    }
+
+    impl Gallery {
+        fn of(model: &str) -> Gallery {
+            Gallery::new(model, rule())
+        }
+    }
 
     fn row(user_id: i64, model: &str, v: &[f32]) -> EmbeddingRow {
         EmbeddingRow {
@@ -161,7 +274,7 @@ mod tests {
 
     #[test]
     fn best_match_takes_each_persons_best_reference_of_the_same_model() {
-        let g = Gallery::new("m1");
+        let g = Gallery::of("m1");
         let report = g.load(vec![
             row(1, "m1", &[1.0, 0.0, 0.0]),
             row(1, "m1", &[0.0, 1.0, 0.0]),
@@ -171,7 +284,7 @@ mod tests {
         assert_eq!(report.people, 2);
         assert_eq!(report.people_other_model, 1);
         assert_eq!((g.len(), g.is_empty()), (2, false));
-        assert!(Gallery::new("m1").is_empty());
+        assert!(Gallery::of("m1").is_empty());
         let probe = Embedding::new(vec![0.0, 1.0, 0.1]).unwrap();
         let best = g.best(&probe).unwrap();
         assert_eq!(best.user_id, 1);
@@ -186,7 +299,7 @@ mod tests {
             vec![Embedding::new(vec![0.0, 1.0, 0.1]).unwrap()],
         );
         assert_eq!(g.best(&probe).unwrap().user_id, 4);
-        assert!(Gallery::new("m1").best(&probe).is_none());
+        assert!(Gallery::of("m1").best(&probe).is_none());
     }
 
     /// The start-up log says how many people and embeddings were left out, and why.
@@ -194,7 +307,7 @@ mod tests {
     fn loading_counts_what_it_leaves_out() {
         let mut torn = row(5, "m1", &[1.0, 0.0, 0.0]);
         torn.embedding.truncate(3);
-        let report = Gallery::new("m1").load(vec![
+        let report = Gallery::of("m1").load(vec![
             row(1, "m1", &[1.0, 0.0, 0.0]),
             row(1, "m1", &[0.0, 1.0, 0.0]),
             row(2, "m1", &[0.6, 0.8, 0.0]),
@@ -213,5 +326,38 @@ mod tests {
                 unreadable: 1,
             }
         );
+    }
+
+    fn unit(v: &[f32]) -> Embedding {
+        Embedding::new(v.to_vec()).unwrap()
+    }
+
+    /// Registering and deleting keep the same pair histogram a fresh load of the same people
+    /// builds, and the threshold follows the number of references.
+    #[test]
+    fn member_pairs_follow_registrations_and_deletions() {
+        let g = Gallery::of("m1");
+        g.add(1, "A", "A", vec![unit(&[1.0, 0.0, 0.0]), unit(&[0.9, 0.1, 0.0])]);
+        g.add(2, "B", "B", vec![unit(&[0.0, 1.0, 0.0])]);
+        g.add(3, "C", "C", vec![unit(&[0.6, 0.8, 0.0])]);
+        g.add(2, "B", "B", vec![unit(&[0.0, 0.9, 0.3])]);
+        // 1–2: 2×2, 1–3: 2×1, 2–3: 2×1; never a person's references against each other.
+        assert_eq!(g.member_pairs().total(), 8);
+        let point = g.operating_point();
+        assert_eq!((point.people, point.references, point.source), (3, 5, Source::Default));
+
+        g.remove(2);
+        let reloaded = Gallery::of("m1");
+        reloaded.load(vec![
+            row(1, "m1", &[1.0, 0.0, 0.0]),
+            row(1, "m1", &[0.9, 0.1, 0.0]),
+            row(3, "m1", &[0.6, 0.8, 0.0]),
+        ]);
+        assert_eq!(g.member_pairs(), reloaded.member_pairs());
+        assert_eq!(g.member_pairs().total(), 2);
+        assert_eq!(g.operating_point(), reloaded.operating_point());
+        assert_eq!(g.operating_point().references, 3);
+        g.remove(99);
+        assert_eq!(g.member_pairs().total(), 2);
     }
 }

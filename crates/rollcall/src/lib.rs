@@ -21,6 +21,7 @@ pub mod eval;
 pub mod gallery;
 pub mod http;
 pub mod matching;
+pub mod operating_point;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -73,7 +73,13 @@ pub struct Recognised {
     pub first_name: String,
     pub last_name: String,
     pub similarity: f64,
+    /// The threshold in force.
     pub threshold: f64,
+    /// The false-accept rate per attempt the threshold was derived for.
+    pub false_accept_rate: f64,
+    /// `model`, `gallery`, `configured` or `default`: see docs/accuracy.md.
+    #[schema(value_type = String, example = "model")]
+    pub threshold_source: &'static str,
     pub model: String,
     /// False when the person was already checked in within the cooldown.
     pub checked_in: bool,

@@ -322,6 +322,8 @@ fn evaluate_pairs(dataset: &Dataset, embeddings: &Embeddings, pairs: Vec<Pair>) 
     };
     let settings = Settings {
         threshold: 0.9,
+        threshold_source: "configured".to_owned(),
+        rule: None,
         references: 1,
         model: ModelInfo {
             embedder: "test".to_owned(),
@@ -402,7 +404,15 @@ fn eval_names_the_person_the_server_would_name() {
     let mut probes = embeddings(200, 16, 8);
     probes.push(people[7][0].clone());
 
-    let gallery = Gallery::new("m");
+    let gallery = Gallery::new(
+        "m",
+        rollcall::operating_point::Rule {
+            false_accept_rate: 1e-3,
+            configured: None,
+            default: rollcall::domain::Threshold::new(0.5).unwrap(),
+            model: None,
+        },
+    );
     for (k, refs) in people.iter().enumerate() {
         gallery.add(k as i64, "F", "L", refs.clone());
     }
@@ -703,6 +713,8 @@ fn accuracy_floor_on_a_fixed_subset_of_lfw() {
     let embeddings = embed_dataset(&pipeline, &subset, 2).unwrap();
     let settings = Settings {
         threshold: decimal_threshold(pipeline.default_threshold()),
+        threshold_source: "default".to_owned(),
+        rule: None,
         references: 1,
         model: ModelInfo {
             embedder: "face-api".to_owned(),

@@ -53,9 +53,14 @@ pub struct EmbedderArgs {
 /// Commands that decide whether a face matches.
 #[derive(Args, Debug, Clone, Default)]
 pub struct ThresholdArgs {
-    /// Cosine similarity at or above which a face matches [default: the embedder's].
+    /// Cosine similarity at or above which a face matches [default: derived for the gallery
+    /// from --false-accept-rate].
     #[arg(long, env = "ROLLCALL_THRESHOLD", value_name = "SIMILARITY")]
     pub threshold: Option<f32>,
+    /// Strangers accepted as someone per attempt that the derived threshold allows, for the
+    /// people registered now (0.001: one in 1,000) [default: 0.001].
+    #[arg(long, env = "ROLLCALL_FALSE_ACCEPT_RATE", value_name = "RATE")]
+    pub false_accept_rate: Option<f64>,
 }
 
 /// The server's own settings.
@@ -224,6 +229,7 @@ impl Given for EmbedderArgs {
 impl Given for ThresholdArgs {
     fn add_to(&self, o: &mut Overrides) {
         o.threshold = self.threshold;
+        o.false_accept_rate = self.false_accept_rate;
     }
 }
 

@@ -5,7 +5,12 @@ use super::args::{CommonArgs, EmbedderArgs, ThresholdArgs};
 use super::Leading;
 use crate::eval::dataset::{generate_pairs, Dataset, PairsFile};
 use crate::eval::report::ModelInfo;
-use crate::eval::{decimal_threshold, embed, evaluate, plots, Evaluation, PairSet, Settings};
+use crate::domain::Threshold;
+use crate::eval::{
+    decimal_threshold, derived_threshold, embed, evaluate, plots, sites, Evaluation, PairSet,
+    Settings,
+};
+use crate::operating_point::{self, Rule};
 use anyhow::Context;
 use clap::Args;
 use rollcall_vision::embedder::FaceApiCrop;
@@ -37,6 +42,14 @@ pub struct EvalArgs {
     /// How face-api crops faces: `box` (the detection box) or `aligned` (5-landmark alignment).
     #[arg(long, value_name = "box|aligned")]
     pub face_api_crop: Option<rollcall_vision::embedder::FaceApiCrop>,
+    /// Write the model's impostor calibration (every pair of photos of two different people of
+    /// the even-positioned half) to FILE, as shipped in `crates/rollcall/calibration/`.
+    #[arg(long, value_name = "FILE")]
+    pub write_calibration: Option<PathBuf>,
+    /// Reuse the photos' embeddings from FILE when it holds this model's embeddings of the same
+    /// photos; otherwise embed them and write FILE (for repeated runs on one photo set).
+    #[arg(long, value_name = "FILE")]
+    pub embeddings_cache: Option<PathBuf>,
     /// Worker threads for embedding photos.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
@@ -63,13 +76,6 @@ pub fn run(leading: &Leading, args: EvalArgs) -> anyhow::Result<()> {
     })
     .context("loading the face models")?;
     let kind = pipeline.kind();
-    // As the server decides: the flag or environment, else the configuration file, else the
-    // embedder's default.
-    let threshold = decimal_threshold(
-        config
-            .threshold
-            .map_or_else(|| pipeline.default_threshold(), |t| t.value()),
-    );
     eprintln!(
         "eval: {} photos of {} people, {} pairs; embedder {} on {} thread(s)",
         dataset.photo_count(),
@@ -78,11 +84,64 @@ pub fn run(leading: &Leading, args: EvalArgs) -> anyhow::Result<()> {
         pipeline.model_id(),
         args.threads
     );
-    let embeddings = embed::embed_dataset(&pipeline, &dataset, args.threads)?;
+    let cached = args
+        .embeddings_cache
+        .as_deref()
+        .and_then(|path| embed::Embeddings::load(path, pipeline.model_id(), &dataset));
+    let embeddings = match cached {
+        Some(embeddings) => {
+            eprintln!("eval: embeddings read from the cache");
+            embeddings
+        }
+        None => {
+            let embeddings = embed::embed_dataset(&pipeline, &dataset, args.threads)?;
+            if let Some(path) = &args.embeddings_cache {
+                embeddings
+                    .save(path, pipeline.model_id(), &dataset)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            embeddings
+        }
+    };
 
+    if let Some(path) = &args.write_calibration {
+        let (pairs, people, photos) = sites::calibration_pairs(&dataset, &embeddings);
+        let made_from = format!(
+            "{photos} photos of the {people} people at even positions by name of {} people \
+             (rollcall eval --write-calibration)",
+            dataset.people.len()
+        );
+        let calibration = pairs.to_calibration(pipeline.model_id(), &made_from);
+        std::fs::write(path, serde_json::to_string(&calibration)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!(
+            "eval: calibration of {} impostor pairs written to {}",
+            pairs.total(),
+            path.display()
+        );
+    }
+    // As the server decides: the flag or environment, else the configuration file, else the
+    // threshold derived for the enrolled set from the false-accept rate.
+    let default = Threshold::new(pipeline.default_threshold())?;
+    let rule = Rule {
+        false_accept_rate: config.false_accept_rate,
+        configured: None,
+        default,
+        model: operating_point::model_tail(pipeline.model_id()),
+    };
+    let references = usize::try_from(args.references).unwrap_or(1);
+    let (threshold, threshold_source) = match config.threshold {
+        Some(t) => (decimal_threshold(t.value()), "configured"),
+        None => {
+            let point = derived_threshold(&dataset, &embeddings, references, &rule);
+            (decimal_threshold(point.threshold.value()), point.source.as_str())
+        }
+    };
     let settings = Settings {
         threshold,
-        references: usize::try_from(args.references).unwrap_or(1),
+        threshold_source: threshold_source.to_owned(),
+        rule: Some(rule),
+        references,
         model: ModelInfo {
             embedder: embedder_name(kind).to_owned(),
             model_id: pipeline.model_id().to_owned(),

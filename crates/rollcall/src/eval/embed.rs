@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 const PROGRESS_EVERY: usize = 250;
 
 /// What the pipeline made of one photo.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum PhotoOutcome {
     /// The subject's embedding (L2-normalised) and how many faces the photo held.
     Face {
@@ -51,6 +51,43 @@ impl Embeddings {
     pub fn from_outcomes(outcomes: Vec<Vec<PhotoOutcome>>) -> Self {
         Embeddings { outcomes }
     }
+
+    /// Read a cache written by [`Embeddings::save`]; `None` when it is missing, unreadable, or
+    /// of another model or photo list (then the photos are embedded again).
+    pub fn load(path: &std::path::Path, model: &str, dataset: &Dataset) -> Option<Self> {
+        let text = std::fs::read(path).ok()?;
+        let cache: Cache = serde_json::from_slice(&text).ok()?;
+        (cache.model == model && cache.photos == photo_list(dataset))
+            .then_some(Embeddings {
+                outcomes: cache.outcomes,
+            })
+    }
+
+    /// Keep the outcomes for the next run on the same photos and model.
+    pub fn save(&self, path: &std::path::Path, model: &str, dataset: &Dataset) -> anyhow::Result<()> {
+        let cache = Cache {
+            model: model.to_owned(),
+            photos: photo_list(dataset),
+            outcomes: self.outcomes.clone(),
+        };
+        std::fs::write(path, serde_json::to_vec(&cache)?)?;
+        Ok(())
+    }
+}
+
+/// `eval --embeddings-cache`: the embeddings of a photo list by one model.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Cache {
+    model: String,
+    photos: Vec<String>,
+    outcomes: Vec<Vec<PhotoOutcome>>,
+}
+
+fn photo_list(dataset: &Dataset) -> Vec<String> {
+    dataset
+        .photo_ids()
+        .map(|id| dataset.photo(id).path.display().to_string())
+        .collect()
 }
 
 /// Embed every photo of `dataset` on `threads` worker threads.

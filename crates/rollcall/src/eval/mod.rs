@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod plots;
 pub mod report;
 pub mod scenario;
+pub mod sites;
 
 use dataset::{Dataset, Pair};
 use embed::{Embeddings, PhotoOutcome};
@@ -49,7 +50,12 @@ pub struct PairSet {
 
 /// How to evaluate.
 pub struct Settings {
+    /// The threshold in force: configured, or [`derived_threshold`] for the enrolled set.
     pub threshold: f64,
+    /// Where it came from (`configured`, `model`, `gallery`, `default`).
+    pub threshold_source: String,
+    /// How thresholds are derived for the site table; `None`: no site table.
+    pub rule: Option<crate::operating_point::Rule>,
     pub references: usize,
     pub model: ModelInfo,
     pub limit: Option<usize>,
@@ -81,6 +87,7 @@ pub fn evaluate(
     let at_threshold = metrics::open_set_at(&probes, settings.threshold);
     let identification = Identification {
         threshold: settings.threshold,
+        threshold_source: settings.threshold_source.clone(),
         true_accept_rate: at_threshold.true_accept_rate,
         false_accept_rate: at_threshold.false_accept_rate,
         false_reject_rate: at_threshold.false_reject_rate,
@@ -146,6 +153,11 @@ pub fn evaluate(
         },
         verification,
         identification,
+        sites: settings
+            .rule
+            .as_ref()
+            .map(|rule| sites::sites(dataset, embeddings, rule))
+            .unwrap_or_default(),
         no_face,
         unreadable,
     };
@@ -156,6 +168,29 @@ pub fn evaluate(
         pairs: all_pairs,
         open_set,
     }
+}
+
+/// The threshold `rule` derives for the attendance scenario's enrolled set (the server's
+/// derivation for a gallery of these people with `references` photos each).
+pub fn derived_threshold(
+    dataset: &Dataset,
+    embeddings: &Embeddings,
+    references: usize,
+    rule: &crate::operating_point::Rule,
+) -> crate::operating_point::OperatingPoint {
+    let split = scenario::attendance_split(dataset, references);
+    let gallery: Vec<(usize, Vec<&[f32]>)> = split
+        .gallery
+        .iter()
+        .map(|(p, ids)| {
+            (
+                *p,
+                ids.iter().filter_map(|&id| embeddings.embedding(id)).collect(),
+            )
+        })
+        .filter(|(_, refs): &(usize, Vec<&[f32]>)| !refs.is_empty())
+        .collect();
+    sites::derive_for(rule, &gallery)
 }
 
 fn verification(

@@ -16,6 +16,9 @@ pub struct Report {
     pub dataset: DatasetInfo,
     pub verification: Verification,
     pub identification: Identification,
+    /// What a site sees at the threshold derived for its gallery: sizes × references, on the
+    /// people the calibration was not made from (docs/accuracy.md). Empty without a rule.
+    pub sites: Vec<super::sites::SiteRow>,
     /// Photos in which no face was found (paths as scanned).
     pub no_face: Vec<String>,
     /// Photos that could not be read or decoded, with the reason.
@@ -80,8 +83,11 @@ pub struct Verification {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Identification {
-    /// The configured threshold (the figures below are at it).
+    /// The threshold in force (the figures below are at it): `--threshold` when given, else the
+    /// one derived for this enrolled set from the false-accept rate.
     pub threshold: f64,
+    /// `configured`, `model`, `gallery` or `default`, as `/health` says it.
+    pub threshold_source: String,
     pub true_accept_rate: f64,
     pub false_accept_rate: f64,
     pub false_reject_rate: f64,
@@ -241,7 +247,7 @@ impl Report {
                 r.misidentified
             );
         };
-        row(&mut s, "configured", &i.at_threshold);
+        row(&mut s, &format!("in force ({})", i.threshold_source), &i.at_threshold);
         row(&mut s, "most right", &i.best);
         for (far, r) in &i.at_far {
             row(&mut s, &format!("FAR <= {far}"), r);
@@ -292,6 +298,37 @@ impl Report {
                     pct(r.at_threshold.false_accept_rate),
                     pct(r.at_far_0_001.true_accept_rate),
                     thr(r.at_far_0_001.threshold)
+                );
+            }
+        }
+        if !self.sites.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nSites (people at odd positions by name; each at its derived threshold)"
+            );
+            let _ = writeln!(
+                s,
+                "  {:>8} {:>4} {:>9} {:>9} {:>9} {:>22} {:>10} {:>8}",
+                "enrolled", "refs", "FAR asked", "threshold", "source", "strangers acc.", "wrong name", "TAR"
+            );
+            for r in &self.sites {
+                let _ = writeln!(
+                    s,
+                    "  {:>8} {:>4} {:>9} {:>9} {:>9} {:>22} {:>10} {:>8}",
+                    r.enrolled,
+                    r.references,
+                    r.requested_false_accept_rate,
+                    thr(r.threshold),
+                    r.threshold_source,
+                    format!(
+                        "{} ({}/{}, {}p)",
+                        pct(r.stranger_accept_rate),
+                        r.strangers_accepted,
+                        r.stranger_probes,
+                        r.stranger_people_accepted
+                    ),
+                    pct(r.misidentification_rate),
+                    pct(r.true_accept_rate)
                 );
             }
         }

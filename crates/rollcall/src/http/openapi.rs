@@ -90,7 +90,13 @@ pub struct NotRecognised {
     #[schema(example = "not_recognised")]
     pub error: String,
     pub message: String,
+    /// The threshold in force.
     pub threshold: f64,
+    /// The false-accept rate per attempt the threshold was derived for.
+    pub false_accept_rate: f64,
+    /// `model`, `gallery`, `configured` or `default`.
+    #[schema(example = "model")]
+    pub threshold_source: String,
     /// Every face of the frame, largest first.
     pub faces: Vec<FaceJson>,
 }

@@ -64,6 +64,9 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         metrics::gauge!("rollcall_users").set(n as f64);
     }
     metrics::gauge!("rollcall_gallery_people").set(state.rollcall.gallery_len() as f64);
+    let point = state.rollcall.operating_point();
+    metrics::gauge!("rollcall_threshold").set(f64::from(point.threshold.value()));
+    metrics::gauge!("rollcall_threshold_false_accept_rate").set(point.false_accept_rate);
     (
         [(
             header::CONTENT_TYPE,
@@ -95,7 +98,16 @@ pub struct Health {
     model: String,
     #[schema(value_type = String, example = "face-api")]
     embedder: EmbedderKind,
+    /// The threshold in force (derived for the people registered now, unless configured).
     threshold: f64,
+    /// The false-accept rate per attempt it was derived for.
+    false_accept_rate: f64,
+    /// `model`, `gallery`, `configured` or `default` (docs/accuracy.md).
+    #[schema(example = "model")]
+    threshold_source: &'static str,
+    /// People and reference faces the threshold was derived for (those of the model in use).
+    gallery_people: usize,
+    gallery_references: usize,
     /// Null when the database cannot be reached.
     users: Option<i64>,
 }
@@ -131,6 +143,7 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     // A probe that hangs (a dead network mount) is as bad as one that fails.
     let storage = storage.unwrap_or(Storage::Unavailable);
     let healthy = database == "ok" && storage == Storage::Ok;
+    let point = rollcall.operating_point();
     let body = Health {
         status: if healthy { "ok" } else { "unavailable" },
         database,
@@ -138,7 +151,11 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
         backend: rollcall.backend(),
         model: state.rollcall.model().to_owned(),
         embedder: state.rollcall.embedder(),
-        threshold: crate::view::round(state.rollcall.threshold().value()),
+        threshold: crate::view::round(point.threshold.value()),
+        false_accept_rate: point.false_accept_rate,
+        threshold_source: point.source.as_str(),
+        gallery_people: point.people,
+        gallery_references: point.references,
         users,
     };
     let status = if healthy {

@@ -110,6 +110,8 @@ pub async fn verify(
                 last_name: person.last_name.clone(),
                 similarity: round(person.similarity.0),
                 threshold: round(v.threshold.value()),
+                false_accept_rate: v.operating_point.false_accept_rate,
+                threshold_source: v.operating_point.source.as_str(),
                 model: v.model.clone(),
                 checked_in: faces[0].checked_in,
                 attendance: event.map(|e| EventRef { id: e.id, at: e.at }),
@@ -121,6 +123,8 @@ pub async fn verify(
             "the person in the photo is not registered (no one is similar enough)",
         )
         .with("threshold", round(v.threshold.value()))
+        .with("false_accept_rate", v.operating_point.false_accept_rate)
+        .with("threshold_source", v.operating_point.source.as_str())
         .with("faces", serde_json::to_value(&faces).unwrap_or_default())),
     }
 }

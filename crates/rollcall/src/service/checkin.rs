@@ -5,6 +5,7 @@ use super::people::without_embedding;
 use super::{Rollcall, ServiceError};
 use crate::domain::{Kiosk, Threshold};
 use crate::gallery::Candidate;
+use crate::operating_point::OperatingPoint;
 use crate::store::CheckIn;
 use rollcall_vision::Detection;
 use std::sync::Arc;
@@ -28,6 +29,8 @@ pub struct Verification {
     /// Largest first; never empty.
     pub faces: Vec<VerifiedFace>,
     pub threshold: Threshold,
+    /// The threshold with what it was derived for (the one this photo was judged by).
+    pub operating_point: OperatingPoint,
     pub model: String,
 }
 
@@ -45,6 +48,8 @@ impl Rollcall {
             metrics::counter!("rollcall_rejections_total", "reason" => "no_face").increment(1);
             return Err(ServiceError::NoFace);
         }
+        // One threshold for the whole photo, even if someone registers meanwhile.
+        let point = self.gallery.operating_point();
         let mut faces = Vec::with_capacity(analysis.faces.len());
         let mut seen = std::collections::HashSet::new();
         for face in analysis.faces {
@@ -52,7 +57,7 @@ impl Rollcall {
             let best = self.gallery.best(embedding);
             let matched = best
                 .as_ref()
-                .is_some_and(|c| self.threshold.accepts(c.similarity));
+                .is_some_and(|c| point.threshold.accepts(c.similarity));
             let mut check_in = None;
             if let (true, true, Some(c)) = (matched, record, &best) {
                 // The same person twice in one frame is checked in once.
@@ -89,7 +94,8 @@ impl Rollcall {
             width: analysis.width,
             height: analysis.height,
             faces,
-            threshold: self.threshold,
+            threshold: point.threshold,
+            operating_point: point,
             model: self.model().to_owned(),
         })
     }

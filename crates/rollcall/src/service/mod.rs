@@ -20,6 +20,7 @@ use crate::attendance::Attendance;
 use crate::audit::{AuditRecord, Entry, Page};
 use crate::domain::Threshold;
 use crate::gallery::{Gallery, LoadReport};
+use crate::operating_point::{self, OperatingPoint, Rule};
 use crate::store::{
     AttendanceFilter, AttendanceRecord, PhotoDir, Storage, Store, StoreError, UserRecord,
 };
@@ -91,8 +92,10 @@ impl ServiceError {
 /// How the service behaves; from [`crate::config::Settings`].
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// `None`: the embedder's default.
+    /// `None`: derived from `false_accept_rate` for the gallery ([`crate::operating_point`]).
     pub threshold: Option<Threshold>,
+    /// The risk the derived threshold keeps: strangers accepted as someone, per attempt.
+    pub false_accept_rate: f64,
     pub cooldown: Duration,
     pub workers: usize,
     pub queue: usize,
@@ -105,7 +108,6 @@ pub struct Rollcall {
     gallery: Gallery,
     inference: Inference,
     attendance: Attendance,
-    threshold: Threshold,
 }
 
 impl Rollcall {
@@ -117,11 +119,14 @@ impl Rollcall {
         pipeline: Arc<FacePipeline>,
         options: &Options,
     ) -> Result<Rollcall, ServiceError> {
-        let threshold = match options.threshold {
-            Some(given) => given,
-            // The embedders' defaults are constants inside the valid range.
-            None => Threshold::new(pipeline.default_threshold())
-                .map_err(|e| ServiceError::Internal(format!("the embedder's default {e}")))?,
+        // The embedders' defaults are constants inside the valid range.
+        let default = Threshold::new(pipeline.default_threshold())
+            .map_err(|e| ServiceError::Internal(format!("the embedder's default {e}")))?;
+        let rule = Rule {
+            false_accept_rate: options.false_accept_rate,
+            configured: options.threshold,
+            default,
+            model: operating_point::model_tail(pipeline.model_id()),
         };
         let removed = photos.sweep(&store.all_image_paths().await?)?;
         if removed > 0 {
@@ -129,9 +134,10 @@ impl Rollcall {
                 "removed {removed} reference photo file(s) left by interrupted operations"
             );
         }
-        let gallery = Gallery::new(pipeline.model_id());
+        let gallery = Gallery::new(pipeline.model_id(), rule);
         let report = gallery.load(store.all_embeddings().await?);
         warn_other_models(&report, gallery.model());
+        say_where_the_threshold_comes_from(&gallery);
         let attendance = Attendance::new(store.clone(), options.cooldown);
         Ok(Rollcall {
             inference: Inference::new(pipeline, options.workers, options.queue),
@@ -139,7 +145,6 @@ impl Rollcall {
             photos,
             gallery,
             attendance,
-            threshold,
         })
     }
 
@@ -152,9 +157,15 @@ impl Rollcall {
         self.inference.pipeline().kind()
     }
 
-    /// The similarity a face needs to match.
+    /// The similarity a face needs to match now: derived for the people registered, unless
+    /// configured.
     pub fn threshold(&self) -> Threshold {
-        self.threshold
+        self.gallery.operating_point().threshold
+    }
+
+    /// The threshold in force with the risk it was derived for, its source and the gallery size.
+    pub fn operating_point(&self) -> OperatingPoint {
+        self.gallery.operating_point()
     }
 
     /// The database (for the start-up, which closes it on shutdown).
@@ -246,4 +257,31 @@ fn warn_other_models(report: &LoadReport, model: &str) {
             report.unreadable
         );
     }
+}
+
+/// The start-up log line on the threshold: how it is chosen, and what it is now.
+fn say_where_the_threshold_comes_from(gallery: &Gallery) {
+    let rule = gallery.rule();
+    let point = gallery.operating_point();
+    if rule.configured.is_some() {
+        tracing::info!("threshold {} as configured", point.threshold);
+        return;
+    }
+    if rule.model.is_none() {
+        tracing::warn!(
+            "model {} has no impostor calibration: the threshold comes from the gallery's own \
+             pairs once it holds {} of them, below that the embedder's default {}",
+            gallery.model(),
+            operating_point::MIN_GALLERY_PAIRS,
+            rule.default
+        );
+    }
+    tracing::info!(
+        "threshold {} ({}) for at most {} false accepts per attempt with {} people, {} references",
+        point.threshold,
+        point.source.as_str(),
+        point.false_accept_rate,
+        point.people,
+        point.references
+    );
 }

@@ -21,5 +21,6 @@ mod privacy;
 mod recognition;
 mod roles;
 mod storage;
+mod threshold;
 mod unavailable;
 mod users;

@@ -76,6 +76,7 @@
       el.dataset.state = 'ok';
       el.textContent = 'Server OK';
       el.title = `Server OK · ${d.embedder || d.model || 'model ?'} · ${d.users ?? '?'} registered`;
+      $('#threshold-state').textContent = thresholdLine(d);
     } else if (res.status === 0) {
       el.dataset.state = 'down';
       el.textContent = 'Server unreachable';
@@ -85,6 +86,17 @@
       el.textContent = d.database === 'unavailable' ? 'Database unavailable' : `Server error (${res.status})`;
       el.title = el.textContent;
     }
+  }
+
+  // "threshold in force 0.948 — at most 1 stranger in 1,000 attempts, 91 people"
+  function thresholdLine(d) {
+    if (typeof d.threshold !== 'number') return '';
+    const t = `threshold in force ${d.threshold.toFixed(3)}`;
+    if (d.threshold_source === 'configured') return `${t} (set by the configuration)`;
+    if (d.threshold_source === 'default') return `${t} (the model's default: too few people to derive one)`;
+    const attempts = Math.round(1 / d.false_accept_rate).toLocaleString('en');
+    const people = `${d.gallery_people} ${d.gallery_people === 1 ? 'person' : 'people'}`;
+    return `${t} — at most 1 stranger in ${attempts} attempts, ${people}`;
   }
 
   // ---- people -----------------------------------------------------------------------------

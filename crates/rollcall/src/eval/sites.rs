@@ -1,0 +1,203 @@
+//! What a site will see with the threshold derived for its gallery ([`operating_point`]), and
+//! the impostor calibration that derivation starts from.
+//!
+//! The photo set is cut in two by identity: people at even positions by name make the
+//! calibration ([`calibration_pairs`]), people at odd positions the sites ([`sites`]), so that no
+//! figure is measured on the photos its threshold was derived from.
+
+use super::dataset::{Dataset, PhotoId, SplitMix64};
+use super::embed::Embeddings;
+use crate::matching;
+use crate::operating_point::{OperatingPoint, Rule, ScoreHistogram};
+use serde::Serialize;
+
+/// Gallery sizes of the site table (`None`: every eligible person).
+pub const SITE_SIZES: [Option<usize>; 4] = [Some(50), Some(100), Some(300), None];
+/// Reference photos per person in the site table.
+pub const SITE_REFERENCES: [usize; 3] = [1, 2, 3];
+/// The seed of the draw of each site's people.
+pub const SITE_SEED: u64 = 15;
+
+/// Which half of the people a figure uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Half {
+    /// Even positions by name: the calibration.
+    Calibration,
+    /// Odd positions: the measurements.
+    Measurement,
+}
+
+impl Half {
+    fn holds(self, person: usize) -> bool {
+        (person % 2 == 0) == (self == Half::Calibration)
+    }
+}
+
+/// The photos with a face of one half, by person.
+fn faces_of(dataset: &Dataset, embeddings: &Embeddings, half: Half) -> Vec<(usize, Vec<PhotoId>)> {
+    (0..dataset.people.len())
+        .filter(|&p| half.holds(p))
+        .map(|p| {
+            let ids = (0..dataset.people[p].photos.len())
+                .map(|i| (p, i))
+                .filter(|&id| embeddings.embedding(id).is_some())
+                .collect();
+            (p, ids)
+        })
+        .collect()
+}
+
+/// Every pair of photos of two different people of the calibration half, scored: the model's
+/// per-comparison impostor distribution. Also returns (people, photos) used.
+pub fn calibration_pairs(dataset: &Dataset, embeddings: &Embeddings) -> (ScoreHistogram, usize, usize) {
+    let people = faces_of(dataset, embeddings, Half::Calibration);
+    let photos: Vec<(usize, &[f32])> = people
+        .iter()
+        .flat_map(|(p, ids)| {
+            ids.iter()
+                .filter_map(move |&id| Some((*p, embeddings.embedding(id)?)))
+        })
+        .collect();
+    let mut histogram = ScoreHistogram::default();
+    for (i, (pa, a)) in photos.iter().enumerate() {
+        for (pb, b) in &photos[i + 1..] {
+            if pa != pb {
+                histogram.add(matching::cosine(a, b));
+            }
+        }
+    }
+    let with_photos = people.iter().filter(|(_, ids)| !ids.is_empty()).count();
+    (histogram, with_photos, photos.len())
+}
+
+/// The threshold `rule` derives for a gallery of (person, reference vectors).
+pub fn derive_for(rule: &Rule, gallery: &[(usize, Vec<&[f32]>)]) -> OperatingPoint {
+    let mut pairs = ScoreHistogram::default();
+    for (i, (_, a)) in gallery.iter().enumerate() {
+        for (_, b) in &gallery[i + 1..] {
+            for x in a {
+                for y in b {
+                    pairs.add(matching::cosine(x, y));
+                }
+            }
+        }
+    }
+    let references = gallery.iter().map(|(_, r)| r.len()).sum();
+    rule.derive(&pairs, gallery.len(), references)
+}
+
+/// One row of the site table.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SiteRow {
+    pub enrolled: usize,
+    pub references: usize,
+    pub requested_false_accept_rate: f64,
+    pub threshold: f64,
+    pub threshold_source: &'static str,
+    pub genuine_probes: usize,
+    pub stranger_probes: usize,
+    /// Strangers accepted as anyone / strangers: to compare with the requested rate.
+    pub stranger_accept_rate: f64,
+    pub strangers_accepted: usize,
+    /// Different people among the strangers accepted (a stranger's photos come together).
+    pub stranger_people_accepted: usize,
+    /// Genuine probes accepted as someone else / genuine probes.
+    pub misidentification_rate: f64,
+    /// Genuine probes accepted as themselves / genuine probes.
+    pub true_accept_rate: f64,
+}
+
+/// The attendance scenario of the measurement half at each size of [`SITE_SIZES`] and
+/// [`SITE_REFERENCES`]: people with more photos than references are drawn (fixed seed) and
+/// enrolled with their first photos, their others probe; every photo of a measurement-half
+/// person not enrolled is a stranger. Each site at the threshold `rule` derives for it.
+pub fn sites(dataset: &Dataset, embeddings: &Embeddings, rule: &Rule) -> Vec<SiteRow> {
+    let people = faces_of(dataset, embeddings, Half::Measurement);
+    let mut rows = Vec::new();
+    for &refs in &SITE_REFERENCES {
+        let mut eligible: Vec<usize> = (0..people.len())
+            .filter(|&k| people[k].1.len() > refs)
+            .collect();
+        shuffle(&mut eligible, SITE_SEED);
+        for size in SITE_SIZES {
+            let n = size.unwrap_or(eligible.len());
+            if n > eligible.len() {
+                continue;
+            }
+            let mut enrolled = vec![false; people.len()];
+            for &k in &eligible[..n] {
+                enrolled[k] = true;
+            }
+            rows.push(site(&people, &enrolled, refs, embeddings, rule));
+        }
+    }
+    rows
+}
+
+fn site(
+    people: &[(usize, Vec<PhotoId>)],
+    enrolled: &[bool],
+    refs: usize,
+    embeddings: &Embeddings,
+    rule: &Rule,
+) -> SiteRow {
+    let vector = |id: PhotoId| embeddings.embedding(id).unwrap_or(&[]);
+    let gallery: Vec<(usize, Vec<&[f32]>)> = people
+        .iter()
+        .zip(enrolled)
+        .filter(|(_, e)| **e)
+        .map(|((p, ids), _)| (*p, ids[..refs].iter().map(|&id| vector(id)).collect()))
+        .collect();
+    let point = derive_for(rule, &gallery);
+    let threshold = f64::from(point.threshold.value());
+    let (mut genuine, mut strangers) = (0usize, 0usize);
+    let (mut right, mut wrong, mut strangers_accepted) = (0usize, 0usize, 0usize);
+    let mut stranger_people = std::collections::BTreeSet::new();
+    for ((person, ids), &is_enrolled) in people.iter().zip(enrolled) {
+        let probes = if is_enrolled { &ids[refs..] } else { &ids[..] };
+        for &id in probes {
+            let best = matching::best_match(
+                vector(id),
+                gallery.iter().map(|(p, r)| (*p, r.iter().copied())),
+            )
+            .filter(|(_, s)| matching::accepts(*s, threshold));
+            if is_enrolled {
+                genuine += 1;
+                match best {
+                    Some((who, _)) if who == *person => right += 1,
+                    Some(_) => wrong += 1,
+                    None => {}
+                }
+            } else {
+                strangers += 1;
+                if best.is_some() {
+                    strangers_accepted += 1;
+                    stranger_people.insert(*person);
+                }
+            }
+        }
+    }
+    let rate = |k: usize, n: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
+    SiteRow {
+        enrolled: gallery.len(),
+        references: refs,
+        requested_false_accept_rate: point.false_accept_rate,
+        threshold: (threshold * 1e6).round() / 1e6,
+        threshold_source: point.source.as_str(),
+        genuine_probes: genuine,
+        stranger_probes: strangers,
+        stranger_accept_rate: rate(strangers_accepted, strangers),
+        strangers_accepted,
+        stranger_people_accepted: stranger_people.len(),
+        misidentification_rate: rate(wrong, genuine),
+        true_accept_rate: rate(right, genuine),
+    }
+}
+
+/// Fisher–Yates with the fixed-seed generator.
+fn shuffle(items: &mut [usize], seed: u64) {
+    let mut rng = SplitMix64(seed);
+    for i in (1..items.len()).rev() {
+        items.swap(i, rng.below(i + 1));
+    }
+}
