@@ -95,8 +95,8 @@ impl ScoreHistogram {
         Tail::of(self)
     }
 
-    /// The calibration file's form: the bins from where the survival falls under 5 % up (the
-    /// rest never sets a threshold), and the total.
+    /// The calibration file's form: the bins from where the survival falls under 5 % up (and
+    /// at least those the tail is fitted on; the rest never sets a threshold), and the total.
     pub fn to_calibration(&self, model: &str, made_from: &str) -> Calibration {
         let mut bins = Vec::new();
         let mut above = 0u64;
@@ -105,7 +105,9 @@ impl ScoreHistogram {
                 bins.push((lower_edge(b), self.counts[b]));
             }
             above += self.counts[b];
-            if above as f64 > 0.05 * self.total as f64 {
+            // Past 5 %, and past the range the tail is fitted over.
+            let fitted = MIN_PAIRS_ABOVE as f64 * 10f64.powf(FIT_DECADES);
+            if above as f64 > (0.05 * self.total as f64).max(fitted) {
                 break;
             }
         }

@@ -754,3 +754,90 @@ fn accuracy_floor_on_a_fixed_subset_of_lfw() {
         "false accepts above the ceiling: {figures}"
     );
 }
+
+// --- the site table: thresholds derived for each gallery ---------------------------------------
+
+/// 800 people of 1–5 photos each: photos of one person lie around their own random direction in
+/// 16 dimensions, people are independent of each other (so the independence the derivation
+/// assumes holds, and its false-accept rate can be checked).
+fn synthetic_people() -> (Dataset, Embeddings) {
+    let centres = embeddings(800, 16, 21);
+    let noise = embeddings(800 * 5, 16, 22);
+    let mut people = Vec::new();
+    let mut outcomes = Vec::new();
+    for (k, centre) in centres.iter().enumerate() {
+        let n = k % 5 + 1;
+        people.push(Person {
+            name: format!("P{k:03}"),
+            photos: (0..n)
+                .map(|i| Photo {
+                    path: format!("P{k:03}/{i}.jpg").into(),
+                    number: Some(i as u32 + 1),
+                })
+                .collect(),
+        });
+        outcomes.push(
+            (0..n)
+                .map(|i| {
+                    let v: Vec<f32> = centre
+                        .values()
+                        .iter()
+                        .zip(noise[5 * k + i].values())
+                        .map(|(c, e)| c + 0.35 * e)
+                        .collect();
+                    PhotoOutcome::Face {
+                        embedding: Embedding::new(v).unwrap().values().to_vec(),
+                        faces: 1,
+                    }
+                })
+                .collect(),
+        );
+    }
+    let dataset = Dataset {
+        root: ".".into(),
+        people,
+    };
+    (dataset, Embeddings::from_outcomes(outcomes))
+}
+
+/// The site table is the same twice, each site's threshold rises with its gallery, and the
+/// strangers it accepts are the rate asked for (here 5 %, to be measurable on 1,000–2,000
+/// stranger photos): a derivation that ignores the number of references, or inverts the tail
+/// the wrong way, lets far more strangers in or far fewer.
+#[test]
+fn sites_keep_the_false_accept_rate_they_were_derived_for() {
+    use rollcall::eval::sites::{calibration_pairs, sites};
+    use rollcall::operating_point::Rule;
+    let (dataset, embeddings) = synthetic_people();
+    let (pairs, people, photos) = calibration_pairs(&dataset, &embeddings);
+    assert_eq!((people, photos), (400, 1200));
+    let rule = Rule {
+        false_accept_rate: 0.05,
+        configured: None,
+        default: rollcall::domain::Threshold::new(0.5).unwrap(),
+        model: pairs.tail(),
+    };
+    let rows = sites(&dataset, &embeddings, &rule);
+    assert_eq!(rows, sites(&dataset, &embeddings, &rule));
+    // 300 of 1 reference; 240 and 160 are all who have more photos than 2 or 3 references.
+    let sizes: Vec<(usize, usize)> = rows.iter().map(|r| (r.references, r.enrolled)).collect();
+    assert_eq!(
+        sizes,
+        [(1, 50), (1, 100), (1, 300), (1, 320), (2, 50), (2, 100), (2, 240), (3, 50), (3, 100), (3, 160)]
+    );
+    for row in &rows {
+        assert!(
+            (0.025..=0.085).contains(&row.stranger_accept_rate),
+            "asked 5 %: {row:?}"
+        );
+        assert!(row.true_accept_rate > 0.5, "{row:?}");
+    }
+    for refs in 1..=3 {
+        let t: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.references == refs)
+            .map(|r| r.threshold)
+            .collect();
+        assert!(t.windows(2).all(|w| w[0] < w[1]), "{t:?}");
+    }
+}

@@ -282,9 +282,9 @@ impl Report {
                 "  {:>4} {:>8} {:>16} {:>16} {:>16} {:>22}",
                 "refs",
                 "rank-1",
-                "TAR @ configured",
-                "FRR @ configured",
-                "FAR @ configured",
+                "TAR @ in force",
+                "FRR @ in force",
+                "FAR @ in force",
                 "TAR @ FAR<=0.1% (thr)"
             );
             for r in &i.references_comparison {
