@@ -360,4 +360,45 @@ mod tests {
         g.remove(99);
         assert_eq!(g.member_pairs().total(), 2);
     }
+
+    /// What keeping the threshold current costs at 10,000 people (128-d, one reference each):
+    /// `cargo test -p rollcall --lib -- --ignored --nocapture recompute_cost`. Not run by default
+    /// (the load compares 50 million pairs).
+    #[test]
+    #[ignore]
+    fn recompute_cost_at_ten_thousand_people() {
+        let mut state = 7u64;
+        let mut vector = || {
+            let v: Vec<f32> = (0..128)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    ((state >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+                })
+                .collect();
+            Embedding::new(v).unwrap()
+        };
+        let rows: Vec<EmbeddingRow> = (0..10_000)
+            .map(|id| EmbeddingRow {
+                user_id: id,
+                first_name: "F".into(),
+                last_name: "L".into(),
+                model: "m1".into(),
+                embedding: vector().to_le_bytes(),
+            })
+            .collect();
+        let g = Gallery::of("m1");
+        let started = std::time::Instant::now();
+        g.load(rows);
+        let loaded = started.elapsed();
+        let started = std::time::Instant::now();
+        g.add(10_000, "A", "B", vec![vector()]);
+        let added = started.elapsed();
+        let started = std::time::Instant::now();
+        g.remove(10_000);
+        let removed = started.elapsed();
+        eprintln!("10,000 people: load {loaded:?}, register {added:?}, delete {removed:?}");
+        assert_eq!(g.member_pairs().total(), 10_000 * 9_999 / 2);
+    }
 }

@@ -7,6 +7,7 @@
 
 pub mod dataset;
 pub mod embed;
+pub mod margin;
 pub mod metrics;
 pub mod plots;
 pub mod report;
@@ -153,6 +154,7 @@ pub fn evaluate(
         },
         verification,
         identification,
+        margin_rule: margin::margin_rule(&split, embeddings, CALIBRATION_FAR),
         sites: settings
             .rule
             .as_ref()

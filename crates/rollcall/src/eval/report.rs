@@ -16,6 +16,9 @@ pub struct Report {
     pub dataset: DatasetInfo,
     pub verification: Verification,
     pub identification: Identification,
+    /// The attendance scenario with a margin rule (best person ahead of the runner-up by the
+    /// margin), each at its best threshold for FAR ≤ 0.1 %: not applied by the server.
+    pub margin_rule: Vec<super::margin::MarginRow>,
     /// What a site sees at the threshold derived for its gallery: sizes × references, on the
     /// people the calibration was not made from (docs/accuracy.md). Empty without a rule.
     pub sites: Vec<super::sites::SiteRow>,
@@ -298,6 +301,22 @@ impl Report {
                     pct(r.at_threshold.false_accept_rate),
                     pct(r.at_far_0_001.true_accept_rate),
                     thr(r.at_far_0_001.threshold)
+                );
+            }
+        }
+        if !self.margin_rule.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nMargin rule (best ahead of the runner-up by the margin; FAR <= 0.1%)"
+            );
+            for r in &self.margin_rule {
+                let _ = writeln!(
+                    s,
+                    "  margin {:<6} threshold {}  TAR {}  false accepts {}",
+                    r.margin,
+                    thr(r.threshold),
+                    pct(r.true_accept_rate),
+                    r.false_accepts
                 );
             }
         }
