@@ -337,14 +337,22 @@ mod tests {
     #[test]
     fn member_pairs_follow_registrations_and_deletions() {
         let g = Gallery::of("m1");
-        g.add(1, "A", "A", vec![unit(&[1.0, 0.0, 0.0]), unit(&[0.9, 0.1, 0.0])]);
+        g.add(
+            1,
+            "A",
+            "A",
+            vec![unit(&[1.0, 0.0, 0.0]), unit(&[0.9, 0.1, 0.0])],
+        );
         g.add(2, "B", "B", vec![unit(&[0.0, 1.0, 0.0])]);
         g.add(3, "C", "C", vec![unit(&[0.6, 0.8, 0.0])]);
         g.add(2, "B", "B", vec![unit(&[0.0, 0.9, 0.3])]);
         // 1–2: 2×2, 1–3: 2×1, 2–3: 2×1; never a person's references against each other.
         assert_eq!(g.member_pairs().total(), 8);
         let point = g.operating_point();
-        assert_eq!((point.people, point.references, point.source), (3, 5, Source::Default));
+        assert_eq!(
+            (point.people, point.references, point.source),
+            (3, 5, Source::Default)
+        );
 
         g.remove(2);
         let reloaded = Gallery::of("m1");

@@ -426,7 +426,10 @@ mod tests {
             model: exponential(100_000).tail(),
         };
         let point = rule.derive(&exponential(MIN_GALLERY_PAIRS), 300, 300);
-        assert_eq!((point.threshold, point.source), (configured, Source::Configured));
+        assert_eq!(
+            (point.threshold, point.source),
+            (configured, Source::Configured)
+        );
         let bare = Rule {
             configured: None,
             model: None,

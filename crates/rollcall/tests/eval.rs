@@ -827,7 +827,18 @@ fn sites_keep_the_false_accept_rate_they_were_derived_for() {
     let sizes: Vec<(usize, usize)> = rows.iter().map(|r| (r.references, r.enrolled)).collect();
     assert_eq!(
         sizes,
-        [(1, 50), (1, 100), (1, 300), (1, 320), (2, 50), (2, 100), (2, 240), (3, 50), (3, 100), (3, 160)]
+        [
+            (1, 50),
+            (1, 100),
+            (1, 300),
+            (1, 320),
+            (2, 50),
+            (2, 100),
+            (2, 240),
+            (3, 50),
+            (3, 100),
+            (3, 160)
+        ]
     );
     for row in &rows {
         assert!(

@@ -3,9 +3,9 @@
 
 use super::args::{CommonArgs, EmbedderArgs, ThresholdArgs};
 use super::Leading;
+use crate::domain::Threshold;
 use crate::eval::dataset::{generate_pairs, Dataset, PairsFile};
 use crate::eval::report::ModelInfo;
-use crate::domain::Threshold;
 use crate::eval::{
     decimal_threshold, derived_threshold, embed, evaluate, plots, sites, Evaluation, PairSet,
     Settings,
@@ -134,7 +134,10 @@ pub fn run(leading: &Leading, args: EvalArgs) -> anyhow::Result<()> {
         Some(t) => (decimal_threshold(t.value()), "configured"),
         None => {
             let point = derived_threshold(&dataset, &embeddings, references, &rule);
-            (decimal_threshold(point.threshold.value()), point.source.as_str())
+            (
+                decimal_threshold(point.threshold.value()),
+                point.source.as_str(),
+            )
         }
     };
     let settings = Settings {

@@ -57,14 +57,18 @@ impl Embeddings {
     pub fn load(path: &std::path::Path, model: &str, dataset: &Dataset) -> Option<Self> {
         let text = std::fs::read(path).ok()?;
         let cache: Cache = serde_json::from_slice(&text).ok()?;
-        (cache.model == model && cache.photos == photo_list(dataset))
-            .then_some(Embeddings {
-                outcomes: cache.outcomes,
-            })
+        (cache.model == model && cache.photos == photo_list(dataset)).then_some(Embeddings {
+            outcomes: cache.outcomes,
+        })
     }
 
     /// Keep the outcomes for the next run on the same photos and model.
-    pub fn save(&self, path: &std::path::Path, model: &str, dataset: &Dataset) -> anyhow::Result<()> {
+    pub fn save(
+        &self,
+        path: &std::path::Path,
+        model: &str,
+        dataset: &Dataset,
+    ) -> anyhow::Result<()> {
         let cache = Cache {
             model: model.to_owned(),
             photos: photo_list(dataset),

@@ -33,7 +33,14 @@ fn rank(split: &Split, embeddings: &Embeddings) -> Vec<Ranked> {
     let gallery: Vec<(usize, Vec<&[f32]>)> = split
         .gallery
         .iter()
-        .map(|(p, ids)| (*p, ids.iter().filter_map(|&id| embeddings.embedding(id)).collect()))
+        .map(|(p, ids)| {
+            (
+                *p,
+                ids.iter()
+                    .filter_map(|&id| embeddings.embedding(id))
+                    .collect(),
+            )
+        })
         .filter(|(_, refs): &(usize, Vec<&[f32]>)| !refs.is_empty())
         .collect();
     split

@@ -187,7 +187,9 @@ pub fn derived_threshold(
         .map(|(p, ids)| {
             (
                 *p,
-                ids.iter().filter_map(|&id| embeddings.embedding(id)).collect(),
+                ids.iter()
+                    .filter_map(|&id| embeddings.embedding(id))
+                    .collect(),
             )
         })
         .filter(|(_, refs): &(usize, Vec<&[f32]>)| !refs.is_empty())

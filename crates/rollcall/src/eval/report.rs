@@ -250,7 +250,11 @@ impl Report {
                 r.misidentified
             );
         };
-        row(&mut s, &format!("in force ({})", i.threshold_source), &i.at_threshold);
+        row(
+            &mut s,
+            &format!("in force ({})", i.threshold_source),
+            &i.at_threshold,
+        );
         row(&mut s, "most right", &i.best);
         for (far, r) in &i.at_far {
             row(&mut s, &format!("FAR <= {far}"), r);
@@ -328,7 +332,14 @@ impl Report {
             let _ = writeln!(
                 s,
                 "  {:>8} {:>4} {:>9} {:>9} {:>9} {:>22} {:>10} {:>8}",
-                "enrolled", "refs", "FAR asked", "threshold", "source", "strangers acc.", "wrong name", "TAR"
+                "enrolled",
+                "refs",
+                "FAR asked",
+                "threshold",
+                "source",
+                "strangers acc.",
+                "wrong name",
+                "TAR"
             );
             for r in &self.sites {
                 let _ = writeln!(

@@ -29,7 +29,7 @@ pub enum Half {
 
 impl Half {
     fn holds(self, person: usize) -> bool {
-        (person % 2 == 0) == (self == Half::Calibration)
+        person.is_multiple_of(2) == (self == Half::Calibration)
     }
 }
 
@@ -49,7 +49,10 @@ fn faces_of(dataset: &Dataset, embeddings: &Embeddings, half: Half) -> Vec<(usiz
 
 /// Every pair of photos of two different people of the calibration half, scored: the model's
 /// per-comparison impostor distribution. Also returns (people, photos) used.
-pub fn calibration_pairs(dataset: &Dataset, embeddings: &Embeddings) -> (ScoreHistogram, usize, usize) {
+pub fn calibration_pairs(
+    dataset: &Dataset,
+    embeddings: &Embeddings,
+) -> (ScoreHistogram, usize, usize) {
     let people = faces_of(dataset, embeddings, Half::Calibration);
     let photos: Vec<(usize, &[f32])> = people
         .iter()

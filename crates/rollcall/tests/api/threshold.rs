@@ -16,7 +16,9 @@ fn expected(references: usize) -> f64 {
         default: rollcall::domain::Threshold::new(0.0).unwrap(),
         model: model_tail("face-api-resnet128-flip"),
     };
-    let t = rule.model_threshold(references).expect("face-api is calibrated") as f32;
+    let t = rule
+        .model_threshold(references)
+        .expect("face-api is calibrated") as f32;
     (f64::from(t) * 1e6).round() / 1e6
 }
 
