@@ -20,6 +20,19 @@ use shared::models_dir;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
+/// The threshold the server derives for one face-api reference at the default false-accept rate
+/// (from the shipped calibration, as `verify` does), as `/verify` rounds it.
+fn derived_for_one_reference() -> f64 {
+    let rule = rollcall::operating_point::Rule {
+        false_accept_rate: rollcall::operating_point::DEFAULT_FALSE_ACCEPT_RATE,
+        configured: None,
+        default: rollcall::domain::Threshold::new(0.962).unwrap(),
+        model: rollcall::operating_point::model_tail("face-api-resnet128-flip"),
+    };
+    let t = rule.model_threshold(1).expect("face-api is calibrated") as f32;
+    (f64::from(t) * 1e6).round() / 1e6
+}
+
 // ---------------------------------------------------------------------------------------------
 // register
 
@@ -134,10 +147,8 @@ fn verify_names_a_registered_person_exits_0_and_records_nothing() {
         "{face}"
     );
     let footer = lines.last().expect("the threshold line");
-    assert!(
-        footer.starts_with("threshold 0.962, model face-api"),
-        "{footer}"
-    );
+    let threshold = format!("threshold {:.3}, model face-api", derived_for_one_reference());
+    assert!(footer.starts_with(&threshold), "{footer}");
     // "who is in it (records nothing)"
     assert!(data.export(&[]).is_empty());
 }
@@ -211,9 +222,12 @@ fn verify_json_gives_threshold_model_and_each_face() {
     assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
     let json = run.json();
     assert_eq!(
-        json["threshold"], 0.962,
-        "the threshold as `/verify` rounds it"
+        json["threshold"].as_f64(),
+        Some(derived_for_one_reference()),
+        "the threshold in force for one reference, as `/verify` rounds it"
     );
+    assert_eq!(json["threshold_source"], "model");
+    assert_eq!(json["false_accept_rate"], 0.001);
     let model = json["model"].as_str().expect("model");
     assert!(model.starts_with("face-api"), "{model}");
     let faces = json["faces"].as_array().expect("faces");

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 #[derive(Args, Debug, Clone)]
 pub struct VerifyArgs {
     pub photo: PathBuf,
-    /// Print JSON: { "threshold", "model", "faces": [...] } (the faces as `/verify` lists them).
+    /// Print JSON: { "threshold", "false_accept_rate", "threshold_source", "model", "faces": [...] } (the faces as `/verify` lists them).
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -38,6 +38,8 @@ pub fn run(leading: &Leading, a: VerifyArgs) -> anyhow::Result<()> {
             let faces: Vec<_> = v.faces.iter().map(FaceJson::from).collect();
             let out = serde_json::json!({
                 "threshold": round(v.threshold.value()),
+                "false_accept_rate": v.operating_point.false_accept_rate,
+                "threshold_source": v.operating_point.source.as_str(),
                 "model": v.model,
                 "faces": faces,
             });
