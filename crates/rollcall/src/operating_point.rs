@@ -35,10 +35,6 @@ const FIT_DECADES: f64 = 2.0;
 pub const MIN_GALLERY_PAIRS: u64 = 10_000;
 /// Member pairs above the level at which the gallery's scores are compared with the model's.
 pub const GALLERY_PAIRS_ABOVE: u64 = 100;
-/// Comparisons a stranger's probe counts for, per reference held: the independence formula with
-/// R references underestimates the strangers accepted on LFW (docs/accuracy.md, measured on the
-/// calibration half), so the per-comparison rate is solved for this many times R.
-pub const COMPARISONS_PER_REFERENCE: f64 = 1.0;
 
 /// Similarity scores counted in bins of [`BIN_WIDTH`] over [-1, 1].
 #[derive(Clone, Debug, PartialEq)]
@@ -239,9 +235,10 @@ impl Tail {
 }
 
 /// The per-comparison rate q for which a stranger meeting `references` independent comparisons
-/// is accepted as someone with probability `far`: q = 1 − (1 − far)^(1/R).
+/// is accepted as someone with probability `far`: q = 1 − (1 − far)^(1/R). (Independence held
+/// on the calibration's own people; docs/accuracy.md has the check.)
 pub fn per_comparison_rate(far: f64, references: usize) -> f64 {
-    let r = references.max(1) as f64 * COMPARISONS_PER_REFERENCE;
+    let r = references.max(1) as f64;
     -((-far).ln_1p() / r).exp_m1()
 }
 

@@ -101,6 +101,27 @@ async fn kiosk_and_admin_in_chromium() {
             .is_some_and(|n| n.contains(&json!("Tony Blair"))),
         "people: {names}"
     );
+    // The threshold in force, derived for the two references now registered.
+    let line = wait_js(
+        &admin,
+        "the threshold line for two people",
+        "const t = document.querySelector('#threshold-state').textContent; \
+         return t.includes('2 people') ? t : null;",
+    )
+    .await;
+    let rule = rollcall::operating_point::Rule {
+        false_accept_rate: rollcall::operating_point::DEFAULT_FALSE_ACCEPT_RATE,
+        configured: None,
+        default: rollcall::domain::Threshold::new(0.962).unwrap(),
+        model: rollcall::operating_point::model_tail("face-api-resnet128-flip"),
+    };
+    let derived = f64::from(rule.model_threshold(2).unwrap() as f32);
+    assert_eq!(
+        line,
+        json!(format!(
+            "threshold in force {derived:.3} — at most 1 stranger in 1,000 attempts, 2 people"
+        ))
+    );
     // Escaping: the tricky name is text, not markup.
     let tricky = format!("{TRICKY_FIRST} {TRICKY_LAST}");
     assert!(

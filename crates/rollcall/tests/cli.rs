@@ -147,7 +147,10 @@ fn verify_names_a_registered_person_exits_0_and_records_nothing() {
         "{face}"
     );
     let footer = lines.last().expect("the threshold line");
-    let threshold = format!("threshold {:.3}, model face-api", derived_for_one_reference());
+    let threshold = format!(
+        "threshold {:.3}, model face-api",
+        derived_for_one_reference()
+    );
     assert!(footer.starts_with(&threshold), "{footer}");
     // "who is in it (records nothing)"
     assert!(data.export(&[]).is_empty());
