@@ -200,9 +200,9 @@ pub async fn per_day(
     let mut f = filters(q)?;
     let range = f.days()?;
     let to = range.to.unwrap_or_else(|| Utc::now().date_naive());
-    let from = range
-        .from
-        .unwrap_or_else(|| to - chrono::Days::new(DEFAULT_DAILY_DAYS - 1));
+    let from = range.from.unwrap_or_else(|| {
+        (to - chrono::Days::new(DEFAULT_DAILY_DAYS - 1)).max(crate::domain::FIRST_DAY)
+    });
     if from > to {
         return Err(ApiError::bad_request(format!(
             "from {from} is after to {to}"

@@ -7,6 +7,7 @@
 
 pub mod photos;
 pub mod private;
+mod time;
 
 use crate::audit::{Entry, Target};
 use crate::domain::PersonName;
@@ -20,6 +21,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use photos::{PhotoDir, StagedPhoto, Storage};
+pub use time::DbTime;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -89,7 +91,7 @@ macro_rules! insert_audit {
     ($conn:expr, $entry:expr) => {{
         let entry: &Entry = $entry;
         sqlx::query($crate::store::audit_log::INSERT)
-            .bind(entry.at)
+            .bind($crate::store::DbTime(entry.at))
             .bind(entry.actor.label())
             .bind(entry.action.as_str())
             .bind(entry.target.as_deref())
@@ -342,7 +344,7 @@ impl Store {
             .bind(&first.embedding)
             .bind(first.photo.image_path())
             .bind(model)
-            .bind(now)
+            .bind(DbTime(now))
             .execute(&mut *tx)
             .await?
             .inserted_id();
@@ -563,7 +565,7 @@ impl Store {
                 Some((first_name, last_name)) => {
                     let last: Option<AttendanceRecord> = sqlx::query_as(&select_last)
                         .bind(new.user_id)
-                        .bind(new.not_since)
+                        .bind(DbTime(new.not_since))
                         .fetch_optional(&mut *tx)
                         .await?;
                     match last {
@@ -580,7 +582,7 @@ impl Store {
                             .bind(new.user_id)
                             .bind(&first_name)
                             .bind(&last_name)
-                            .bind(new.at)
+                            .bind(DbTime(new.at))
                             .bind(new.similarity)
                             .bind(new.kiosk)
                             .bind(new.model)
@@ -610,7 +612,7 @@ impl Store {
     pub async fn purge_attendance(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
         let deleted = with_pool!(self, pool => {
             sqlx::query("DELETE FROM attendance WHERE at < ?")
-                .bind(cutoff)
+                .bind(DbTime(cutoff))
                 .execute(pool)
                 .await?
                 .rows_affected()
@@ -637,10 +639,10 @@ impl Store {
         let offset = i64::try_from(filter.offset).unwrap_or(i64::MAX);
         Ok(with_pool!(self, pool => {
             sqlx::query_as(&sql)
-                .bind(filter.since)
-                .bind(filter.since)
-                .bind(filter.before)
-                .bind(filter.before)
+                .bind(filter.since.map(DbTime))
+                .bind(filter.since.map(DbTime))
+                .bind(filter.before.map(DbTime))
+                .bind(filter.before.map(DbTime))
                 .bind(filter.user_id)
                 .bind(filter.user_id)
                 .bind(limit)

@@ -10,6 +10,7 @@ mod audit;
 mod bad_input;
 mod contract;
 mod cooldown;
+mod dates;
 mod front_door;
 mod instances;
 mod metric_counts;
