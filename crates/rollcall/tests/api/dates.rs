@@ -186,7 +186,55 @@ async fn days_outside_the_range_are_refused_naming_the_field(app: TestApp) {
     );
 }
 
+/// The report: with the instants sent as TIMESTAMP, MySQL answered nothing for a range
+/// reaching past 2038-01-19 or before 1970, about events well inside both.
+async fn todays_events_are_found_by_ranges_reaching_past_2038_or_before_1970(app: TestApp) {
+    let at = instant("2026-11-24T08:59:01.5Z");
+    let id = app.register_ok("Tony", "Blair", &tony_blair()[0]).await;
+    let done = app
+        .store
+        .check_in(NewCheckIn {
+            user_id: id,
+            at,
+            similarity: 0.99,
+            kiosk: None,
+            model: "test",
+            not_since: at,
+        })
+        .await
+        .expect("check-in");
+    assert!(matches!(done, CheckIn::Recorded(_)), "{done:?}");
+    for query in [
+        "to=2038-01-19",
+        "to=2099-12-31",
+        "to=9999-12-31",
+        "from=1969-12-31",
+        "from=1000-01-01&to=9999-12-31",
+        "from=2026-11-24&to=2099-12-31",
+    ] {
+        let log: Value = ok(&app, &format!("/attendance?{query}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(log.as_array().unwrap().len(), 1, "/attendance?{query}");
+        let csv = ok(&app, &format!("/attendance.csv?{query}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(csv.lines().count(), 2, "CSV of {query}");
+        let summary: Value = ok(&app, &format!("/attendance/summary?{query}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(summary[0]["count"], 1, "summary of {query}: {summary}");
+    }
+}
+
 crate::on_both_backends!(
+    todays_events_are_found_by_ranges_reaching_past_2038_or_before_1970,
     the_edges_of_the_date_range_find_their_events,
     days_outside_the_range_are_refused_naming_the_field,
 );
