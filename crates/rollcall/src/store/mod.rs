@@ -31,6 +31,11 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("reference photo: {0}")]
     Photo(#[from] std::io::Error),
+    #[error(
+        "another rollcall has held the migration lock of this database for {0} s: is one still \
+         migrating it, or stuck?"
+    )]
+    MigrationLock(u64),
     #[error("unsupported database URL `{0}`: use sqlite://FILE or mysql://USER:PASS@HOST:PORT/DB")]
     UnsupportedUrl(String),
 }
@@ -57,6 +62,9 @@ impl StoreError {
         }
     }
 }
+
+/// How long a starting server waits for another one's migrations (MySQL's named lock).
+const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(300);
 
 /// SQLite's primary result code for "database or disk is full".
 const SQLITE_FULL: i32 = 13;
@@ -279,11 +287,47 @@ impl Store {
         }
     }
 
-    /// Apply the backend's pending migrations.
+    /// Apply the backend's pending migrations, under a lock that servers starting together on
+    /// one database take in turn: the first applies them, the others find them applied.
+    ///
+    /// sqlx's own lock is off: on MySQL it is `GET_LOCK(…, -1)` with its answer ignored, and
+    /// MariaDB answers NULL to a negative wait without taking the lock (two servers then both
+    /// insert version 1: `1062 Duplicate entry`); on SQLite it does nothing, and the second
+    /// server's `CREATE TABLE` fails with "table … already exists".
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        use sqlx::Connection;
         match self {
-            Store::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
-            Store::Mysql(pool) => sqlx::migrate!("migrations/mysql").run(pool).await?,
+            Store::Sqlite(pool) => {
+                let mut migrator = sqlx::migrate!("migrations/sqlite");
+                migrator.set_locking(false);
+                let mut conn = pool.acquire().await?;
+                // IMMEDIATE takes the write lock at once, whatever the first statement is:
+                // another process waits (busy_timeout) until this one has committed every
+                // migration, then sees them applied.
+                let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+                migrator.run_direct(&mut *tx).await?;
+                tx.commit().await?;
+            }
+            Store::Mysql(pool) => {
+                let mut migrator = sqlx::migrate!("migrations/mysql");
+                migrator.set_locking(false);
+                // A connection of its own, closed afterwards: the named lock belongs to the
+                // session, so closing it releases the lock whatever happened meanwhile.
+                let mut conn = pool.acquire().await?.detach();
+                let got: Option<i64> = sqlx::query_scalar(
+                    "SELECT GET_LOCK(CONCAT('rollcall_migrate_', SHA1(DATABASE())), ?)",
+                )
+                .bind(MIGRATION_LOCK_WAIT.as_secs())
+                .fetch_one(&mut conn)
+                .await?;
+                if got != Some(1) {
+                    let _ = conn.close().await;
+                    return Err(StoreError::MigrationLock(MIGRATION_LOCK_WAIT.as_secs()));
+                }
+                let result = migrator.run_direct(&mut conn).await;
+                let _ = conn.close().await;
+                result?;
+            }
         }
         Ok(())
     }

@@ -21,6 +21,7 @@ mod pipeline_road;
 mod privacy;
 mod recognition;
 mod roles;
+mod start_together;
 mod storage;
 mod unavailable;
 mod users;
