@@ -377,20 +377,21 @@ pub const LAST_DAY: NaiveDate = NaiveDate::from_ymd_opt(9999, 12, 31).expect("a 
 /// A calendar day (UTC), `YYYY-MM-DD`, from [`FIRST_DAY`] to [`LAST_DAY`].
 pub fn parse_day(field: &'static str, raw: &str) -> Result<NaiveDate, InvalidInput> {
     let s = raw.trim();
-    // Four-digit years only: chrono would also take a sign or a fifth digit.
-    let well_formed = s.len() == 10 && s.starts_with(|c: char| c.is_ascii_digit());
-    let day = NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .filter(|_| well_formed)
-        .ok_or_else(|| InvalidInput::Invalid {
-            field,
-            reason: format!("`{raw}` is not a date like 2026-11-24"),
-        })?;
+    let malformed = || InvalidInput::Invalid {
+        field,
+        reason: format!("`{raw}` is not a date like 2026-11-24"),
+    };
+    // chrono also takes a sign or a fifth year digit: a date, but outside the range.
+    let day = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| malformed())?;
     if !(FIRST_DAY..=LAST_DAY).contains(&day) {
         return Err(InvalidInput::Invalid {
             field,
-            reason: format!("{day} is outside the days the log holds, {FIRST_DAY} to {LAST_DAY}"),
+            reason: format!("`{s}` is outside the days the log holds, {FIRST_DAY} to {LAST_DAY}"),
         });
+    }
+    // Inside the range, only the plain spelling (`+2026-01-01` is not one).
+    if s.len() != 10 || !s.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err(malformed());
     }
     Ok(day)
 }
@@ -413,7 +414,7 @@ impl DayRange {
             if f > t {
                 return Err(InvalidInput::Invalid {
                     field: "from",
-                    reason: format!("{f} is after `to` {t}"),
+                    reason: format!("{f} is after {t}"),
                 });
             }
         }

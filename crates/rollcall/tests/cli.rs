@@ -439,6 +439,16 @@ fn attendance_export_refuses_a_bad_day_range() {
         run.stderr
     );
     let run = data
+        .run(["attendance", "export", "--to", "0999-12-31"])
+        .failed();
+    assert!(
+        run.stderr.contains(
+            "`to`: `0999-12-31` is outside the days the log holds, 1000-01-01 to 9999-12-31"
+        ),
+        "{}",
+        run.stderr
+    );
+    let run = data
         .run(["attendance", "export", "--from", "30/11/2026"])
         .failed();
     assert!(

@@ -44,3 +44,61 @@ impl<'q> Encode<'q, Sqlite> for DbTime {
         Encode::<Sqlite>::encode_by_ref(&self.0, buf)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    /// SQLite compares the text: instants written with 0, 3, 6 and 9 fraction digits, and years
+    /// from 1000 to 9999, must sort and filter as the instants do.
+    #[tokio::test]
+    async fn sqlite_text_sorts_as_the_instants_do() {
+        let pool = sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap();
+        sqlx::query("CREATE TABLE t (at TEXT NOT NULL)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let second = Utc.with_ymd_and_hms(2026, 11, 24, 8, 59, 1).unwrap();
+        let mut instants = vec![
+            Utc.with_ymd_and_hms(1000, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(1969, 12, 31, 23, 59, 59).unwrap(),
+            second,
+            second + Duration::nanoseconds(1),
+            second + Duration::microseconds(1),
+            second + Duration::milliseconds(1),
+            second + Duration::milliseconds(120),
+            second + Duration::nanoseconds(120_000_001),
+            second + Duration::milliseconds(999),
+            second + Duration::seconds(1),
+            crate::domain::LAST_DAY
+                .and_hms_micro_opt(23, 59, 59, 999_999)
+                .unwrap()
+                .and_utc(),
+        ];
+        // Inserted in a scrambled order, so that the row order proves nothing.
+        instants.reverse();
+        instants.swap(2, 7);
+        for at in &instants {
+            sqlx::query("INSERT INTO t (at) VALUES (?)")
+                .bind(DbTime(*at))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        let sorted: Vec<DateTime<Utc>> = sqlx::query_scalar("SELECT at FROM t ORDER BY at")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        instants.sort();
+        assert_eq!(sorted, instants);
+        for (i, bound) in instants.iter().enumerate() {
+            let before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t WHERE at < ?")
+                .bind(DbTime(*bound))
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            assert_eq!(before, i as i64, "before {bound}");
+        }
+    }
+}
