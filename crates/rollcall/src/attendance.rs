@@ -5,7 +5,7 @@
 use crate::audit::{Action, Actor, Entry, Target};
 use crate::domain::RetentionDays;
 use crate::store::{AttendanceRecord, CheckIn, NewCheckIn, Store, StoreError};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -42,9 +42,9 @@ impl Attendance {
             let at = now_micros();
             let cooldown =
                 chrono::Duration::from_std(self.cooldown).unwrap_or(chrono::Duration::MAX);
-            let not_since = at
-                .checked_sub_signed(cooldown)
-                .unwrap_or(DateTime::<Utc>::MIN_UTC);
+            // A cooldown of centuries reaches no further back than the first storable day.
+            let first = crate::domain::FIRST_DAY.and_time(NaiveTime::MIN).and_utc();
+            let not_since = at.checked_sub_signed(cooldown).unwrap_or(first).max(first);
             self.store
                 .check_in(NewCheckIn {
                     user_id,

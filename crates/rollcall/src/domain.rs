@@ -367,12 +367,33 @@ impl RetentionDays {
     }
 }
 
-/// A calendar day (UTC), `YYYY-MM-DD`.
+/// The first day a filter may name: MySQL's DATETIME starts here (SQLite's text would sort any
+/// four-digit year; one range for both backends).
+pub const FIRST_DAY: NaiveDate = NaiveDate::from_ymd_opt(1000, 1, 1).expect("a valid date");
+/// The last day a filter may name: DATETIME ends here, and a fifth year digit would sort
+/// before every four-digit year in SQLite's text.
+pub const LAST_DAY: NaiveDate = NaiveDate::from_ymd_opt(9999, 12, 31).expect("a valid date");
+
+/// A calendar day (UTC), `YYYY-MM-DD`, from [`FIRST_DAY`] to [`LAST_DAY`].
 pub fn parse_day(field: &'static str, raw: &str) -> Result<NaiveDate, InvalidInput> {
-    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| InvalidInput::Invalid {
+    let s = raw.trim();
+    let malformed = || InvalidInput::Invalid {
         field,
         reason: format!("`{raw}` is not a date like 2026-11-24"),
-    })
+    };
+    // chrono also takes a sign or a fifth year digit: a date, but outside the range.
+    let day = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| malformed())?;
+    if !(FIRST_DAY..=LAST_DAY).contains(&day) {
+        return Err(InvalidInput::Invalid {
+            field,
+            reason: format!("`{s}` is outside the days the log holds, {FIRST_DAY} to {LAST_DAY}"),
+        });
+    }
+    // Inside the range, only the plain spelling (`+2026-01-01` is not one).
+    if s.len() != 10 || !s.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err(malformed());
+    }
+    Ok(day)
 }
 
 /// An inclusive range of UTC days, as the attendance filters take it.
@@ -413,8 +434,11 @@ impl DayRange {
             .from
             .and_then(|d| d.and_hms_opt(0, 0, 0))
             .map(|t| t.and_utc());
+        // No end after the last day: its midnight after (year 10000) is beyond what MySQL stores
+        // and would sort first in SQLite's text, matching nothing.
         let end = self
             .to
+            .filter(|d| *d < LAST_DAY)
             .and_then(|d| d.succ_opt())
             .and_then(|d| d.and_hms_opt(0, 0, 0))
             .map(|t| t.and_utc());
@@ -489,6 +513,30 @@ mod tests {
         assert_eq!(e.unwrap().to_rfc3339(), "2026-11-25T00:00:00+00:00");
         assert!(parse_day("date", "24/11/2026").is_err());
         assert!(DayRange::new(Some(d), d.pred_opt()).is_err());
+    }
+
+    #[test]
+    fn days_are_four_digit_years_from_1000_to_9999() {
+        assert_eq!(parse_day("from", "1000-01-01"), Ok(FIRST_DAY));
+        assert_eq!(parse_day("to", " 9999-12-31 "), Ok(LAST_DAY));
+        for bad in [
+            "0999-12-31",
+            "0000-01-01",
+            "-9999-01-01",
+            "10000-01-01",
+            "+2026-01-01",
+            "",
+        ] {
+            assert!(
+                matches!(
+                    parse_day("to", bad),
+                    Err(InvalidInput::Invalid { field: "to", .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        // The last day has no midnight after it to stop at: the range runs to the end.
+        assert_eq!(DayRange::day(LAST_DAY).bounds().1, None);
     }
 
     #[test]

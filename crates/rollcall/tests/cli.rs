@@ -456,6 +456,16 @@ fn attendance_export_refuses_a_bad_day_range() {
         run.stderr
     );
     let run = data
+        .run(["attendance", "export", "--to", "0999-12-31"])
+        .failed();
+    assert!(
+        run.stderr.contains(
+            "`to`: `0999-12-31` is outside the days the log holds, 1000-01-01 to 9999-12-31"
+        ),
+        "{}",
+        run.stderr
+    );
+    let run = data
         .run(["attendance", "export", "--from", "30/11/2026"])
         .failed();
     assert!(
@@ -568,6 +578,70 @@ fn reindex_names_a_photo_it_cannot_read_and_exits_non_zero() {
 
 // ---------------------------------------------------------------------------------------------
 // migrate
+
+/// Four `rollcall migrate` processes started at once on an empty database, SQLite file and
+/// MariaDB alike, all succeed and leave each migration applied once (a few rounds, a fresh
+/// database each).
+#[test]
+fn processes_migrating_an_empty_database_at_once_all_succeed() {
+    use std::process::Stdio;
+    let migrations = |backend: &str| {
+        std::fs::read_dir(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(backend),
+        )
+        .expect("the migrations")
+        .count() as i64
+    };
+    for round in 0..3 {
+        let mysql = MysqlDatabase::create();
+        let sqlite = DataDir::new();
+        let on_mysql = DataDir::with_database(mysql.url());
+        for data in [&sqlite, &on_mysql] {
+            let children: Vec<_> = (0..4)
+                .map(|_| {
+                    data.command(["migrate"])
+                        .stdout(Stdio::piped())
+                        .stderr(Stdio::piped())
+                        .spawn()
+                        .expect("starting rollcall migrate")
+                })
+                .collect();
+            for child in children {
+                let run: Run = child.wait_with_output().expect("rollcall migrate").into();
+                assert!(run.success, "round {round}: {run:#?}");
+            }
+        }
+        assert_eq!(
+            schema(&sqlite.sqlite_url()).1,
+            migrations("sqlite"),
+            "round {round}"
+        );
+        let versions: Vec<(i64, i64)> = cli_support::runtime().block_on(async {
+            let pool = sqlx::MySqlPool::connect(&mysql.url())
+                .await
+                .expect("MariaDB");
+            let rows = sqlx::query_as(
+                "SELECT version, COUNT(*) FROM _sqlx_migrations GROUP BY version ORDER BY version",
+            )
+            .fetch_all(&pool)
+            .await
+            .expect("reading _sqlx_migrations");
+            pool.close().await;
+            rows
+        });
+        assert_eq!(
+            versions.len() as i64,
+            migrations("mysql"),
+            "round {round}: {versions:?}"
+        );
+        assert!(
+            versions.iter().all(|(_, n)| *n == 1),
+            "round {round}: {versions:?}"
+        );
+    }
+}
 
 #[test]
 fn migrate_creates_the_schema_once_and_can_run_again() {

@@ -19,7 +19,7 @@ use serde::Deserialize;
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Filters {
-    /// One day, `YYYY-MM-DD` (UTC).
+    /// One day, `YYYY-MM-DD` (UTC), from 1000-01-01 to 9999-12-31 (as `from` and `to`).
     #[param(value_type = Option<chrono::NaiveDate>)]
     date: Option<String>,
     /// The first day, inclusive.
@@ -122,7 +122,7 @@ async fn page(state: &AppState, f: &Filters) -> Result<Vec<AttendanceRecord>, Ap
     params(Filters),
     responses(
         (status = 200, description = "The events, newest first", body = Vec<AttendanceRecord>),
-        (status = 400, description = "A malformed filter (`bad_request`)", body = ErrorBody),
+        (status = 400, description = "A malformed filter or a day outside 1000-01-01 to 9999-12-31 (`bad_request`)", body = ErrorBody),
         (status = 503, description = "The database is unreachable (with `Retry-After`)", body = ErrorBody),
     )
 )]
@@ -140,7 +140,7 @@ pub async fn list(
     params(Filters),
     responses(
         (status = 200, description = "The events as CSV with a header row, newest first", body = String, content_type = "text/csv"),
-        (status = 400, description = "A malformed filter (`bad_request`)", body = ErrorBody),
+        (status = 400, description = "A malformed filter or a day outside 1000-01-01 to 9999-12-31 (`bad_request`)", body = ErrorBody),
         (status = 503, description = "The database is unreachable (with `Retry-After`)", body = ErrorBody),
     )
 )]
@@ -166,7 +166,7 @@ pub async fn csv(
     params(Filters),
     responses(
         (status = 200, description = "One row per person present, sorted by name", body = Vec<PresentRow>),
-        (status = 400, description = "A malformed filter (`bad_request`)", body = ErrorBody),
+        (status = 400, description = "A malformed filter or a day outside 1000-01-01 to 9999-12-31 (`bad_request`)", body = ErrorBody),
         (status = 503, description = "The database is unreachable (with `Retry-After`)", body = ErrorBody),
     )
 )]
@@ -189,7 +189,7 @@ pub async fn day_summary(
     params(Filters),
     responses(
         (status = 200, description = "One row per day, days without events included", body = Vec<DayCount>),
-        (status = 400, description = "A malformed filter (`bad_request`)", body = ErrorBody),
+        (status = 400, description = "A malformed filter or a day outside 1000-01-01 to 9999-12-31 (`bad_request`)", body = ErrorBody),
         (status = 503, description = "The database is unreachable (with `Retry-After`)", body = ErrorBody),
     )
 )]
@@ -200,9 +200,9 @@ pub async fn per_day(
     let mut f = filters(q)?;
     let range = f.days()?;
     let to = range.to.unwrap_or_else(|| Utc::now().date_naive());
-    let from = range
-        .from
-        .unwrap_or_else(|| to - chrono::Days::new(DEFAULT_DAILY_DAYS - 1));
+    let from = range.from.unwrap_or_else(|| {
+        (to - chrono::Days::new(DEFAULT_DAILY_DAYS - 1)).max(crate::domain::FIRST_DAY)
+    });
     if from > to {
         return Err(ApiError::bad_request(format!(
             "from {from} is after to {to}"

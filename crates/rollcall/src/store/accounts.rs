@@ -1,7 +1,7 @@
 //! Accounts (people who log in) and their sessions. A session row holds the SHA-256 of the
 //! cookie's value, never the value.
 
-use super::{InsertedId, Store, StoreError};
+use super::{DbTime, InsertedId, Store, StoreError};
 use crate::auth::Role;
 use crate::domain::Username;
 use chrono::{DateTime, Utc};
@@ -83,7 +83,7 @@ impl Store {
             .bind(username.as_str())
             .bind(password_hash)
             .bind(role.as_str())
-            .bind(now)
+            .bind(DbTime(now))
             .execute(&mut *tx)
             .await;
             match result {
@@ -179,8 +179,8 @@ impl Store {
             )
             .bind(token_hash)
             .bind(account_id)
-            .bind(now)
-            .bind(expires_at)
+            .bind(DbTime(now))
+            .bind(DbTime(expires_at))
             .execute(pool)
             .await?;
         });
@@ -199,7 +199,7 @@ impl Store {
                  JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = ? AND s.expires_at > ?",
             )
             .bind(token_hash)
-            .bind(now)
+            .bind(DbTime(now))
             .fetch_optional(pool)
             .await?
         });
@@ -220,7 +220,7 @@ impl Store {
     pub async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         Ok(with_pool!(self, pool => {
             sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
-                .bind(now)
+                .bind(DbTime(now))
                 .execute(pool)
                 .await?
                 .rows_affected()

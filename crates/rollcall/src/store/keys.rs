@@ -1,6 +1,6 @@
 //! Machine keys: only the SHA-256 of a key is stored; a revoked key stays listed.
 
-use super::{InsertedId, Store, StoreError};
+use super::{DbTime, InsertedId, Store, StoreError};
 use crate::auth::Scope;
 use crate::domain::KeyName;
 use chrono::{DateTime, Utc};
@@ -58,7 +58,7 @@ impl Store {
                 .bind(name.as_str())
                 .bind(scope.as_str())
                 .bind(key_hash)
-                .bind(now)
+                .bind(DbTime(now))
                 .execute(pool)
                 .await?
                 .inserted_id()
@@ -93,7 +93,7 @@ impl Store {
     pub async fn touch_key(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
-                .bind(now)
+                .bind(DbTime(now))
                 .bind(id)
                 .execute(pool)
                 .await?;
@@ -110,7 +110,7 @@ impl Store {
     ) -> Result<Option<KeyRecord>, StoreError> {
         with_pool!(self, pool => {
             sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-                .bind(now)
+                .bind(DbTime(now))
                 .bind(id)
                 .execute(pool)
                 .await?;

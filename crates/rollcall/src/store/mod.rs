@@ -7,6 +7,7 @@
 
 pub mod photos;
 pub mod private;
+mod time;
 
 use crate::audit::{Entry, Target};
 use crate::domain::PersonName;
@@ -20,6 +21,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use photos::{PhotoDir, StagedPhoto, Storage};
+pub use time::DbTime;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -29,6 +31,11 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("reference photo: {0}")]
     Photo(#[from] std::io::Error),
+    #[error(
+        "another rollcall has held the migration lock of this database for {0} s: is one still \
+         migrating it, or stuck?"
+    )]
+    MigrationLock(u64),
     #[error("unsupported database URL `{0}`: use sqlite://FILE or mysql://USER:PASS@HOST:PORT/DB")]
     UnsupportedUrl(String),
 }
@@ -55,6 +62,9 @@ impl StoreError {
         }
     }
 }
+
+/// How long a starting server waits for another one's migrations (MySQL's named lock).
+const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(300);
 
 /// SQLite's primary result code for "database or disk is full".
 const SQLITE_FULL: i32 = 13;
@@ -89,7 +99,7 @@ macro_rules! insert_audit {
     ($conn:expr, $entry:expr) => {{
         let entry: &Entry = $entry;
         sqlx::query($crate::store::audit_log::INSERT)
-            .bind(entry.at)
+            .bind($crate::store::DbTime(entry.at))
             .bind(entry.actor.label())
             .bind(entry.action.as_str())
             .bind(entry.target.as_deref())
@@ -277,11 +287,47 @@ impl Store {
         }
     }
 
-    /// Apply the backend's pending migrations.
+    /// Apply the backend's pending migrations, under a lock that servers starting together on
+    /// one database take in turn: the first applies them, the others find them applied.
+    ///
+    /// sqlx's own lock is off: on MySQL it is `GET_LOCK(…, -1)` with its answer ignored, and
+    /// MariaDB answers NULL to a negative wait without taking the lock (two servers then both
+    /// insert version 1: `1062 Duplicate entry`); on SQLite it does nothing, and the second
+    /// server's `CREATE TABLE` fails with "table … already exists".
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        use sqlx::Connection;
         match self {
-            Store::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
-            Store::Mysql(pool) => sqlx::migrate!("migrations/mysql").run(pool).await?,
+            Store::Sqlite(pool) => {
+                let mut migrator = sqlx::migrate!("migrations/sqlite");
+                migrator.set_locking(false);
+                let mut conn = pool.acquire().await?;
+                // IMMEDIATE takes the write lock at once, whatever the first statement is:
+                // another process waits (busy_timeout) until this one has committed every
+                // migration, then sees them applied.
+                let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+                migrator.run_direct(&mut *tx).await?;
+                tx.commit().await?;
+            }
+            Store::Mysql(pool) => {
+                let mut migrator = sqlx::migrate!("migrations/mysql");
+                migrator.set_locking(false);
+                // A connection of its own, closed afterwards: the named lock belongs to the
+                // session, so closing it releases the lock whatever happened meanwhile.
+                let mut conn = pool.acquire().await?.detach();
+                let got: Option<i64> = sqlx::query_scalar(
+                    "SELECT GET_LOCK(CONCAT('rollcall_migrate_', SHA1(DATABASE())), ?)",
+                )
+                .bind(MIGRATION_LOCK_WAIT.as_secs())
+                .fetch_one(&mut conn)
+                .await?;
+                if got != Some(1) {
+                    let _ = conn.close().await;
+                    return Err(StoreError::MigrationLock(MIGRATION_LOCK_WAIT.as_secs()));
+                }
+                let result = migrator.run_direct(&mut conn).await;
+                let _ = conn.close().await;
+                result?;
+            }
         }
         Ok(())
     }
@@ -342,7 +388,7 @@ impl Store {
             .bind(&first.embedding)
             .bind(first.photo.image_path())
             .bind(model)
-            .bind(now)
+            .bind(DbTime(now))
             .execute(&mut *tx)
             .await?
             .inserted_id();
@@ -563,7 +609,7 @@ impl Store {
                 Some((first_name, last_name)) => {
                     let last: Option<AttendanceRecord> = sqlx::query_as(&select_last)
                         .bind(new.user_id)
-                        .bind(new.not_since)
+                        .bind(DbTime(new.not_since))
                         .fetch_optional(&mut *tx)
                         .await?;
                     match last {
@@ -580,7 +626,7 @@ impl Store {
                             .bind(new.user_id)
                             .bind(&first_name)
                             .bind(&last_name)
-                            .bind(new.at)
+                            .bind(DbTime(new.at))
                             .bind(new.similarity)
                             .bind(new.kiosk)
                             .bind(new.model)
@@ -610,7 +656,7 @@ impl Store {
     pub async fn purge_attendance(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
         let deleted = with_pool!(self, pool => {
             sqlx::query("DELETE FROM attendance WHERE at < ?")
-                .bind(cutoff)
+                .bind(DbTime(cutoff))
                 .execute(pool)
                 .await?
                 .rows_affected()
@@ -637,10 +683,10 @@ impl Store {
         let offset = i64::try_from(filter.offset).unwrap_or(i64::MAX);
         Ok(with_pool!(self, pool => {
             sqlx::query_as(&sql)
-                .bind(filter.since)
-                .bind(filter.since)
-                .bind(filter.before)
-                .bind(filter.before)
+                .bind(filter.since.map(DbTime))
+                .bind(filter.since.map(DbTime))
+                .bind(filter.before.map(DbTime))
+                .bind(filter.before.map(DbTime))
                 .bind(filter.user_id)
                 .bind(filter.user_id)
                 .bind(limit)

@@ -50,7 +50,7 @@ pub enum Backend {
 }
 
 /// MariaDB of the test machine (`.ci/run` starts it); `ROLLCALL_TEST_MYSQL` overrides.
-fn mysql_server_url() -> String {
+pub fn mysql_server_url() -> String {
     std::env::var("ROLLCALL_TEST_MYSQL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
 }
 
@@ -211,7 +211,7 @@ pub fn session_cookie(r: &reqwest::Response) -> Option<String> {
         .map(|v| v.split(';').next().unwrap_or_default().to_owned())
 }
 
-async fn create_mysql_database(name: &str) {
+pub async fn create_mysql_database(name: &str) {
     use sqlx::Connection;
     let url = mysql_server_url();
     let mut conn = sqlx::MySqlConnection::connect(&url).await.unwrap_or_else(|e| {

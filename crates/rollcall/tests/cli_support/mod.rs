@@ -117,7 +117,7 @@ impl DataDir {
     }
 
     /// `rollcall --data-dir … --models … --embedder face-api <args>`, not yet run.
-    fn command<I, S>(&self, args: I) -> Command
+    pub fn command<I, S>(&self, args: I) -> Command
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
