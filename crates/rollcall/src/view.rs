@@ -3,6 +3,7 @@
 //! fields from `GET /users` and `rollcall users list --json`.
 
 use crate::auth::{Caller, Role, Scope};
+use crate::domain::display_name;
 use crate::service::VerifiedFace;
 use crate::store::{AccountRecord, CheckIn, KeyRecord, UserRecord};
 use chrono::{DateTime, Utc};
@@ -122,10 +123,9 @@ impl fmt::Display for UserLine<'_> {
         let u = self.0;
         write!(
             f,
-            "{:>5}  {} {}  ({} face{}, model {}, registered {})",
+            "{:>5}  {}  ({} face{}, model {}, registered {})",
             u.id,
-            u.first_name,
-            u.last_name,
+            display_name(&u.first_name, &u.last_name),
             u.faces,
             if u.faces == 1 { "" } else { "s" },
             u.model,

@@ -117,7 +117,8 @@ window.RC = (() => {
       status);
   }
 
-  const fullName = (p) => `${p.first_name} ${p.last_name}`;
+  // People with one name have an empty last name: no trailing space.
+  const fullName = (p) => (p.last_name ? `${p.first_name} ${p.last_name}` : p.first_name);
 
   /** "08:59" in the viewer's time zone. */
   function time(iso) {
