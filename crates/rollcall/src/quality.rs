@@ -11,8 +11,8 @@ pub const MIN_SIDE: f32 = 40.0;
 /// Least sharpness (see [`FaceMeasures::sharpness`]).
 pub const MIN_SHARPNESS: f32 = 0.05;
 /// Mean luma of the face box, 0–255.
-pub const MIN_BRIGHTNESS: f32 = 40.0;
-pub const MAX_BRIGHTNESS: f32 = 225.0;
+pub const MIN_BRIGHTNESS: f32 = 30.0;
+pub const MAX_BRIGHTNESS: f32 = 210.0;
 /// Largest |yaw| (nose offset over eye distance).
 pub const MAX_YAW: f32 = 0.35;
 

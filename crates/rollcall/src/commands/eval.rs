@@ -37,6 +37,11 @@ pub struct EvalArgs {
     /// How face-api crops faces: `box` (the detection box) or `aligned` (5-landmark alignment).
     #[arg(long, value_name = "box|aligned")]
     pub face_api_crop: Option<rollcall_vision::embedder::FaceApiCrop>,
+    /// Instead of the usual report, measure how the registration quality checks (face size,
+    /// sharpness, brightness, yaw) relate to recognition (docs/accuracy.md, "Registration
+    /// quality").
+    #[arg(long)]
+    pub quality: bool,
     /// Worker threads for embedding photos.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
@@ -78,6 +83,14 @@ pub fn run(leading: &Leading, args: EvalArgs) -> anyhow::Result<()> {
         pipeline.model_id(),
         args.threads
     );
+    if args.quality {
+        print!(
+            "{}",
+            crate::eval::quality::report(&pipeline, &dataset, args.threads, threshold)?
+        );
+        eprintln!("eval: done in {:.1} s", started.elapsed().as_secs_f64());
+        return Ok(());
+    }
     let embeddings = embed::embed_dataset(&pipeline, &dataset, args.threads)?;
 
     let settings = Settings {

@@ -9,6 +9,7 @@ pub mod dataset;
 pub mod embed;
 pub mod metrics;
 pub mod plots;
+pub mod quality;
 pub mod report;
 pub mod scenario;
 

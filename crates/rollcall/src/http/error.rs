@@ -371,7 +371,13 @@ fn listed_faces(faces: &[rollcall_vision::Detection]) -> Value {
         .iter()
         .enumerate()
         .map(|(index, f)| {
-            serde_json::json!({ "index": index, "box": f.bbox, "probability": f.probability })
+            // As `/detect` prints them (an f32's shortest form), so boxes compare equal.
+            let shortest = |x: f32| x.to_string().parse::<f64>().unwrap_or(f64::NAN);
+            serde_json::json!({
+                "index": index,
+                "box": f.bbox.map(shortest),
+                "probability": shortest(f.probability),
+            })
         })
         .collect()
 }

@@ -96,10 +96,10 @@ impl Form {
         Ok(self.optional_text(name))
     }
 
-    /// A yes/no field: `true`/`1` or `false`/`0` (absent: false); anything else is refused.
+    /// A yes/no field: `true`/`1` or `false`/`0` (absent or empty: false); anything else is refused.
     pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
         match self.single_text(name)?.map(str::trim) {
-            None | Some("false" | "0") => Ok(false),
+            None | Some("" | "false" | "0") => Ok(false),
             Some("true" | "1") => Ok(true),
             Some(other) => Err(ApiError::bad_request(format!(
                 "{name}=`{other}`: use true or false"

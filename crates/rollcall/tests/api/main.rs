@@ -19,6 +19,7 @@ mod ops;
 mod pipeline_road;
 mod privacy;
 mod recognition;
+mod registration;
 mod roles;
 mod storage;
 mod unavailable;
