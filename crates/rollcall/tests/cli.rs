@@ -79,13 +79,14 @@ fn register_refuses_a_group_photo_and_a_file_that_is_no_image() {
     let data = DataDir::new();
     // Three faces of similar size: none is clearly the person to register.
     let group = fixture("scenes/group/2008_002506.jpg");
-    let run = data.register("Some", "One", &[group]).failed();
+    let run = data.register("Some", "One", &[group.clone()]).failed();
     assert!(
         run.stderr
-            .contains("faces were found and none is clearly the largest"),
+            .contains("3 faces were found and none is clearly the person to register"),
         "{}",
         run.stderr
     );
+    assert!(run.stderr.contains("`--face`"), "{}", run.stderr);
     let text = data.path().join("notes.jpg");
     std::fs::write(&text, "not a photo").expect("writing a text file");
     let run = data.register("Some", "One", &[text]).failed();
@@ -97,6 +98,19 @@ fn register_refuses_a_group_photo_and_a_file_that_is_no_image() {
     );
     assert!(data.users_json().is_empty());
     assert_eq!(data.stored_photos(), 0);
+    // Naming the face registers it; one name is enough.
+    let run = data
+        .run([
+            OsStr::new("register"),
+            OsStr::new("--first-name"),
+            OsStr::new("Someone"),
+            OsStr::new("--face"),
+            OsStr::new("1"),
+            group.as_os_str(),
+        ])
+        .ok();
+    assert!(run.stdout.contains("Someone  (1 face"), "{}", run.stdout);
+    assert_eq!(data.users_json().len(), 1);
 }
 
 #[test]

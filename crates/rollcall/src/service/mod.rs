@@ -41,8 +41,8 @@ pub enum ServiceError {
     /// No face is clearly the subject ([`crate::subject::clear_subject`]); the faces are listed
     /// (largest first) for the client to choose one.
     #[error(
-        "{} faces were found and none is clearly the person to register: choose one with \
-         `face` (its index in `faces`) or `box`, or use a photo of one person",
+        "{} faces were found and none is clearly the person to register: choose one by its \
+         index (`face`, or `--face` on the command line) or by `box`, or use a photo of one person",
         faces.len()
     )]
     SeveralFaces { faces: Vec<Detection> },
