@@ -113,6 +113,9 @@ pub struct DetectJson {
     pub width: u32,
     pub height: u32,
     pub faces: Vec<rollcall_vision::Face>,
+    /// The index of the face `/register` takes without `face` or `box` (the clear subject);
+    /// null when there is none, or no clear one.
+    pub subject: Option<usize>,
 }
 
 /// A user on one line of the CLI's output.

@@ -185,4 +185,7 @@ pub struct Detected {
     pub height: u32,
     /// Largest first.
     pub faces: Vec<DetectedFace>,
+    /// The index of the face `/register` takes when no `face` or `box` is sent (the clear
+    /// subject); null when no face is clearly the subject.
+    pub subject: Option<u32>,
 }

@@ -11,6 +11,7 @@ use crate::auth::Caller;
 use crate::domain::{Kiosk, PersonName};
 use crate::service::{Pick, Verification};
 use crate::store::{AttendanceRecord, CheckIn};
+use crate::subject::clear_subject;
 use crate::view::{round, DetectJson, EventRef, FaceJson, Recognised, UserJson};
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::State;
@@ -71,7 +72,9 @@ pub async fn detect(
 ) -> Result<Json<DetectJson>, ApiError> {
     let form = Form::read(multipart, &state).await?;
     let analysis = state.rollcall.detect(form.image()?).await?;
+    let detections: Vec<_> = analysis.faces.iter().map(|f| f.detection.clone()).collect();
     Ok(Json(DetectJson {
+        subject: clear_subject(&detections, analysis.width, analysis.height),
         width: analysis.width,
         height: analysis.height,
         faces: analysis.faces,

@@ -30,6 +30,7 @@ window.RC = (() => {
     unauthorized: 'unauthorized',
     forbidden: 'forbidden',
     tooManyAttempts: 'too_many_attempts',
+    duplicate: 'duplicate',
   });
   /** `res.error` values to compare with: the server's, and `unreachable`, the client's own. */
   const errors = Object.freeze({ ...SERVER_ERRORS, unreachable: 'unreachable' });
