@@ -79,7 +79,9 @@ fn register_refuses_a_group_photo_and_a_file_that_is_no_image() {
     let data = DataDir::new();
     // Three faces of similar size: none is clearly the person to register.
     let group = fixture("scenes/group/2008_002506.jpg");
-    let run = data.register("Some", "One", &[group.clone()]).failed();
+    let run = data
+        .register("Some", "One", std::slice::from_ref(&group))
+        .failed();
     assert!(
         run.stderr
             .contains("3 faces were found and none is clearly the person to register"),

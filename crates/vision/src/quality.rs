@@ -138,7 +138,7 @@ mod tests {
         let mut data = Vec::with_capacity((size * size * 3) as usize);
         for y in 0..size {
             for x in 0..size {
-                let v = if (x / cell + y / cell) % 2 == 0 {
+                let v = if (x / cell + y / cell).is_multiple_of(2) {
                     dark
                 } else {
                     light

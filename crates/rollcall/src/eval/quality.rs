@@ -141,6 +141,9 @@ fn register(pipeline: &FacePipeline, image: &RgbImage) -> Option<Registered> {
     })
 }
 
+/// A degraded reference's measures and its accepted genuine comparisons (count, total).
+type Step = Option<(FaceMeasures, (usize, usize))>;
+
 /// Accepted genuine comparisons of `reference` with `others` (count, total).
 fn accepted(reference: &[f32], others: &[&Registered], threshold: f64) -> (usize, usize) {
     let hits = others
@@ -203,7 +206,7 @@ pub fn report(
             .collect()
     });
     // Each person's first photo, degraded step by step, against their other photos.
-    let steps: Vec<Vec<Option<(FaceMeasures, (usize, usize))>>> = pool.install(|| {
+    let steps: Vec<Vec<Step>> = pool.install(|| {
         people
             .par_iter()
             .zip(&registered)

@@ -6,6 +6,7 @@ use super::AppState;
 use crate::domain::FaceChoice;
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::http::StatusCode;
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -64,10 +65,13 @@ impl Form {
                     .map_err(|_| ApiError::bad_request(format!("`{name}` is not UTF-8 text")))?;
                 // The first value of a repeated text field counts, except where
                 // [`Form::single_text`] refuses the repetition.
-                if form.texts.contains_key(&name) {
-                    form.repeated.insert(name);
-                } else {
-                    form.texts.insert(name, text);
+                match form.texts.entry(name) {
+                    Entry::Occupied(first) => {
+                        form.repeated.insert(first.key().clone());
+                    }
+                    Entry::Vacant(slot) => {
+                        slot.insert(text);
+                    }
                 }
             }
         }
