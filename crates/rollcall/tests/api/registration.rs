@@ -63,6 +63,18 @@ async fn detected_boxes(app: &TestApp, image: Vec<u8>) -> Vec<Vec<f64>> {
     boxes(&body["faces"])
 }
 
+/// `/detect`'s `subject` for `image`.
+async fn detected_subject(app: &TestApp, image: Vec<u8>) -> Value {
+    let r = app
+        .post_form(
+            "/detect",
+            Form::new().part("image", image_part(image, "p.jpg")),
+        )
+        .await;
+    let body: Value = r.json().await.unwrap();
+    body["subject"].clone()
+}
+
 fn boxes(faces: &Value) -> Vec<Vec<f64>> {
     faces
         .as_array()
@@ -101,7 +113,14 @@ async fn a_group_photo_without_a_clear_subject_lists_its_faces(app: TestApp) {
         assert!(f["probability"].as_f64().unwrap() > 0.9, "{body}");
     }
     // In the order and with the boxes `/detect` gives, so a client can choose from either.
-    assert_eq!(boxes(&body["faces"]), detected_boxes(&app, photo).await);
+    assert_eq!(
+        boxes(&body["faces"]),
+        detected_boxes(&app, photo.clone()).await
+    );
+    // `/detect` says there is no clear subject here, and names it in a photo of one person.
+    assert_eq!(detected_subject(&app, photo).await, Value::Null);
+    let alone = fixture(&tony_blair()[0]);
+    assert_eq!(detected_subject(&app, alone).await, 0);
     assert_eq!(app.snapshot().await, before, "nothing stored");
 }
 
