@@ -94,7 +94,8 @@ pub fn is_invisible(c: char) -> bool {
         )
 }
 
-/// A person's first and last name.
+/// A person's first and last name. The last name may be empty: people with one name (Bono,
+/// Pelé) are stored with an empty `last_name`, which the database's `NOT NULL` column holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonName {
     pub first: NamePart,
@@ -102,20 +103,90 @@ pub struct PersonName {
 }
 
 impl PersonName {
+    /// `last` missing or blank (only white space) is a person with one name; any other last
+    /// name follows the same rules as the first.
     pub fn parse(first: &str, last: &str) -> Result<Self, InvalidInput> {
+        let last = if last.trim().is_empty() {
+            NamePart(String::new())
+        } else {
+            NamePart::parse("last_name", last)?
+        };
         Ok(PersonName {
             first: NamePart::parse("first_name", first)?,
-            last: NamePart::parse("last_name", last)?,
+            last,
         })
     }
 
     /// `First_Last` folder names of an enrolment tree (`Ada_Lovelace`, `Jean_Claude_Van_Damme`):
-    /// the first word is the first name, the rest the last name.
+    /// the first word is the first name, the rest the last name (`Madonna`: one name).
     pub fn from_folder_name(folder: &str) -> Result<Self, InvalidInput> {
         let mut parts = folder.split('_').filter(|p| !p.is_empty());
         let first = parts.next().unwrap_or_default();
         let last = parts.collect::<Vec<_>>().join(" ");
         PersonName::parse(first, &last)
+    }
+}
+
+/// A person's name as shown: "First Last", or "First" alone for a person with one name.
+pub fn display_name(first: &str, last: &str) -> String {
+    if last.is_empty() {
+        first.to_owned()
+    } else {
+        format!("{first} {last}")
+    }
+}
+
+/// Which face of a registration photo is the person: the clear subject (see
+/// [`crate::subject`]), or the one the client picked by its index in the list `/detect` and a
+/// `several_faces` answer give (largest first), or by a box the detected face overlaps best.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FaceChoice {
+    Subject,
+    Index(usize),
+    Box([f32; 4]),
+}
+
+impl FaceChoice {
+    /// From the form's `face` and `box` fields (absent: the subject; both: refused).
+    pub fn parse(face: Option<&str>, bbox: Option<&str>) -> Result<Self, InvalidInput> {
+        let invalid = |field, reason: String| InvalidInput::Invalid { field, reason };
+        match (face.map(str::trim), bbox.map(str::trim)) {
+            (None, None) => Ok(FaceChoice::Subject),
+            (Some(_), Some(_)) => Err(invalid(
+                "face",
+                "send either `face` or `box`, not both".into(),
+            )),
+            (Some(raw), None) => raw.parse::<usize>().map(FaceChoice::Index).map_err(|_| {
+                invalid(
+                    "face",
+                    format!(
+                        "`{raw}` is not a face index (0 for the first face, 1 for the next, …)"
+                    ),
+                )
+            }),
+            (None, Some(raw)) => {
+                let numbers: Vec<f32> = raw
+                    .split(',')
+                    .map(|n| n.trim().parse::<f32>())
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| {
+                        invalid("box", format!("`{raw}` is not four numbers x1,y1,x2,y2"))
+                    })?;
+                let &[x1, y1, x2, y2] = numbers.as_slice() else {
+                    return Err(invalid(
+                        "box",
+                        format!("`{raw}` is not four numbers x1,y1,x2,y2"),
+                    ));
+                };
+                if numbers.iter().any(|n| !n.is_finite() || *n < 0.0) || x2 <= x1 || y2 <= y1 {
+                    return Err(invalid(
+                        "box",
+                        format!("`{raw}`: a box is x1,y1,x2,y2 in pixels, not negative, with x2 > x1 and y2 > y1"),
+                    ));
+                }
+                Ok(FaceChoice::Box([x1, y1, x2, y2]))
+            }
+        }
     }
 }
 
@@ -464,6 +535,26 @@ mod tests {
     }
 
     #[test]
+    fn a_person_may_have_one_name_but_not_a_hidden_last_name() {
+        for blank in ["", "  ", "\t"] {
+            let n = PersonName::parse("Bono", blank).unwrap();
+            assert_eq!((n.first.as_str(), n.last.as_str()), ("Bono", ""));
+        }
+        assert_eq!(
+            PersonName::parse("Pelé", "\u{200B}"),
+            Err(InvalidInput::NothingVisible("last_name"))
+        );
+        assert_eq!(
+            PersonName::parse("Pelé", "x\u{202E}"),
+            Err(InvalidInput::DirectionControls("last_name"))
+        );
+        assert_eq!(
+            PersonName::parse("", "Bono"),
+            Err(InvalidInput::Empty("first_name"))
+        );
+    }
+
+    #[test]
     fn names_that_would_show_as_something_else_are_refused() {
         for bidi in [
             '\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}', '\u{200E}', '\u{200F}', '\u{061C}',
@@ -502,7 +593,37 @@ mod tests {
             (n.first.as_str(), n.last.as_str()),
             ("Jean", "Claude Van Damme")
         );
-        assert!(PersonName::from_folder_name("Madonna").is_err());
+        let one = PersonName::from_folder_name("Madonna").unwrap();
+        assert_eq!((one.first.as_str(), one.last.as_str()), ("Madonna", ""));
+        assert!(PersonName::from_folder_name("_").is_err());
+    }
+
+    #[test]
+    fn a_face_is_chosen_by_index_or_box_and_nothing_else() {
+        assert_eq!(FaceChoice::parse(None, None), Ok(FaceChoice::Subject));
+        assert_eq!(
+            FaceChoice::parse(Some(" 2 "), None),
+            Ok(FaceChoice::Index(2))
+        );
+        assert_eq!(
+            FaceChoice::parse(None, Some("1, 2.5,30,40")),
+            Ok(FaceChoice::Box([1.0, 2.5, 30.0, 40.0]))
+        );
+        for bad in ["-1", "one", "1.5", "", "NaN", "99999999999999999999999"] {
+            assert!(FaceChoice::parse(Some(bad), None).is_err(), "face={bad}");
+        }
+        for bad in [
+            "1,2,3",
+            "1,2,3,4,5",
+            "NaN,0,10,10",
+            "-1,0,10,10",
+            "10,0,5,10",
+            "0,0,inf,10",
+            "a,b,c,d",
+        ] {
+            assert!(FaceChoice::parse(None, Some(bad)).is_err(), "box={bad}");
+        }
+        assert!(FaceChoice::parse(Some("0"), Some("0,0,1,1")).is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! fields from `GET /users` and `rollcall users list --json`.
 
 use crate::auth::{Caller, Role, Scope};
+use crate::domain::display_name;
 use crate::service::VerifiedFace;
 use crate::store::{AccountRecord, CheckIn, KeyRecord, UserRecord};
 use chrono::{DateTime, Utc};
@@ -118,6 +119,9 @@ pub struct DetectJson {
     pub width: u32,
     pub height: u32,
     pub faces: Vec<rollcall_vision::Face>,
+    /// The index of the face `/register` takes without `face` or `box` (the clear subject);
+    /// null when there is none, or no clear one.
+    pub subject: Option<usize>,
 }
 
 /// A user on one line of the CLI's output.
@@ -128,10 +132,9 @@ impl fmt::Display for UserLine<'_> {
         let u = self.0;
         write!(
             f,
-            "{:>5}  {} {}  ({} face{}, model {}, registered {})",
+            "{:>5}  {}  ({} face{}, model {}, registered {})",
             u.id,
-            u.first_name,
-            u.last_name,
+            display_name(&u.first_name, &u.last_name),
             u.faces,
             if u.faces == 1 { "" } else { "s" },
             u.model,

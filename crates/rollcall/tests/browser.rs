@@ -945,3 +945,196 @@ async fn evil_site(page: String, photo: Vec<u8>) -> u16 {
     });
     port
 }
+
+// ---- registering from a group photo ---------------------------------------------------------
+
+/// Two LFW photos side by side in one JPEG (the shorter padded with black below): two faces of
+/// one size either side of the centre, so no face is clearly the subject. Returns the left
+/// photo's width and height.
+fn group_photo(left: &Path, right: &Path, out: &Path) -> (u32, u32) {
+    use rollcall_vision::image::decode;
+    let open = |p: &Path| {
+        decode(&std::fs::read(p).expect("a photo"), Default::default()).expect("decodes")
+    };
+    let (a, b) = (open(left), open(right));
+    let (width, height) = (a.width + b.width, a.height.max(b.height));
+    let mut pixels = vec![0u8; (width * height * 3) as usize];
+    for (image, x0) in [(&a, 0), (&b, a.width)] {
+        let row = (image.width * 3) as usize;
+        for y in 0..image.height {
+            let from = (y * image.width * 3) as usize;
+            let to = ((y * width + x0) * 3) as usize;
+            pixels[to..to + row].copy_from_slice(&image.data[from..from + row]);
+        }
+    }
+    let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
+    c.set_size(width as usize, height as usize);
+    c.set_quality(95.0);
+    let mut c = c.start_compress(Vec::new()).expect("jpeg start");
+    c.write_scanlines(&pixels).expect("jpeg scanlines");
+    std::fs::write(out, c.finish().expect("jpeg finish")).expect("writing the group photo");
+    (a.width, a.height)
+}
+
+/// Click the photo in the register form at `(x, y)` pixels of the photo, as a person would: a
+/// real pointer move and press where the page shows that point.
+async fn click_photo_at(admin: &Client, (x, y): (f64, f64)) {
+    use fantoccini::actions::InputSource;
+    let at = admin
+        .execute(
+            "const c = document.querySelector('#photo-box canvas'); const r = c.getBoundingClientRect(); \
+             const k = Math.min(r.width / c.width, r.height / c.height); \
+             return [r.left + (r.width - c.width * k) / 2 + arguments[0] * k, \
+                     r.top + (r.height - c.height * k) / 2 + arguments[1] * k];",
+            vec![json!(x), json!(y)],
+        )
+        .await
+        .expect("where the point is shown");
+    let (vx, vy) = (at[0].as_f64().unwrap(), at[1].as_f64().unwrap());
+    let mouse = fantoccini::actions::MouseActions::new("mouse".into())
+        .then(fantoccini::actions::PointerAction::MoveTo {
+            duration: None,
+            x: vx.round() as i64,
+            y: vy.round() as i64,
+        })
+        .then(fantoccini::actions::PointerAction::Down {
+            button: fantoccini::actions::MOUSE_BUTTON_LEFT,
+        })
+        .then(fantoccini::actions::PointerAction::Up {
+            button: fantoccini::actions::MOUSE_BUTTON_LEFT,
+        });
+    admin.perform_actions(mouse).await.expect("click the photo");
+}
+
+/// The register form's notice once it says something other than "Looking for a face…".
+async fn register_notice(admin: &Client, containing: &str) -> String {
+    let script = format!(
+        "const n = document.querySelector('#detect-result .notice'); \
+         return n && n.textContent.includes({}) ? n.textContent : null;",
+        json!(containing)
+    );
+    wait_js(admin, containing, &script)
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registering_a_face_clicked_in_a_group_photo() {
+    let work = tempfile::tempdir().expect("temporary directory");
+    let group = work.path().join("group.jpg");
+    let (left_width, left_height) = group_photo(
+        &face(KNOWN.0, KNOWN.1),
+        &face(STRANGER.0, STRANGER.1),
+        &group,
+    );
+    let data_dir = work.path().join("data");
+    std::fs::create_dir_all(&data_dir).expect("data directory");
+    let server = Server::start(&data_dir).await;
+    let driver = Driver::start(work.path()).await;
+    let admin = driver
+        .session(None, &work.path().join("profile-admin"), LAPTOP)
+        .await;
+    resize(&admin, LAPTOP).await;
+    admin
+        .goto(&format!("{}/admin#register", server.url))
+        .await
+        .expect("open /admin");
+    log_in(&admin, ADMIN_USER, ADMIN_PASSWORD).await;
+
+    // No face is clearly the person: the page says so, and saving waits for a click.
+    fill_names(&admin, "Tony", "Blair").await;
+    let input = admin
+        .find(Locator::Css("#register-file"))
+        .await
+        .expect("file input");
+    input
+        .send_keys(&group.canonicalize().expect("a path").display().to_string())
+        .await
+        .expect("choose the group photo");
+    let text = register_notice(&admin, "click the face to register").await;
+    assert!(text.contains("faces found and none is clearly"), "{text}");
+    let save = admin
+        .find(Locator::Css("#register-save"))
+        .await
+        .expect("save");
+    assert!(
+        !save.is_enabled().await.expect("enabled?"),
+        "save before a face is chosen"
+    );
+    screenshot(&admin, "admin-register-group").await;
+
+    // Click Tony Blair's face, in the middle of the left photo.
+    let centre = (f64::from(left_width) / 2.0, f64::from(left_height) / 2.0);
+    click_photo_at(&admin, centre).await;
+    let text = register_notice(&admin, "will be registered").await;
+    assert!(text.contains("(green)"), "{text}");
+    assert!(
+        save.is_enabled().await.expect("enabled?"),
+        "save after a click"
+    );
+    save_registration(&admin, "Tony", "Blair").await;
+
+    // The face clicked is the one registered: another photo of Tony Blair is recognised as him.
+    let client = server.http();
+    let verify = |photo: PathBuf| {
+        let client = client.clone();
+        let url = format!("{}/verify", server.url);
+        async move {
+            let part = reqwest::multipart::Part::bytes(std::fs::read(photo).expect("a photo"))
+                .file_name("frame.jpg")
+                .mime_str("image/jpeg")
+                .expect("mime");
+            let r = client
+                .post(url)
+                .multipart(reqwest::multipart::Form::new().part("image", part))
+                .send()
+                .await
+                .expect("POST /verify");
+            r.json::<Value>().await.expect("JSON")
+        }
+    };
+    let v = verify(face(KNOWN.0, KNOWN.2)).await;
+    assert_eq!(
+        (v["first_name"].as_str(), v["last_name"].as_str()),
+        (Some("Tony"), Some("Blair")),
+        "{v}"
+    );
+
+    // The same face again, under one name: the page names whose face it is and offers to
+    // register it anyway.
+    fill_names(&admin, "Anthony", "").await;
+    let input = admin
+        .find(Locator::Css("#register-file"))
+        .await
+        .expect("file input");
+    input
+        .send_keys(&group.canonicalize().expect("a path").display().to_string())
+        .await
+        .expect("choose the group photo");
+    register_notice(&admin, "click the face to register").await;
+    click_photo_at(&admin, centre).await;
+    register_notice(&admin, "will be registered").await;
+    click(&admin, "#register-save").await;
+    let text = register_notice(&admin, "already belongs to").await;
+    assert!(
+        text.contains("This face already belongs to Tony Blair"),
+        "{text}"
+    );
+    click(&admin, "#register-anyway").await;
+    let text = register_notice(&admin, "is registered").await;
+    assert!(
+        text.starts_with("Anthony is registered"),
+        "one name, no stray space: {text}"
+    );
+    let users: Value = client
+        .get(format!("{}/users", server.url))
+        .send()
+        .await
+        .expect("GET /users")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(users.as_array().map(Vec::len), Some(2), "{users}");
+}

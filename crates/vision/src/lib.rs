@@ -5,7 +5,8 @@
 //! probabilities, landmarks) → [`crop`] (facenet-pytorch's box crop, landmark alignment) →
 //! [`facenet`] / [`facedesc`] behind [`embedder`] ([`embedding`]s) → [`pipeline`] (all of it
 //! behind one `Send + Sync` API, the only road the server takes).
-//! [`weights`] reads the published weight files, [`nn`] holds the layers the networks are built
+//! [`quality`] measures how usable a detected face is as a reference (size, sharpness, light,
+//! pose). [`weights`] reads the published weight files, [`nn`] holds the layers the networks are built
 //! from, [`models`] knows which embedder to run, where model files live and how to fetch them.
 
 pub mod crop;
@@ -20,6 +21,7 @@ pub mod models;
 pub mod mtcnn;
 pub mod nn;
 pub mod pipeline;
+pub mod quality;
 pub mod tensor;
 pub mod weights;
 

@@ -5,7 +5,7 @@ use super::{bar_style, read_photo, Leading};
 use crate::app::{open_rollcall, runtime};
 use crate::audit::Actor;
 use crate::domain::{ImageFormat, PersonName};
-use crate::service::{ReferenceFace, Rollcall};
+use crate::service::{Pick, ReferenceFace, Rollcall};
 use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::ProgressBar;
@@ -19,6 +19,10 @@ pub struct EnrollArgs {
     /// Reference photos per person at most.
     #[arg(long, default_value_t = 3)]
     pub max_photos: usize,
+    /// Register a person even when a face of theirs already matches someone registered
+    /// (without it such a person is skipped, so a second run adds nobody twice).
+    #[arg(long)]
+    pub allow_duplicate: bool,
     #[command(flatten)]
     pub common: CommonArgs,
     #[command(flatten)]
@@ -52,7 +56,13 @@ pub fn run(leading: &Leading, a: EnrollArgs) -> anyhow::Result<()> {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             bar.set_message(folder.clone());
-            match enroll_person(&rollcall, dir, &folder, a.max_photos, &mut skipped).await {
+            let person = Person {
+                dir,
+                folder: &folder,
+                max: a.max_photos,
+                allow_duplicate: a.allow_duplicate,
+            };
+            match enroll_person(&rollcall, person, &mut skipped).await {
                 Ok(Some(n)) => {
                     registered += 1;
                     photos_used += n;
@@ -91,32 +101,57 @@ fn photos_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(photos)
 }
 
-/// Register one folder's person from up to `max` photos with a clear face. `None` when none had.
+/// One folder to enrol, and how.
+struct Person<'a> {
+    dir: &'a Path,
+    folder: &'a str,
+    /// Reference photos at most.
+    max: usize,
+    allow_duplicate: bool,
+}
+
+/// Register one folder's person from up to `max` photos with a clear face. `None` when none had,
+/// or when a face of theirs already belongs to someone registered (a second run, or the same
+/// person under two folders) and duplicates are not allowed.
 async fn enroll_person(
     rollcall: &Rollcall,
-    dir: &Path,
-    folder: &str,
-    max: usize,
+    p: Person<'_>,
     skipped: &mut Vec<(PathBuf, String)>,
 ) -> anyhow::Result<Option<usize>> {
+    let folder = p.folder;
     let name = PersonName::from_folder_name(folder)
         .with_context(|| format!("folder name `{folder}` is not First_Last"))?;
     let mut faces: Vec<(Arc<[u8]>, ReferenceFace)> = Vec::new();
-    for photo in photos_in(dir)? {
-        if faces.len() == max {
+    let mut duplicates_of = Vec::new();
+    for photo in photos_in(p.dir)? {
+        if faces.len() == p.max {
             break;
         }
         let bytes = read_photo(&photo)?;
-        match rollcall.reference_face(bytes.clone()).await {
-            Ok(face) => faces.push((bytes, face)),
-            Err(e) => skipped.push((photo, e.to_string())),
+        let face = match rollcall.reference_face(bytes.clone(), Pick::SUBJECT).await {
+            Ok(face) => face,
+            Err(e) => {
+                skipped.push((photo, e.to_string()));
+                continue;
+            }
+        };
+        match rollcall.duplicate_of(&face.embedding, None, p.allow_duplicate) {
+            Ok(Some(other)) => duplicates_of.push(other.user_id),
+            Ok(None) => {}
+            Err(e) => {
+                skipped.push((p.dir.to_owned(), e.to_string()));
+                return Ok(None);
+            }
         }
+        faces.push((bytes, face));
     }
     if faces.is_empty() {
-        skipped.push((dir.to_owned(), "no photo with one clear face".into()));
+        skipped.push((p.dir.to_owned(), "no photo with one clear face".into()));
         return Ok(None);
     }
     let n = faces.len();
-    rollcall.create_user(&name, faces, &Actor::cli()).await?;
+    rollcall
+        .create_user(&name, faces, &duplicates_of, &Actor::cli())
+        .await?;
     Ok(Some(n))
 }

@@ -50,6 +50,11 @@ pub struct EvalArgs {
     /// photos; otherwise embed them and write FILE (for repeated runs on one photo set).
     #[arg(long, value_name = "FILE")]
     pub embeddings_cache: Option<PathBuf>,
+    /// Instead of the usual report, measure how the registration quality checks (face size,
+    /// sharpness, brightness, yaw) relate to recognition (docs/accuracy.md, "Registration
+    /// quality").
+    #[arg(long)]
+    pub quality: bool,
     /// Worker threads for embedding photos.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
@@ -84,6 +89,14 @@ pub fn run(leading: &Leading, args: EvalArgs) -> anyhow::Result<()> {
         pipeline.model_id(),
         args.threads
     );
+    if args.quality {
+        print!(
+            "{}",
+            crate::eval::quality::report(&pipeline, &dataset, args.threads, threshold)?
+        );
+        eprintln!("eval: done in {:.1} s", started.elapsed().as_secs_f64());
+        return Ok(());
+    }
     let cached = args
         .embeddings_cache
         .as_deref()

@@ -4,7 +4,8 @@ use super::args::{CommonArgs, DatabaseArgs, EmbedderArgs};
 use super::{read_photo, Leading};
 use crate::app::{open_rollcall, runtime};
 use crate::audit::Actor;
-use crate::domain::PersonName;
+use crate::domain::{FaceChoice, PersonName};
+use crate::service::Pick;
 use crate::view::UserLine;
 use clap::Args;
 use std::path::PathBuf;
@@ -13,8 +14,16 @@ use std::path::PathBuf;
 pub struct RegisterArgs {
     #[arg(long)]
     pub first_name: String,
-    #[arg(long)]
+    /// Leave out (or empty) for a person with one name.
+    #[arg(long, default_value = "")]
     pub last_name: String,
+    /// Which face of the first photo is the person, by its index in `rollcall detect`'s list
+    /// (largest first); without it the photo needs one clear subject.
+    #[arg(long)]
+    pub face: Option<usize>,
+    /// Register the face even when it already matches a registered person.
+    #[arg(long)]
+    pub allow_duplicate: bool,
     /// One or more photos of the person (the first is kept as the reference photo).
     #[arg(required = true)]
     pub photos: Vec<PathBuf>,
@@ -36,7 +45,16 @@ pub fn run(leading: &Leading, a: RegisterArgs) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     runtime()?.block_on(async {
         let rollcall = open_rollcall(&settings).await?;
-        let user = rollcall.register(&name, photos, &Actor::cli()).await?;
+        let choice = a.face.map_or(FaceChoice::Subject, FaceChoice::Index);
+        let user = rollcall
+            .register(
+                &name,
+                photos,
+                Pick::of(choice),
+                a.allow_duplicate,
+                &Actor::cli(),
+            )
+            .await?;
         println!("{}", UserLine(&user));
         Ok(())
     })

@@ -4,6 +4,7 @@
 use super::args::{CommonArgs, DatabaseArgs, EmbedderArgs, ThresholdArgs};
 use super::{read_photo, Leading};
 use crate::app::{open_rollcall, runtime};
+use crate::domain::display_name;
 use crate::view::{round, FaceJson};
 use anyhow::bail;
 use clap::Args;
@@ -49,8 +50,10 @@ pub fn run(leading: &Leading, a: VerifyArgs) -> anyhow::Result<()> {
                 let [x1, y1, x2, y2] = f.detection.bbox;
                 let who = match (&f.best, f.matched) {
                     (Some(c), true) => format!(
-                        "{} {} (id {}, similarity {:.3})",
-                        c.first_name, c.last_name, c.user_id, c.similarity.0
+                        "{} (id {}, similarity {:.3})",
+                        display_name(&c.first_name, &c.last_name),
+                        c.user_id,
+                        c.similarity.0
                     ),
                     (Some(c), false) => {
                         format!("unknown (closest similarity {:.3})", c.similarity.0)

@@ -2,9 +2,10 @@
 //! each, on a bounded thread pool, with a progress bar.
 
 use super::dataset::{Dataset, PhotoId};
+use crate::subject::subject_index;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
-use rollcall_vision::{Detection, FacePipeline};
+use rollcall_vision::FacePipeline;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Photos between progress lines when stderr is not a terminal.
@@ -135,7 +136,8 @@ pub fn embed_dataset(
     Ok(Embeddings { outcomes })
 }
 
-/// One photo: the same steps as the server, the subject picked by [`subject_index`].
+/// One photo: the same steps as the server, the subject picked by [`subject_index`] (the rule
+/// registration uses too).
 pub fn embed_photo(pipeline: &FacePipeline, path: &std::path::Path) -> PhotoOutcome {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
@@ -160,62 +162,5 @@ pub fn embed_photo(pipeline: &FacePipeline, path: &std::path::Path) -> PhotoOutc
             None => PhotoOutcome::NoFace,
         },
         Err(e) => PhotoOutcome::Unreadable(e.to_string()),
-    }
-}
-
-/// Which face is the photo's subject: the one with the highest *centrality-weighted area*,
-/// `area × (1 − d / r)²`, where `area` is the box clipped to the image, `d` the distance from
-/// the box centre to the image centre and `r` half the image diagonal. A face at the centre
-/// keeps its whole area, one at a corner counts for nothing; so a large bystander at the edge
-/// loses to the central subject, while a lone off-centre face is still chosen. Ties go to the
-/// earlier (larger) detection.
-pub fn subject_index(dets: &[Detection], width: u32, height: u32) -> Option<usize> {
-    let (w, h) = (width as f32, height as f32);
-    let (cx, cy) = (w / 2.0, h / 2.0);
-    let r = (cx * cx + cy * cy).sqrt().max(f32::MIN_POSITIVE);
-    let score = |d: &Detection| {
-        let [x1, y1, x2, y2] = d.bbox;
-        let area = (x2.min(w) - x1.max(0.0)).max(0.0) * (y2.min(h) - y1.max(0.0)).max(0.0);
-        let dist = (((x1 + x2) / 2.0 - cx).powi(2) + ((y1 + y2) / 2.0 - cy).powi(2)).sqrt();
-        area * (1.0 - dist / r).max(0.0).powi(2)
-    };
-    let mut best: Option<(usize, f32)> = None;
-    for (i, d) in dets.iter().enumerate() {
-        let s = score(d);
-        if best.is_none_or(|(_, b)| s > b) {
-            best = Some((i, s));
-        }
-    }
-    best.map(|(i, _)| i)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn det(bbox: [f32; 4]) -> Detection {
-        Detection {
-            bbox,
-            probability: 0.99,
-            landmarks: [[0.0; 2]; 5],
-        }
-    }
-
-    #[test]
-    fn central_face_beats_larger_face_at_the_edge() {
-        let dets = [
-            det([150.0, 0.0, 250.0, 110.0]),
-            det([85.0, 80.0, 165.0, 170.0]),
-        ];
-        assert_eq!(subject_index(&dets, 250, 250), Some(1));
-    }
-
-    #[test]
-    fn lone_off_centre_face_is_chosen() {
-        assert_eq!(
-            subject_index(&[det([0.0, 0.0, 40.0, 40.0])], 250, 250),
-            Some(0)
-        );
-        assert_eq!(subject_index(&[], 250, 250), None);
     }
 }

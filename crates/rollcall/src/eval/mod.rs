@@ -10,6 +10,7 @@ pub mod embed;
 pub mod margin;
 pub mod metrics;
 pub mod plots;
+pub mod quality;
 pub mod report;
 pub mod scenario;
 pub mod sites;

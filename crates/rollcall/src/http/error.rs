@@ -4,6 +4,7 @@
 use crate::domain::InvalidInput;
 use crate::service::{AccessError, ServiceError};
 use crate::store::{Storage, StoreError};
+use crate::view::round;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -58,8 +59,10 @@ error_codes! {
     NoFace => "no_face", BAD_REQUEST;
     /// More `image` parts than the server takes in one request.
     TooManyImages => "too_many_images", BAD_REQUEST;
-    /// Several faces and none clearly the largest (registering).
+    /// Several faces and none clearly the subject (registering); the body lists them.
     SeveralFaces => "several_faces", BAD_REQUEST;
+    /// The face to register is too small, blurred, dark, bright or turned (`reason`).
+    PoorQuality => "poor_quality", BAD_REQUEST;
     /// No credentials, or a key that is unknown, revoked or malformed, or a wrong login.
     Unauthorized => "unauthorized", UNAUTHORIZED;
     /// Credentials whose role or scope does not reach the route.
@@ -74,6 +77,8 @@ error_codes! {
     MethodNotAllowed => "method_not_allowed", METHOD_NOT_ALLOWED;
     /// The user's embeddings are of another model than the server's.
     ModelMismatch => "model_mismatch", CONFLICT;
+    /// The face to register already matches a registered person.
+    Duplicate => "duplicate", CONFLICT;
     PayloadTooLarge => "payload_too_large", PAYLOAD_TOO_LARGE;
     /// Too many failed logins for the account or from the address (with `Retry-After`).
     TooManyAttempts => "too_many_attempts", TOO_MANY_REQUESTS;
@@ -299,7 +304,32 @@ impl From<ServiceError> for ApiError {
             ServiceError::Image(ImageError::TooLarge { .. }) => ErrorCode::ImageTooLarge,
             ServiceError::Image(_) => ErrorCode::InvalidImage,
             ServiceError::NoFace => ErrorCode::NoFace,
-            ServiceError::SeveralFaces { .. } => ErrorCode::SeveralFaces,
+            ServiceError::SeveralFaces { faces } => {
+                return ApiError::new(ErrorCode::SeveralFaces, message)
+                    .with("faces", listed_faces(faces))
+            }
+            ServiceError::FaceChoice { faces, .. } => {
+                return ApiError::bad_request(message).with("faces", listed_faces(faces))
+            }
+            ServiceError::PoorQuality(q) => {
+                return ApiError::new(ErrorCode::PoorQuality, message)
+                    .with("reason", q.problem.as_str())
+                    .with("measured", round(q.measured))
+                    .with("limit", round(q.limit))
+            }
+            ServiceError::Duplicate { person, threshold } => {
+                return ApiError::new(ErrorCode::Duplicate, message)
+                    .with(
+                        "person",
+                        serde_json::json!({
+                            "id": person.user_id,
+                            "first_name": person.first_name,
+                            "last_name": person.last_name,
+                        }),
+                    )
+                    .with("similarity", round(person.similarity.0))
+                    .with("threshold", round(*threshold))
+            }
             ServiceError::UserNotFound(_) => ErrorCode::NotFound,
             ServiceError::ModelMismatch { .. } => ErrorCode::ModelMismatch,
             ServiceError::Busy => ErrorCode::Busy,
@@ -333,6 +363,23 @@ impl From<AccessError> for ApiError {
             AccessError::Store(e) => e.into(),
         }
     }
+}
+
+/// The faces a client may choose from, in the order of `/detect` (largest first).
+fn listed_faces(faces: &[rollcall_vision::Detection]) -> Value {
+    faces
+        .iter()
+        .enumerate()
+        .map(|(index, f)| {
+            // As `/detect` prints them (an f32's shortest form), so boxes compare equal.
+            let shortest = |x: f32| x.to_string().parse::<f64>().unwrap_or(f64::NAN);
+            serde_json::json!({
+                "index": index,
+                "box": f.bbox.map(shortest),
+                "probability": shortest(f.probability),
+            })
+        })
+        .collect()
 }
 
 /// The innermost error, owned.

@@ -3,9 +3,11 @@
 
 use super::error::{ApiError, ErrorCode};
 use super::AppState;
+use crate::domain::FaceChoice;
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::http::StatusCode;
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Fields whose content is a file; every other field is text.
@@ -15,6 +17,8 @@ const FILE_FIELDS: &[&str] = &["image"];
 pub struct Form {
     texts: HashMap<String, String>,
     files: HashMap<String, Vec<Arc<[u8]>>>,
+    /// Text fields sent more than once.
+    repeated: HashSet<String>,
 }
 
 impl Form {
@@ -59,8 +63,16 @@ impl Form {
             } else {
                 let text = String::from_utf8(bytes.to_vec())
                     .map_err(|_| ApiError::bad_request(format!("`{name}` is not UTF-8 text")))?;
-                // The first value of a repeated text field counts.
-                form.texts.entry(name).or_insert(text);
+                // The first value of a repeated text field counts, except where
+                // [`Form::single_text`] refuses the repetition.
+                match form.texts.entry(name) {
+                    Entry::Occupied(first) => {
+                        form.repeated.insert(first.key().clone());
+                    }
+                    Entry::Vacant(slot) => {
+                        slot.insert(text);
+                    }
+                }
             }
         }
         Ok(form)
@@ -76,6 +88,35 @@ impl Form {
 
     pub fn optional_text(&self, name: &str) -> Option<&str> {
         self.texts.get(name).map(String::as_str)
+    }
+
+    /// A text field that may be absent but, where it chooses something, must be sent once.
+    pub fn single_text(&self, name: &str) -> Result<Option<&str>, ApiError> {
+        if self.repeated.contains(name) {
+            return Err(ApiError::bad_request(format!(
+                "`{name}` was sent more than once: send it once"
+            )));
+        }
+        Ok(self.optional_text(name))
+    }
+
+    /// A yes/no field: `true`/`1` or `false`/`0` (absent or empty: false); anything else is refused.
+    pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
+        match self.single_text(name)?.map(str::trim) {
+            None | Some("" | "false" | "0") => Ok(false),
+            Some("true" | "1") => Ok(true),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "{name}=`{other}`: use true or false"
+            ))),
+        }
+    }
+
+    /// The face to register: `face=<index>` or `box=x1,y1,x2,y2`, each at most once.
+    pub fn face_choice(&self) -> Result<FaceChoice, ApiError> {
+        Ok(FaceChoice::parse(
+            self.single_text("face")?,
+            self.single_text("box")?,
+        )?)
     }
 
     /// Every `image` part, at least one, none empty.

@@ -110,9 +110,51 @@ pub struct Photo(pub Vec<u8>);
 #[derive(ToSchema)]
 pub struct RegisterForm {
     pub first_name: String,
-    pub last_name: String,
+    /// Missing or empty for a person with one name (stored as an empty string).
+    pub last_name: Option<String>,
     /// One or more photos of the person: each is one reference face.
     pub image: Vec<Photo>,
+    /// Which face of the first photo is the person, by its index in the list `/detect` (and a
+    /// `several_faces` answer) gives, largest first. Other photos need one clear subject.
+    pub face: Option<u32>,
+    /// Or the face as `x1,y1,x2,y2` in pixels: the detected face overlapping it best
+    /// (intersection over union at least 0.5).
+    #[schema(rename = "box")]
+    pub bbox: Option<String>,
+    /// `true` registers a face that already matches someone (default `false`: 409 `duplicate`).
+    pub allow_duplicate: Option<bool>,
+}
+
+/// The form of `POST /users/{id}/faces`.
+#[derive(ToSchema)]
+pub struct AddFaceForm {
+    pub image: Photo,
+    /// As for `/register`.
+    pub face: Option<u32>,
+    #[schema(rename = "box")]
+    pub bbox: Option<String>,
+    /// `true` adds a face that matches another registered person (default `false`).
+    pub allow_duplicate: Option<bool>,
+}
+
+/// The 409 `duplicate`: the face already belongs to someone registered.
+#[derive(ToSchema)]
+pub struct Duplicate {
+    #[schema(example = "duplicate")]
+    pub error: String,
+    pub message: String,
+    /// The registered person the face matches.
+    pub person: DuplicatePerson,
+    /// The face's similarity to them, and the threshold it reached.
+    pub similarity: f64,
+    pub threshold: f64,
+}
+
+#[derive(ToSchema)]
+pub struct DuplicatePerson {
+    pub id: i64,
+    pub first_name: String,
+    pub last_name: String,
 }
 
 /// The form of `POST /verify`.
@@ -149,4 +191,7 @@ pub struct Detected {
     pub height: u32,
     /// Largest first.
     pub faces: Vec<DetectedFace>,
+    /// The index of the face `/register` takes when no `face` or `box` is sent (the clear
+    /// subject); null when no face is clearly the subject.
+    pub subject: Option<u32>,
 }

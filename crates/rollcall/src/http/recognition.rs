@@ -2,13 +2,16 @@
 
 use super::error::{ApiError, ErrorCode};
 use super::form::Form;
-use super::openapi::{Detected, ErrorBody, NotRecognised, PhotoForm, RegisterForm, VerifyForm};
+use super::openapi::{
+    Detected, Duplicate, ErrorBody, NotRecognised, PhotoForm, RegisterForm, VerifyForm,
+};
 use super::AppState;
 use crate::audit::Actor;
 use crate::auth::Caller;
 use crate::domain::{Kiosk, PersonName};
-use crate::service::Verification;
+use crate::service::{Pick, Verification};
 use crate::store::{AttendanceRecord, CheckIn};
+use crate::subject::clear_subject;
 use crate::view::{round, DetectJson, EventRef, FaceJson, Recognised, UserJson};
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::State;
@@ -22,7 +25,11 @@ use axum::{Extension, Json};
     responses(
         (status = 200, description = "The new user", body = UserJson),
         (status = 400, description = "A missing or empty field, an image that cannot be read, \
-            no face, or several faces with none clearly the largest", body = ErrorBody),
+            no face, several faces with none clearly the subject (`several_faces`, with `faces`), \
+            a `face` or `box` naming no face (`bad_request`, with `faces`), or a face too small, \
+            blurred, dark, bright or turned (`poor_quality`, with `reason`, `measured`, `limit`)", body = ErrorBody),
+        (status = 409, description = "`duplicate`: the face already belongs to a registered person \
+            (send `allow_duplicate=true` to register it anyway)", body = Duplicate),
         (status = 413, description = "The upload is larger than the limit", body = ErrorBody),
         (status = 503, description = "The inference queue is full or the database unreachable \
             (with `Retry-After`)", body = ErrorBody),
@@ -34,9 +41,16 @@ pub async fn register(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<UserJson>, ApiError> {
     let form = Form::read(multipart, &state).await?;
-    let name = PersonName::parse(form.text("first_name")?, form.text("last_name")?)?;
+    // A missing `last_name` is a person with one name.
+    let last_name = form.optional_text("last_name").unwrap_or_default();
+    let name = PersonName::parse(form.text("first_name")?, last_name)?;
+    let pick = Pick::of(form.face_choice()?);
+    let allow_duplicate = form.flag("allow_duplicate")?;
     let images = form.images()?;
-    let user = state.rollcall.register(&name, images, &actor).await?;
+    let user = state
+        .rollcall
+        .register(&name, images, pick, allow_duplicate, &actor)
+        .await?;
     Ok(Json(user.into()))
 }
 
@@ -58,7 +72,9 @@ pub async fn detect(
 ) -> Result<Json<DetectJson>, ApiError> {
     let form = Form::read(multipart, &state).await?;
     let analysis = state.rollcall.detect(form.image()?).await?;
+    let detections: Vec<_> = analysis.faces.iter().map(|f| f.detection.clone()).collect();
     Ok(Json(DetectJson {
+        subject: clear_subject(&detections, analysis.width, analysis.height),
         width: analysis.width,
         height: analysis.height,
         faces: analysis.faces,

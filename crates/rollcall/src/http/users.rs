@@ -2,11 +2,11 @@
 
 use super::error::ApiError;
 use super::form::Form;
-use super::openapi::{ErrorBody, PhotoForm};
+use super::openapi::{AddFaceForm, ErrorBody};
 use super::AppState;
 use crate::audit::Actor;
 use crate::domain::ImageFormat;
-use crate::service::ServiceError;
+use crate::service::{Pick, ServiceError};
 use crate::store::UserRecord;
 use crate::view::UserJson;
 use axum::extract::multipart::{Multipart, MultipartRejection};
@@ -151,12 +151,14 @@ pub async fn delete(
     path = "/users/{id}/faces",
     tag = "users",
     params(("id" = i64, Path, description = "The user's id")),
-    request_body(content = PhotoForm, content_type = "multipart/form-data"),
+    request_body(content = AddFaceForm, content_type = "multipart/form-data"),
     responses(
         (status = 200, description = "The user with one more reference face", body = UserJson),
         (status = 400, description = "As for `/register`", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
-        (status = 409, description = "`model_mismatch`: the user's faces are of another model", body = ErrorBody),
+        (status = 409, description = "`model_mismatch`: the user's faces are of another model; \
+            `duplicate` (with `person`, `similarity`, `threshold`): the face matches another \
+            registered person", body = ErrorBody),
         (status = 413, description = "The upload is larger than the limit", body = ErrorBody),
         (status = 503, description = "The inference queue is full (with `Retry-After`)", body = ErrorBody),
     )
@@ -169,9 +171,11 @@ pub async fn add_face(
 ) -> Result<Json<UserJson>, ApiError> {
     let id = parse_id(&id)?;
     let form = Form::read(multipart, &state).await?;
+    let pick = Pick::of(form.face_choice()?);
+    let allow_duplicate = form.flag("allow_duplicate")?;
     let user = state
         .rollcall
-        .add_face(id, form.image()?, &actor)
+        .add_face(id, form.image()?, pick, allow_duplicate, &actor)
         .await
         .map_err(|e| match e {
             ServiceError::UserNotFound(id) => ApiError::not_found(format!("no user with id {id}")),

@@ -2,10 +2,12 @@
 //! `queue` more waiting; past that, [`ServiceError::Busy`] (503 with `Retry-After`).
 
 use super::ServiceError;
-use crate::domain::ImageFormat;
+use crate::domain::{Embedding, FaceChoice, ImageFormat};
 use rollcall_vision::pipeline::StageTimings;
-use rollcall_vision::{Face, FacePipeline, ImageError};
+use rollcall_vision::quality::{self, FaceMeasures};
+use rollcall_vision::{Detection, Face, FacePipeline, ImageError};
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::Semaphore;
 
 /// A decoded photo's faces (largest first), each with its embedding when asked for.
@@ -14,6 +16,14 @@ pub struct Analysis {
     pub width: u32,
     pub height: u32,
     pub faces: Vec<Face>,
+}
+
+/// The one face of a photo chosen for registration: only it is measured and embedded.
+#[derive(Debug, Clone)]
+pub struct Chosen {
+    pub detection: Detection,
+    pub embedding: Embedding,
+    pub measures: FaceMeasures,
 }
 
 /// Runs photo analysis off the async runtime, bounded.
@@ -38,6 +48,31 @@ impl Inference {
 
     /// Decode, detect and (with `embed`) embed, timing each stage.
     pub async fn analyze(&self, bytes: Arc<[u8]>, embed: bool) -> Result<Analysis, ServiceError> {
+        self.run(bytes, move |pipeline, bytes| {
+            analyze_now(pipeline, bytes, embed)
+        })
+        .await
+    }
+
+    /// Decode, detect, pick the face `choice` names ([`super::reference::pick`]), measure its
+    /// quality and embed it.
+    pub async fn choose(
+        &self,
+        bytes: Arc<[u8]>,
+        choice: FaceChoice,
+    ) -> Result<Chosen, ServiceError> {
+        self.run(bytes, move |pipeline, bytes| {
+            choose_now(pipeline, bytes, choice)
+        })
+        .await
+    }
+
+    /// `work` on a worker thread once admitted (past the queue: [`ServiceError::Busy`]).
+    async fn run<T: Send + 'static>(
+        &self,
+        bytes: Arc<[u8]>,
+        work: impl FnOnce(&FacePipeline, &[u8]) -> Result<T, ServiceError> + Send + 'static,
+    ) -> Result<T, ServiceError> {
         if ImageFormat::sniff(&bytes).is_none() {
             return Err(ServiceError::Image(ImageError::Unsupported));
         }
@@ -55,7 +90,7 @@ impl Inference {
         let pipeline = self.pipeline.clone();
         tokio::task::spawn_blocking(move || {
             let _permits = (admitted, worker);
-            analyze_now(&pipeline, &bytes, embed)
+            work(&pipeline, &bytes)
         })
         .await
         .map_err(|e| ServiceError::Internal(e.to_string()))?
@@ -73,6 +108,39 @@ fn analyze_now(
         width: analysis.width,
         height: analysis.height,
         faces: analysis.faces,
+    })
+}
+
+fn choose_now(
+    pipeline: &FacePipeline,
+    bytes: &[u8],
+    choice: FaceChoice,
+) -> Result<Chosen, ServiceError> {
+    let start = Instant::now();
+    let image = pipeline.decode(bytes)?;
+    let decode = start.elapsed();
+    let start = Instant::now();
+    let mut faces = pipeline.find_faces(&image);
+    let detect = start.elapsed();
+    let index = super::reference::pick(&faces, image.width, image.height, choice)?;
+    let detection = faces.swap_remove(index);
+    let measures = quality::measure(&image, &detection);
+    let start = Instant::now();
+    let embedded = pipeline.embed_faces(&image, vec![detection.clone()])?;
+    record_timings(&StageTimings {
+        decode,
+        detect,
+        embed: Some(start.elapsed()),
+    });
+    let embedding = embedded
+        .into_iter()
+        .next()
+        .and_then(|f| f.embedding)
+        .ok_or_else(super::people::without_embedding)?;
+    Ok(Chosen {
+        detection,
+        embedding,
+        measures,
     })
 }
 

@@ -10,21 +10,24 @@ mod accounts;
 mod checkin;
 mod inference;
 mod people;
+mod reference;
 
 pub use accounts::{AccessError, Accounts, KeyLookup, Session, DEFAULT_SESSION_TTL};
 pub use checkin::{Verification, VerifiedFace};
 pub use inference::{Analysis, Inference};
-pub use people::{dominant_face, People, ReferenceFace, ReindexReport};
+pub use people::{People, ReindexReport};
+pub use reference::{pick, Pick, ReferenceFace, MIN_BOX_IOU};
 
 use crate::attendance::Attendance;
 use crate::audit::{AuditRecord, Entry, Page};
-use crate::domain::Threshold;
-use crate::gallery::{Gallery, LoadReport};
+use crate::domain::{display_name, Threshold};
+use crate::gallery::{Candidate, Gallery, LoadReport};
 use crate::operating_point::{self, OperatingPoint, Rule};
+use crate::quality::PoorQuality;
 use crate::store::{
     AttendanceFilter, AttendanceRecord, PhotoDir, Storage, Store, StoreError, UserRecord,
 };
-use rollcall_vision::{EmbedderKind, FacePipeline, ImageError, PipelineError};
+use rollcall_vision::{Detection, EmbedderKind, FacePipeline, ImageError, PipelineError};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,8 +39,31 @@ pub enum ServiceError {
     Image(#[from] ImageError),
     #[error("no face was found in the photo")]
     NoFace,
-    #[error("{count} faces were found and none is clearly the largest: use a photo of one person")]
-    SeveralFaces { count: usize },
+    /// No face is clearly the subject ([`crate::subject::clear_subject`]); the faces are listed
+    /// (largest first) for the client to choose one.
+    #[error(
+        "{} faces were found and none is clearly the person to register: choose one by its \
+         index (`face`, or `--face` on the command line) or by `box`, or use a photo of one person",
+        faces.len()
+    )]
+    SeveralFaces { faces: Vec<Detection> },
+    /// A `face` or `box` that names none of the photo's faces.
+    #[error("{reason}")]
+    FaceChoice {
+        reason: String,
+        faces: Vec<Detection>,
+    },
+    #[error("{}", .0.problem.advice())]
+    PoorQuality(PoorQuality),
+    /// The face already matches someone registered (at or above the threshold).
+    #[error(
+        "this face already belongs to {} (user {}, similarity {:.3}): send allow_duplicate=true \
+         to register it anyway",
+        display_name(&person.first_name, &person.last_name),
+        person.user_id,
+        person.similarity.0
+    )]
+    Duplicate { person: Candidate, threshold: f32 },
     #[error("image {index}: {source}")]
     InImage {
         index: usize,

@@ -2,26 +2,12 @@
 //! A person's rows and photos are all-or-nothing: photos are staged, the rows committed, then
 //! the photos kept (a crash in between leaves files the next start sweeps).
 
-use super::{warn_other_models, Rollcall, ServiceError};
+use super::{warn_other_models, Pick, ReferenceFace, Rollcall, ServiceError};
 use crate::audit::{Action, Actor, Entry, Target};
-use crate::domain::{Embedding, ImageFormat, PersonName};
+use crate::domain::{FaceChoice, ImageFormat, PersonName};
 use crate::store::{NewFace, PhotoDir, StagedPhoto, Store, UserRecord};
 use rollcall_vision::image::strip_metadata;
-use rollcall_vision::pipeline::area;
-use rollcall_vision::{Detection, Face, ImageError};
 use std::sync::Arc;
-
-/// A face good enough to register: the photo's only face, or one at least twice the area of the
-/// next.
-#[derive(Debug, Clone)]
-pub struct ReferenceFace {
-    pub format: ImageFormat,
-    pub detection: Detection,
-    pub embedding: Embedding,
-}
-
-/// The minimum ratio of the largest face's area to the next one's for it to be "the" person.
-const DOMINANCE: f32 = 2.0;
 
 /// What [`Rollcall::reindex`] did.
 #[derive(Debug, Clone, Default)]
@@ -33,53 +19,64 @@ pub struct ReindexReport {
 }
 
 impl Rollcall {
-    /// The face to register from one photo (errors: bad image, no face, several faces).
-    pub async fn reference_face(&self, bytes: Arc<[u8]>) -> Result<ReferenceFace, ServiceError> {
-        let format =
-            ImageFormat::sniff(&bytes).ok_or(ServiceError::Image(ImageError::Unsupported))?;
-        let analysis = self.inference.analyze(bytes, true).await?;
-        let face = dominant_face(analysis.faces)?;
-        Ok(ReferenceFace {
-            format,
-            embedding: face.embedding.ok_or_else(without_embedding)?,
-            detection: face.detection,
-        })
-    }
-
     /// Register a person from photos (the first becomes the reference photo), on behalf of `by`.
+    /// `first` picks the face of the first photo; every other photo needs a clear subject. A
+    /// face that already matches someone is refused unless `allow_duplicate`.
     pub async fn register(
         &self,
         name: &PersonName,
         photos: Vec<Arc<[u8]>>,
+        first: Pick,
+        allow_duplicate: bool,
         by: &Actor,
     ) -> Result<UserRecord, ServiceError> {
         let mut faces = Vec::with_capacity(photos.len());
+        let mut duplicates = Vec::new();
         for (i, bytes) in photos.into_iter().enumerate() {
+            let pick = if i == 0 { first } else { Pick::SUBJECT };
+            let in_image = |e: ServiceError| match e {
+                // The first photo's errors read as the original single-photo API's did.
+                e if i == 0 => e,
+                e => ServiceError::InImage {
+                    index: i + 1,
+                    source: Box::new(e),
+                },
+            };
             let face = self
-                .reference_face(bytes.clone())
+                .reference_face(bytes.clone(), pick)
                 .await
-                .map_err(|e| match e {
-                    // The first photo's errors read as the original single-photo API's did.
-                    e if i == 0 => e,
-                    e => ServiceError::InImage {
-                        index: i + 1,
-                        source: Box::new(e),
-                    },
-                })?;
+                .map_err(in_image)?;
+            if let Some(dup) = self
+                .duplicate_of(&face.embedding, None, allow_duplicate)
+                .map_err(in_image)?
+            {
+                duplicates.push(dup.user_id);
+            }
             faces.push((bytes, face));
         }
-        self.create_user(name, faces, by).await
+        self.create_user(name, faces, &duplicates, by).await
     }
 
     /// Store a person whose reference faces were already found; the audit entry (never their
-    /// name: see [`crate::audit`]) commits with them.
+    /// name: see [`crate::audit`]) commits with them, and says whose faces they matched when
+    /// duplicates were allowed.
     pub async fn create_user(
         &self,
         name: &PersonName,
         faces: Vec<(Arc<[u8]>, ReferenceFace)>,
+        duplicates_of: &[i64],
         by: &Actor,
     ) -> Result<UserRecord, ServiceError> {
-        let audit = Entry::new(by, Action::Register).detail(format!("{} face(s)", faces.len()));
+        let mut detail = format!("{} face(s)", faces.len());
+        if !duplicates_of.is_empty() {
+            let mut ids: Vec<String> = duplicates_of
+                .iter()
+                .map(|id| format!("user:{id}"))
+                .collect();
+            ids.dedup();
+            detail.push_str(&format!("; duplicate of {} allowed", ids.join(", ")));
+        }
+        let audit = Entry::new(by, Action::Register).detail(detail);
         let mut staged = Vec::with_capacity(faces.len());
         let mut embeddings = Vec::with_capacity(faces.len());
         for (bytes, face) in faces {
@@ -105,11 +102,14 @@ impl Rollcall {
         Ok(user)
     }
 
-    /// One more reference face for a registered person.
+    /// One more reference face for a registered person: refused when it matches someone else
+    /// (unless `allow_duplicate`), as it would make them answer for that person.
     pub async fn add_face(
         &self,
         user_id: i64,
         bytes: Arc<[u8]>,
+        pick: Pick,
+        allow_duplicate: bool,
         by: &Actor,
     ) -> Result<UserRecord, ServiceError> {
         let user = self
@@ -124,12 +124,16 @@ impl Rollcall {
                 ours: self.model().to_owned(),
             });
         }
-        let face = self.reference_face(bytes.clone()).await?;
+        let face = self.reference_face(bytes.clone(), pick).await?;
+        let duplicate = self.duplicate_of(&face.embedding, Some(user_id), allow_duplicate)?;
         let new = NewFace {
             embedding: face.embedding.to_le_bytes(),
             photo: self.stage_photo(&bytes, face.format)?,
         };
-        let audit = Entry::new(by, Action::AddFace).target(Target::user(user_id));
+        let mut audit = Entry::new(by, Action::AddFace).target(Target::user(user_id));
+        if let Some(other) = duplicate {
+            audit = audit.detail(format!("duplicate of user:{} allowed", other.user_id));
+        }
         let user = self
             .store
             .add_face(user_id, self.model(), new, &audit)
@@ -189,7 +193,12 @@ impl Rollcall {
                     .resolve(&photo.image_path)
                     .ok_or_else(|| ServiceError::Internal("not a reference photo path".into()))?;
                 let bytes: Arc<[u8]> = tokio::fs::read(&path).await?.into();
-                let face = self.reference_face(bytes).await?;
+                // The photo was accepted when registered: only its face is needed again.
+                let pick = Pick {
+                    choice: FaceChoice::Subject,
+                    check_quality: false,
+                };
+                let face = self.reference_face(bytes, pick).await?;
                 self.store
                     .set_embedding(photo.owner, &face.embedding.to_le_bytes(), self.model())
                     .await?;
@@ -252,49 +261,7 @@ impl People {
     }
 }
 
-/// The face to register (of faces largest first), or why there is none.
-pub fn dominant_face(faces: Vec<Face>) -> Result<Face, ServiceError> {
-    let count = faces.len();
-    let mut faces = faces.into_iter();
-    let first = faces.next().ok_or(ServiceError::NoFace)?;
-    match faces.next() {
-        None => Ok(first),
-        Some(second) if area(&first.detection) >= DOMINANCE * area(&second.detection) => Ok(first),
-        Some(_) => Err(ServiceError::SeveralFaces { count }),
-    }
-}
-
 /// Faces analysed with `embed` always carry their embedding; a face without one is a bug.
 pub(super) fn without_embedding() -> ServiceError {
     ServiceError::Internal("a face was analysed without its embedding".into())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn face(size: f32) -> Face {
-        Face {
-            detection: Detection {
-                bbox: [0.0, 0.0, size, size],
-                probability: 0.99,
-                landmarks: [[0.0; 2]; 5],
-            },
-            embedding: None,
-        }
-    }
-
-    #[test]
-    fn a_dominant_face_is_twice_the_next() {
-        assert!(matches!(dominant_face(vec![]), Err(ServiceError::NoFace)));
-        assert_eq!(dominant_face(vec![face(10.0)]).unwrap(), face(10.0));
-        assert_eq!(
-            dominant_face(vec![face(100.0), face(70.0)]).unwrap(),
-            face(100.0)
-        );
-        assert!(matches!(
-            dominant_face(vec![face(100.0), face(80.0), face(10.0)]),
-            Err(ServiceError::SeveralFaces { count: 3 })
-        ));
-    }
 }

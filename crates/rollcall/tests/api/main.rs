@@ -20,6 +20,7 @@ mod ops;
 mod pipeline_road;
 mod privacy;
 mod recognition;
+mod registration;
 mod roles;
 mod start_together;
 mod storage;

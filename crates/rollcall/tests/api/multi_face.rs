@@ -15,7 +15,7 @@ fn config() -> TestConfig {
 }
 
 /// Two photos side by side in one JPEG (the shorter one padded with black below).
-fn side_by_side(left: &str, right: &str) -> Vec<u8> {
+pub(crate) fn side_by_side(left: &str, right: &str) -> Vec<u8> {
     let open = |rel: &str| decode(&fixture(rel), Default::default()).expect("a fixture decodes");
     let (a, b) = (open(left), open(right));
     let (width, height) = (a.width + b.width, a.height.max(b.height));

@@ -263,11 +263,21 @@ async fn the_contract_is_in_the_document(app: TestApp) {
     let fields = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
     assert_eq!(
         form_fields("/register"),
-        fields(&["first_name", "last_name", "image"])
+        fields(&[
+            "first_name",
+            "last_name",
+            "image",
+            "face",
+            "box",
+            "allow_duplicate"
+        ])
     );
     assert_eq!(form_fields("/verify"), fields(&["image", "kiosk"]));
     assert_eq!(form_fields("/detect"), fields(&["image"]));
-    assert_eq!(form_fields("/users/{id}/faces"), fields(&["image"]));
+    assert_eq!(
+        form_fields("/users/{id}/faces"),
+        fields(&["image", "face", "box", "allow_duplicate"])
+    );
 }
 
 /// The documented bodies have the fields the server actually answers with.
@@ -289,6 +299,18 @@ async fn documented_bodies_match_the_answers(app: TestApp) {
     let users: Value = app.get_json("/users").await;
     let schema = &json_schema(&doc, "/users", "get", 200)["items"];
     assert_eq!(keys(&users[0]), property_names(&doc, schema), "/users");
+
+    let duplicate = app.register("Anthony", "Blair", &photos[1]).await;
+    assert_eq!(duplicate.status(), 409);
+    let body: Value = duplicate.json().await.unwrap();
+    let schema = json_schema(&doc, "/register", "post", 409);
+    assert_eq!(keys(&body), property_names(&doc, schema), "/register 409");
+    let person = &resolve(&doc, schema)["properties"]["person"];
+    assert_eq!(
+        keys(&body["person"]),
+        property_names(&doc, person),
+        "/register 409 person"
+    );
 
     let recognised = app.verify(&photos[1]).await;
     assert_eq!(recognised.status(), 200);

@@ -186,6 +186,11 @@
     const frame = document.createElement('canvas');
     let photo = null; // { blob, name, url }
     let faces = 0;
+    let found = []; // the faces /detect gave, largest first
+    let subject = null; // the face the server takes on its own (null: none is clear)
+    let chosen = null; // the face the user clicked, sent as `face`
+    let overlay = null;
+    let duplicateOf = null; // the last 409 duplicate, until the user registers anyway
     let stream = null;
     let video = null;
     let saving = false;
@@ -198,11 +203,60 @@
       if (photo) URL.revokeObjectURL(photo.url);
       photo = null;
       faces = 0;
+      found = [];
+      subject = null;
+      chosen = null;
+      overlay = null;
+      duplicateOf = null;
       updateSave();
     }
 
+    /** The face that will be registered: the one clicked, else the server's clear subject. */
+    const target = () => (chosen !== null ? chosen : subject);
+
     function updateSave() {
-      save.disabled = saving || !photo || faces < 1;
+      save.disabled = saving || !photo || faces < 1 || target() === null;
+    }
+
+    /** Boxes on the photo: the face to register green, the others amber, numbered from 1. */
+    function drawFaces() {
+      if (!overlay) return;
+      RC.drawBoxes(overlay, found.map((f, i) => ({
+        box: f.box,
+        colour: i === target() ? '#22c55e' : '#f59e0b',
+        label: found.length > 1 ? `Face ${i + 1}` : 'Face',
+      })));
+    }
+
+    /** What the server will do with this photo, in words. */
+    function describeFaces() {
+      if (faces === 0) notice(result, 'error', 'No face found in this photo. Choose another one.');
+      else if (faces === 1) notice(result, 'ok', `One face found (detector confidence ${(found[0].probability * 100).toFixed(1)}%). Ready to save.`);
+      else if (chosen !== null) notice(result, 'ok', `Face ${chosen + 1} (green) will be registered. Click another face to change.`);
+      else if (subject !== null) notice(result, 'ok', `${faces} faces found. Face ${subject + 1} (green) will be registered; click another face to register that one instead.`);
+      else notice(result, 'warn', `${faces} faces found and none is clearly the person: click the face to register.`);
+    }
+
+    /** A click on the photo picks the face under it (the smallest, where boxes overlap). */
+    function pickAt(event) {
+      if (!overlay || found.length < 2) return;
+      const rect = overlay.getBoundingClientRect();
+      // The canvas is drawn like the photo (object-fit: contain): undo the letterboxing.
+      const k = Math.min(rect.width / overlay.width, rect.height / overlay.height);
+      const x = (event.clientX - rect.left - (rect.width - overlay.width * k) / 2) / k;
+      const y = (event.clientY - rect.top - (rect.height - overlay.height * k) / 2) / k;
+      let best = null;
+      found.forEach((f, i) => {
+        const [x1, y1, x2, y2] = f.box;
+        const area = (x2 - x1) * (y2 - y1);
+        if (x >= x1 && x <= x2 && y >= y1 && y <= y2 && (best === null || area < best.area)) best = { i, area };
+      });
+      if (best === null) return;
+      chosen = best.i;
+      duplicateOf = null;
+      drawFaces();
+      describeFaces();
+      updateSave();
     }
 
     async function setPhoto(blob, name) {
@@ -222,7 +276,8 @@
       photo = { blob, name, url };
       placeholder.hidden = true;
       box.classList.add('has-photo');
-      const overlay = h('canvas', { 'aria-hidden': 'true' });
+      overlay = h('canvas', { 'aria-hidden': 'true', class: 'pickable' });
+      overlay.addEventListener('click', pickAt);
       box.append(img, overlay);
       notice(result, 'warn', 'Looking for a face…');
       const body = new FormData();
@@ -236,18 +291,13 @@
         notice(result, 'error', text);
         return;
       }
-      const found = res.data.faces || [];
+      found = res.data.faces || [];
       faces = found.length;
+      subject = Number.isInteger(res.data.subject) ? res.data.subject : null;
       overlay.width = res.data.width;
       overlay.height = res.data.height;
-      RC.drawBoxes(overlay, found.map((f, i) => ({
-        box: f.box,
-        colour: i === 0 ? '#22c55e' : '#f59e0b',
-        label: found.length > 1 ? `Face ${i + 1}` : 'Face',
-      })));
-      if (faces === 0) notice(result, 'error', 'No face found in this photo. Choose another one.');
-      else if (faces === 1) notice(result, 'ok', `One face found (detector confidence ${(found[0].probability * 100).toFixed(1)}%). Ready to save.`);
-      else notice(result, 'warn', `${faces} faces found. The largest (green) will be registered; a photo of this person alone is safer.`);
+      drawFaces();
+      describeFaces();
       updateSave();
     }
 
@@ -291,13 +341,18 @@
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
       const first = $('#first-name').value.trim();
+      // The last name may stay empty: people with one name (Bono, Pelé) are registered as such.
       const last = $('#last-name').value.trim();
-      if (!first || !last) {
-        notice(result, 'error', 'Enter both a first and a last name.');
-        (first ? $('#last-name') : $('#first-name')).focus();
+      if (!first) {
+        notice(result, 'error', 'Enter a first name (a last name is optional).');
+        $('#first-name').focus();
         return;
       }
-      if (!photo || faces < 1 || saving) return;
+      if (!photo || faces < 1 || target() === null || saving) return;
+      send(first, last, false);
+    });
+
+    async function send(first, last, allowDuplicate) {
       saving = true;
       updateSave();
       save.textContent = 'Saving…';
@@ -305,6 +360,8 @@
       body.append('first_name', first);
       body.append('last_name', last);
       body.append('image', photo.blob, photo.name);
+      if (chosen !== null) body.append('face', String(chosen));
+      if (allowDuplicate) body.append('allow_duplicate', 'true');
       const res = await api('POST', '/register', body).catch((err) => ({ ok: false, message: String(err) }));
       saving = false;
       save.textContent = 'Save person';
@@ -314,11 +371,22 @@
         notice(result, 'ok', `${fullName(res.data)} is registered and can check in now.`);
         people.load();
         health();
+      } else if (res.error === errors.duplicate && res.data && res.data.person) {
+        duplicateOf = res.data.person;
+        const anyway = h('button', { class: 'btn btn-ghost', type: 'button', id: 'register-anyway', text: 'Register anyway' });
+        anyway.addEventListener('click', () => {
+          if (duplicateOf && photo && !saving) send(first, last, true);
+        });
+        result.replaceChildren(h('div', { class: 'notice notice-warn' },
+          h('p', { text: `This face already belongs to ${fullName(duplicateOf)} (similarity ${Number(res.data.similarity).toFixed(3)}). Register anyway only if this is someone else.` }),
+          anyway));
+        updateSave();
       } else {
+        // A quality refusal's message is its advice ("come closer to the camera", …).
         notice(result, 'error', res.message);
         updateSave();
       }
-    });
+    }
     form.addEventListener('reset', () => {
       stopCamera();
       clearBox();

@@ -30,6 +30,7 @@ window.RC = (() => {
     unauthorized: 'unauthorized',
     forbidden: 'forbidden',
     tooManyAttempts: 'too_many_attempts',
+    duplicate: 'duplicate',
   });
   /** `res.error` values to compare with: the server's, and `unreachable`, the client's own. */
   const errors = Object.freeze({ ...SERVER_ERRORS, unreachable: 'unreachable' });
@@ -117,7 +118,8 @@ window.RC = (() => {
       status);
   }
 
-  const fullName = (p) => `${p.first_name} ${p.last_name}`;
+  // People with one name have an empty last name: no trailing space.
+  const fullName = (p) => (p.last_name ? `${p.first_name} ${p.last_name}` : p.first_name);
 
   /** "08:59" in the viewer's time zone. */
   function time(iso) {
