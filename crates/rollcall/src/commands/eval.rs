@@ -90,6 +90,13 @@ pub fn run(leading: &Leading, args: EvalArgs) -> anyhow::Result<()> {
         args.threads
     );
     if args.quality {
+        // Measured at a fixed threshold (the flag, else the embedder's default), so that the
+        // figures in docs/accuracy.md do not move with the gallery's size.
+        let threshold = decimal_threshold(
+            config
+                .threshold
+                .map_or_else(|| pipeline.default_threshold(), |t| t.value()),
+        );
         print!(
             "{}",
             crate::eval::quality::report(&pipeline, &dataset, args.threads, threshold)?
