@@ -38,7 +38,7 @@ pub fn run(leading: &Leading, a: VerifyArgs) -> anyhow::Result<()> {
         if a.json {
             let faces: Vec<_> = v.faces.iter().map(FaceJson::from).collect();
             let out = serde_json::json!({
-                "threshold": round(v.threshold.value()),
+                "threshold": round(v.operating_point.threshold.value()),
                 "false_accept_rate": v.operating_point.false_accept_rate,
                 "threshold_source": v.operating_point.source.as_str(),
                 "model": v.model,
@@ -65,7 +65,10 @@ pub fn run(leading: &Leading, a: VerifyArgs) -> anyhow::Result<()> {
                     i + 1
                 );
             }
-            println!("threshold {}, model {}", v.threshold, v.model);
+            println!(
+                "threshold {}, model {}",
+                v.operating_point.threshold, v.model
+            );
         }
         if !v.faces[0].matched {
             bail!("the largest face is not recognised");

@@ -30,19 +30,7 @@ struct Ranked {
 
 /// The best and second-best person for every probe with a face.
 fn rank(split: &Split, embeddings: &Embeddings) -> Vec<Ranked> {
-    let gallery: Vec<(usize, Vec<&[f32]>)> = split
-        .gallery
-        .iter()
-        .map(|(p, ids)| {
-            (
-                *p,
-                ids.iter()
-                    .filter_map(|&id| embeddings.embedding(id))
-                    .collect(),
-            )
-        })
-        .filter(|(_, refs): &(usize, Vec<&[f32]>)| !refs.is_empty())
-        .collect();
+    let (gallery, _) = split.enrolled_references(embeddings);
     split
         .probes
         .iter()

@@ -182,19 +182,7 @@ pub fn derived_threshold(
     rule: &crate::operating_point::Rule,
 ) -> crate::operating_point::OperatingPoint {
     let split = scenario::attendance_split(dataset, references);
-    let gallery: Vec<(usize, Vec<&[f32]>)> = split
-        .gallery
-        .iter()
-        .map(|(p, ids)| {
-            (
-                *p,
-                ids.iter()
-                    .filter_map(|&id| embeddings.embedding(id))
-                    .collect(),
-            )
-        })
-        .filter(|(_, refs): &(usize, Vec<&[f32]>)| !refs.is_empty())
-        .collect();
+    let (gallery, _) = split.enrolled_references(embeddings);
     sites::derive_for(rule, &gallery)
 }
 

@@ -36,6 +36,33 @@ pub struct Split {
     pub probes: Vec<(PhotoId, Option<usize>)>,
 }
 
+/// (person, the embeddings of their references): a gallery as the server holds it.
+pub type EmbeddedGallery<'e> = Vec<(usize, Vec<&'e [f32]>)>;
+
+impl Split {
+    /// The gallery as the server would hold it: (person, the embeddings of their references with
+    /// a face) for everyone with at least one, and the enrolled people left out for having none.
+    pub fn enrolled_references<'e>(
+        &self,
+        embeddings: &'e Embeddings,
+    ) -> (EmbeddedGallery<'e>, Vec<usize>) {
+        let mut gallery = Vec::with_capacity(self.gallery.len());
+        let mut not_enrolled = Vec::new();
+        for (person, refs) in &self.gallery {
+            let vectors: Vec<&[f32]> = refs
+                .iter()
+                .filter_map(|&id| embeddings.embedding(id))
+                .collect();
+            if vectors.is_empty() {
+                not_enrolled.push(*person);
+            } else {
+                gallery.push((*person, vectors));
+            }
+        }
+        (gallery, not_enrolled)
+    }
+}
+
 /// The attendance scenario: everyone with two or more photos is enrolled with their first
 /// `references` photos by LFW number (at most all but one, so each keeps a probe); their other
 /// photos are genuine probes. People with exactly one photo are strangers, never enrolled.
@@ -96,19 +123,7 @@ fn split_with(
 /// people none of whose references has a face are left out of the gallery and returned (their
 /// probes can then only be rejected or misidentified).
 pub fn match_probes(split: &Split, embeddings: &Embeddings) -> (Vec<ProbeMatch>, Vec<usize>) {
-    let mut gallery: Vec<(usize, Vec<&[f32]>)> = Vec::with_capacity(split.gallery.len());
-    let mut not_enrolled = Vec::new();
-    for (person, refs) in &split.gallery {
-        let vectors: Vec<&[f32]> = refs
-            .iter()
-            .filter_map(|&id| embeddings.embedding(id))
-            .collect();
-        if vectors.is_empty() {
-            not_enrolled.push(*person);
-        } else {
-            gallery.push((*person, vectors));
-        }
-    }
+    let (gallery, not_enrolled) = split.enrolled_references(embeddings);
     let matches = split
         .probes
         .iter()

@@ -125,7 +125,7 @@ pub async fn verify(
                 first_name: person.first_name.clone(),
                 last_name: person.last_name.clone(),
                 similarity: round(person.similarity.0),
-                threshold: round(v.threshold.value()),
+                threshold: round(v.operating_point.threshold.value()),
                 false_accept_rate: v.operating_point.false_accept_rate,
                 threshold_source: v.operating_point.source.as_str(),
                 model: v.model.clone(),
@@ -138,7 +138,7 @@ pub async fn verify(
             ErrorCode::NotRecognised,
             "the person in the photo is not registered (no one is similar enough)",
         )
-        .with("threshold", round(v.threshold.value()))
+        .with("threshold", round(v.operating_point.threshold.value()))
         .with("false_accept_rate", v.operating_point.false_accept_rate)
         .with("threshold_source", v.operating_point.source.as_str())
         .with("faces", serde_json::to_value(&faces).unwrap_or_default())),

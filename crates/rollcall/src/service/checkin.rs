@@ -3,7 +3,7 @@
 
 use super::people::without_embedding;
 use super::{Rollcall, ServiceError};
-use crate::domain::{Kiosk, Threshold};
+use crate::domain::Kiosk;
 use crate::gallery::Candidate;
 use crate::operating_point::OperatingPoint;
 use crate::store::CheckIn;
@@ -28,8 +28,7 @@ pub struct Verification {
     pub height: u32,
     /// Largest first; never empty.
     pub faces: Vec<VerifiedFace>,
-    pub threshold: Threshold,
-    /// The threshold with what it was derived for (the one this photo was judged by).
+    /// The threshold this photo was judged by, with what it was derived for.
     pub operating_point: OperatingPoint,
     pub model: String,
 }
@@ -94,7 +93,6 @@ impl Rollcall {
             width: analysis.width,
             height: analysis.height,
             faces,
-            threshold: point.threshold,
             operating_point: point,
             model: self.model().to_owned(),
         })
