@@ -170,13 +170,34 @@ mod tests {
     fn hostile_values_name_their_field() {
         let s = SiteSettings::default();
         for (patch, field) in [
-            (json!({ "kiosk_adds_references": "yes" }), "kiosk_adds_references"),
-            (json!({ "kiosk_adds_references": 1 }), "kiosk_adds_references"),
-            (json!({ "max_references_per_person": 0 }), "max_references_per_person"),
-            (json!({ "max_references_per_person": 21 }), "max_references_per_person"),
-            (json!({ "max_references_per_person": 2.5 }), "max_references_per_person"),
-            (json!({ "max_references_per_person": -1 }), "max_references_per_person"),
-            (json!({ "max_references_per_person": 4294967297u64 }), "max_references_per_person"),
+            (
+                json!({ "kiosk_adds_references": "yes" }),
+                "kiosk_adds_references",
+            ),
+            (
+                json!({ "kiosk_adds_references": 1 }),
+                "kiosk_adds_references",
+            ),
+            (
+                json!({ "max_references_per_person": 0 }),
+                "max_references_per_person",
+            ),
+            (
+                json!({ "max_references_per_person": 21 }),
+                "max_references_per_person",
+            ),
+            (
+                json!({ "max_references_per_person": 2.5 }),
+                "max_references_per_person",
+            ),
+            (
+                json!({ "max_references_per_person": -1 }),
+                "max_references_per_person",
+            ),
+            (
+                json!({ "max_references_per_person": 4294967297u64 }),
+                "max_references_per_person",
+            ),
             (json!({ "threshold": 0.5 }), "threshold"),
             (json!([1, 2]), "body"),
         ] {

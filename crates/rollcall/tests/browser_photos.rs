@@ -7,15 +7,15 @@ mod browser_support;
 use rollcall_test_support as shared;
 
 use browser_support::signin::{click, click_current, log_in};
-use browser_support::{screenshot, shared_dir, wait_js, y4m, Driver, Server, ADMIN_PASSWORD, ADMIN_USER};
+use browser_support::{
+    screenshot, shared_dir, wait_js, y4m, Driver, Server, ADMIN_PASSWORD, ADMIN_USER,
+};
 use fantoccini::{Client, Locator};
 use serde_json::Value;
 use std::path::PathBuf;
 
 fn face(file: &str) -> PathBuf {
-    let path = shared_dir()
-        .join("fixtures/faces/Tony_Blair")
-        .join(file);
+    let path = shared_dir().join("fixtures/faces/Tony_Blair").join(file);
     // chromedriver only accepts canonical paths for file uploads.
     path.canonicalize()
         .unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
@@ -128,7 +128,10 @@ async fn adding_and_deleting_a_persons_photos_on_the_admin_page() {
         .find(Locator::Css("#photos-list .photo-delete"))
         .await
         .expect("the delete button");
-    assert!(!only.is_enabled().await.expect("enabled?"), "the only photo");
+    assert!(
+        !only.is_enabled().await.expect("enabled?"),
+        "the only photo"
+    );
 
     // A second photo, uploaded.
     admin

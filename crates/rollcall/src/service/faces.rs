@@ -148,7 +148,8 @@ impl Rollcall {
         by: &Actor,
     ) -> Result<bool, ServiceError> {
         let top = &v.faces[0];
-        let (Some(best), true, Some(CheckIn::Recorded(_))) = (&top.best, top.matched, &top.check_in)
+        let (Some(best), true, Some(CheckIn::Recorded(_))) =
+            (&top.best, top.matched, &top.check_in)
         else {
             return Ok(false);
         };
@@ -182,8 +183,14 @@ impl Rollcall {
         {
             return Ok(false);
         }
-        self.keep_faces(best.user_id, vec![(frame, face)], &[], FaceSource::Kiosk, by)
-            .await?;
+        self.keep_faces(
+            best.user_id,
+            vec![(frame, face)],
+            &[],
+            FaceSource::Kiosk,
+            by,
+        )
+        .await?;
         Ok(true)
     }
 }
@@ -198,6 +205,9 @@ mod tests {
         assert!(clear_match(0.975, 0.96, None));
         assert!(!clear_match(0.965, 0.96, None), "accepted, but barely");
         assert!(clear_match(0.975, 0.96, Some(0.95)));
-        assert!(!clear_match(0.975, 0.96, Some(0.96)), "a look-alike close behind");
+        assert!(
+            !clear_match(0.975, 0.96, Some(0.96)),
+            "a look-alike close behind"
+        );
     }
 }

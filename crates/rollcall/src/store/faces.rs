@@ -63,7 +63,9 @@ pub enum FaceDeletion {
     /// The person's only reference: a person without one could not be recognised.
     LastFace,
     /// Deleted; the photo file to remove now that the transaction committed.
-    Deleted { image_path: String },
+    Deleted {
+        image_path: String,
+    },
 }
 
 type PrimaryRow = (String, String, String, Option<DateTime<Utc>>, DateTime<Utc>);
@@ -108,18 +110,16 @@ impl Store {
             created_at: added.unwrap_or(registered),
             image_path,
         }];
-        faces.extend(
-            others
-                .into_iter()
-                .map(|(id, model, source, image_path, added, registered)| FaceRecord {
-                    id,
-                    user_id,
-                    model,
-                    source: FaceSource::stored(&source),
-                    created_at: added.unwrap_or(registered),
-                    image_path,
-                }),
-        );
+        faces.extend(others.into_iter().map(
+            |(id, model, source, image_path, added, registered)| FaceRecord {
+                id,
+                user_id,
+                model,
+                source: FaceSource::stored(&source),
+                created_at: added.unwrap_or(registered),
+                image_path,
+            },
+        ));
         Ok(Some(faces))
     }
 

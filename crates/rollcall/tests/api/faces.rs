@@ -80,7 +80,10 @@ async fn each_face_is_listed_served_and_deleted_but_never_the_last(app: TestApp)
     );
     assert_eq!(r.headers()["content-type"], "image/jpeg");
     let first = photo_bytes(&app, faces[0]["photo_url"].as_str().unwrap()).await;
-    assert_eq!(first, photo_bytes(&app, &format!("/users/{id}/photo")).await);
+    assert_eq!(
+        first,
+        photo_bytes(&app, &format!("/users/{id}/photo")).await
+    );
     assert_ne!(first, photo_bytes(&app, &second).await);
     for (url, status) in [
         (format!("/users/{id}/faces/999999/photo"), 404),
@@ -175,7 +178,10 @@ async fn several_photos_are_added_all_or_none(app: TestApp) {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["faces"], 3, "{body}");
     let faces = faces_of(&app, id).await;
-    let sources: Vec<&str> = faces.iter().map(|f| f["source"].as_str().unwrap()).collect();
+    let sources: Vec<&str> = faces
+        .iter()
+        .map(|f| f["source"].as_str().unwrap())
+        .collect();
     assert_eq!(sources, ["upload", "webcam", "webcam"]);
     assert_eq!(health(&app).await["gallery_references"], 3);
     let audit = audit_actions(&app).await;
@@ -204,12 +210,30 @@ async fn settings_change_all_or_none_and_name_what_they_refuse(app: TestApp) {
     let defaults = json!({ "kiosk_adds_references": false, "max_references_per_person": 5 });
     assert_eq!(app.get_json::<Value>("/settings").await, defaults);
     for (body, field) in [
-        (r#"{"kiosk_adds_references": "true"}"#, "kiosk_adds_references"),
-        (r#"{"max_references_per_person": 0}"#, "max_references_per_person"),
-        (r#"{"max_references_per_person": 21}"#, "max_references_per_person"),
-        (r#"{"max_references_per_person": 3.5}"#, "max_references_per_person"),
-        (r#"{"max_references_per_person": "4"}"#, "max_references_per_person"),
-        (r#"{"kiosk_adds_references": true, "threshold": 0.5}"#, "threshold"),
+        (
+            r#"{"kiosk_adds_references": "true"}"#,
+            "kiosk_adds_references",
+        ),
+        (
+            r#"{"max_references_per_person": 0}"#,
+            "max_references_per_person",
+        ),
+        (
+            r#"{"max_references_per_person": 21}"#,
+            "max_references_per_person",
+        ),
+        (
+            r#"{"max_references_per_person": 3.5}"#,
+            "max_references_per_person",
+        ),
+        (
+            r#"{"max_references_per_person": "4"}"#,
+            "max_references_per_person",
+        ),
+        (
+            r#"{"kiosk_adds_references": true, "threshold": 0.5}"#,
+            "threshold",
+        ),
         (r#"[true]"#, "body"),
         (r#"{"kiosk_adds_references": tru"#, "body"),
         ("", "body"),
@@ -239,7 +263,12 @@ async fn settings_change_all_or_none_and_name_what_they_refuse(app: TestApp) {
     assert_eq!(log[0]["target"], "setting:max_references_per_person");
     assert_eq!(log[0]["detail"], "5 → 3");
     // The same value again changes nothing and records nothing.
-    assert_eq!(put_settings(&app, r#"{"max_references_per_person": 3}"#).await.status(), 200);
+    assert_eq!(
+        put_settings(&app, r#"{"max_references_per_person": 3}"#)
+            .await
+            .status(),
+        200
+    );
     let again: Value = app.get_json("/audit").await;
     assert_eq!(again[0]["id"], log[0]["id"]);
 }
@@ -306,7 +335,10 @@ async fn a_check_in_barely_above_the_threshold_adds_no_reference(app: TestApp) {
     let on = r#"{"kiosk_adds_references": true}"#;
     assert_eq!(put_settings(&app, on).await.status(), 200);
     let v = verify_json(&app, &tony[1]).await;
-    let (s, t) = (v["similarity"].as_f64().unwrap(), v["threshold"].as_f64().unwrap());
+    let (s, t) = (
+        v["similarity"].as_f64().unwrap(),
+        v["threshold"].as_f64().unwrap(),
+    );
     assert!(
         (t..t + 0.25 * (1.0 - t)).contains(&s),
         "this test needs a frame accepted but not clearly: {s} at threshold {t}"

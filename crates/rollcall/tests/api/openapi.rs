@@ -304,7 +304,11 @@ async fn documented_bodies_match_the_answers(app: TestApp) {
     let id = users[0]["id"].as_i64().unwrap();
     let faces: Value = app.get_json(&format!("/users/{id}/faces")).await;
     let schema = &json_schema(&doc, "/users/{id}/faces", "get", 200)["items"];
-    assert_eq!(keys(&faces[0]), property_names(&doc, schema), "/users/{{id}}/faces");
+    assert_eq!(
+        keys(&faces[0]),
+        property_names(&doc, schema),
+        "/users/{{id}}/faces"
+    );
     let settings: Value = app.get_json("/settings").await;
     let schema = json_schema(&doc, "/settings", "get", 200);
     assert_eq!(keys(&settings), property_names(&doc, schema), "/settings");
