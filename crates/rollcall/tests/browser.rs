@@ -654,7 +654,7 @@ async fn signing_in_in_chromium() {
     let tabs = visible_tabs(&page).await;
     assert_eq!(
         tabs,
-        json!(["People", "Register", "Attendance", "Keys", "Audit"])
+        json!(["People", "Register", "Attendance", "Keys", "Audit", "Settings"])
     );
 
     // ---- logout ends the session; a wrong password is refused, the right one lets in --------
