@@ -53,6 +53,8 @@ actions! {
     Register => "register",
     /// A reference face added to a person.
     AddFace => "add_face",
+    /// One reference face of a person deleted (detail `face N`).
+    DeleteFace => "delete_face",
     /// A person deleted (detail `with history` when their check-ins went too).
     DeleteUser => "delete_user",
     /// Reference photos re-embedded (`rollcall reindex`).

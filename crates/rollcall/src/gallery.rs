@@ -230,6 +230,19 @@ impl Gallery {
         })
     }
 
+    /// The best similarity of anyone but `except` (the runner-up to a match); `None` when
+    /// nobody else has a comparable reference.
+    pub fn runner_up(&self, face: &Embedding, except: i64) -> Option<Similarity> {
+        let members = self.read();
+        let others = members
+            .people
+            .iter()
+            .filter(|(id, _)| **id != except)
+            .map(|(id, p)| (*id, p.references.iter().map(Embedding::values)));
+        let (_, similarity) = matching::best_match(face.values(), others)?;
+        Some(Similarity(similarity as f32))
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Members> {
         // Nothing inside the lock panics short of a bug (cosine of same-sized unit vectors,
         // counts that were added before being taken back), so a poisoned lock is still usable.

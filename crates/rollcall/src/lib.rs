@@ -25,6 +25,7 @@ pub mod operating_point;
 pub mod quality;
 pub mod server;
 pub mod service;
+pub mod site_settings;
 pub mod store;
 pub mod subject;
 pub mod view;

@@ -5,7 +5,7 @@
 use crate::auth::{Caller, Role, Scope};
 use crate::domain::display_name;
 use crate::service::VerifiedFace;
-use crate::store::{AccountRecord, CheckIn, KeyRecord, UserRecord};
+use crate::store::{AccountRecord, CheckIn, FaceRecord, KeyRecord, UserRecord};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -33,6 +33,32 @@ impl From<UserRecord> for UserJson {
             model: u.model,
             faces: u.faces,
             created_at: u.created_at,
+        }
+    }
+}
+
+/// One reference face of a person (`GET /users/{id}/faces`).
+#[derive(Debug, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct ReferenceJson {
+    /// 0 for the reference held in the person's own row (the one `/users/{id}/photo` shows);
+    /// the others by a number of their own. Deleting face 0 makes the oldest other face 0.
+    pub id: i64,
+    /// `upload`, `webcam`, `kiosk` or `cli`.
+    #[schema(example = "upload")]
+    pub source: String,
+    pub model: String,
+    pub created_at: DateTime<Utc>,
+    pub photo_url: String,
+}
+
+impl From<FaceRecord> for ReferenceJson {
+    fn from(f: FaceRecord) -> Self {
+        ReferenceJson {
+            photo_url: format!("/users/{}/faces/{}/photo", f.user_id, f.id),
+            id: f.id,
+            source: f.source.as_str().to_owned(),
+            model: f.model,
+            created_at: f.created_at,
         }
     }
 }
@@ -88,6 +114,8 @@ pub struct Recognised {
     pub attendance: Option<EventRef>,
     /// Every face of the frame, largest first.
     pub faces: Vec<FaceJson>,
+    /// The frame was kept as one more reference face of the person (`kiosk_adds_references`).
+    pub reference_added: bool,
 }
 
 /// Similarities to 6 decimals: an f32 printed as f64 shows noise digits (0.9200000166893005).

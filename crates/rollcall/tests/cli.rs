@@ -679,6 +679,7 @@ fn migrate_creates_the_schema_once_and_can_run_again() {
             "audit_log",
             "faces",
             "sessions",
+            "settings",
             "users",
         ]
         .map(String::from)

@@ -6,6 +6,7 @@ use crate::app::{open_rollcall, runtime};
 use crate::audit::Actor;
 use crate::domain::{ImageFormat, PersonName};
 use crate::service::{Pick, ReferenceFace, Rollcall};
+use crate::store::FaceSource;
 use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::ProgressBar;
@@ -151,7 +152,7 @@ async fn enroll_person(
     }
     let n = faces.len();
     rollcall
-        .create_user(&name, faces, &duplicates_of, &Actor::cli())
+        .create_user(&name, faces, &duplicates_of, FaceSource::Cli, &Actor::cli())
         .await?;
     Ok(Some(n))
 }

@@ -6,6 +6,7 @@ use crate::app::{open_rollcall, runtime};
 use crate::audit::Actor;
 use crate::domain::{FaceChoice, PersonName};
 use crate::service::Pick;
+use crate::store::FaceSource;
 use crate::view::UserLine;
 use clap::Args;
 use std::path::PathBuf;
@@ -52,6 +53,7 @@ pub fn run(leading: &Leading, a: RegisterArgs) -> anyhow::Result<()> {
                 photos,
                 Pick::of(choice),
                 a.allow_duplicate,
+                FaceSource::Cli,
                 &Actor::cli(),
             )
             .await?;

@@ -79,6 +79,8 @@ error_codes! {
     ModelMismatch => "model_mismatch", CONFLICT;
     /// The face to register already matches a registered person.
     Duplicate => "duplicate", CONFLICT;
+    /// The person's only reference face cannot be deleted.
+    LastFace => "last_face", CONFLICT;
     PayloadTooLarge => "payload_too_large", PAYLOAD_TOO_LARGE;
     /// Too many failed logins for the account or from the address (with `Retry-After`).
     TooManyAttempts => "too_many_attempts", TOO_MANY_REQUESTS;
@@ -330,7 +332,13 @@ impl From<ServiceError> for ApiError {
                     .with("similarity", round(person.similarity.0))
                     .with("threshold", round(*threshold))
             }
-            ServiceError::UserNotFound(_) => ErrorCode::NotFound,
+            ServiceError::UserNotFound(_) | ServiceError::FaceNotFound { .. } => {
+                ErrorCode::NotFound
+            }
+            ServiceError::LastFace(_) => ErrorCode::LastFace,
+            ServiceError::Setting(e) => {
+                return ApiError::bad_request(message).with("field", e.field.clone())
+            }
             ServiceError::ModelMismatch { .. } => ErrorCode::ModelMismatch,
             ServiceError::Busy => ErrorCode::Busy,
             ServiceError::Store(_) => {

@@ -4,6 +4,7 @@
 use super::error::{ApiError, ErrorCode};
 use super::AppState;
 use crate::domain::FaceChoice;
+use crate::store::FaceSource;
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::http::StatusCode;
 use std::collections::hash_map::Entry;
@@ -117,6 +118,18 @@ impl Form {
             self.single_text("face")?,
             self.single_text("box")?,
         )?)
+    }
+
+    /// Where the photos came from, as the client says: `upload` (the default) or `webcam`.
+    /// `kiosk` and `cli` are the server's own words, never a client's.
+    pub fn source(&self) -> Result<FaceSource, ApiError> {
+        match self.single_text("source")?.map(str::trim) {
+            None | Some("" | "upload") => Ok(FaceSource::Upload),
+            Some("webcam") => Ok(FaceSource::Webcam),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "source=`{other}`: use upload or webcam"
+            ))),
+        }
     }
 
     /// Every `image` part, at least one, none empty.

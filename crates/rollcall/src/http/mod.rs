@@ -14,6 +14,7 @@ pub mod ops;
 pub mod pages;
 pub mod recognition;
 pub mod session;
+pub mod settings;
 pub mod users;
 
 use crate::service::{Accounts, Rollcall, DEFAULT_SESSION_TTL};
@@ -76,7 +77,10 @@ pub fn app(state: AppState) -> Router {
         .route("/users", get(users::list))
         .route("/users/{id}", get(users::get).delete(users::delete))
         .route("/users/{id}/photo", get(users::photo))
-        .route("/users/{id}/faces", post(users::add_face))
+        .route("/users/{id}/faces", get(users::faces).post(users::add_face))
+        .route("/users/{id}/faces/{face}", delete(users::delete_face))
+        .route("/users/{id}/faces/{face}/photo", get(users::face_photo))
+        .route("/settings", get(settings::get).put(settings::put))
         .route("/attendance", get(attendance::list))
         .route("/attendance.csv", get(attendance::csv))
         .route("/attendance/summary", get(attendance::day_summary))

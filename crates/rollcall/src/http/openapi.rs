@@ -4,7 +4,7 @@
 //! what no handler type spells out: the error body and the multipart forms (the handlers read
 //! them field by field through [`super::form::Form`]).
 
-use super::{attendance, audit, keys, ops, recognition, session, users};
+use super::{attendance, audit, keys, ops, recognition, session, settings, users};
 use crate::view::FaceJson;
 use axum::Json;
 use std::sync::LazyLock;
@@ -27,6 +27,11 @@ use utoipa::{OpenApi, ToSchema};
         users::photo,
         users::delete,
         users::add_face,
+        users::faces,
+        users::face_photo,
+        users::delete_face,
+        settings::get,
+        settings::put,
         attendance::list,
         attendance::csv,
         attendance::day_summary,
@@ -123,12 +128,17 @@ pub struct RegisterForm {
     pub bbox: Option<String>,
     /// `true` registers a face that already matches someone (default `false`: 409 `duplicate`).
     pub allow_duplicate: Option<bool>,
+    /// `upload` (default) or `webcam`: where the photos came from, as the faces list shows.
+    pub source: Option<String>,
 }
 
 /// The form of `POST /users/{id}/faces`.
 #[derive(ToSchema)]
 pub struct AddFaceForm {
-    pub image: Photo,
+    /// One or more photos of the person: each is one more reference face (all or none).
+    pub image: Vec<Photo>,
+    /// `upload` (default) or `webcam`: where the photos came from, as the faces list shows.
+    pub source: Option<String>,
     /// As for `/register`.
     pub face: Option<u32>,
     #[schema(rename = "box")]
@@ -194,4 +204,13 @@ pub struct Detected {
     /// The index of the face `/register` takes when no `face` or `box` is sent (the clear
     /// subject); null when no face is clearly the subject.
     pub subject: Option<u32>,
+}
+
+/// The body of `PUT /settings`: the settings to change, any of them; the others keep their value.
+#[derive(ToSchema)]
+pub struct SettingsPatch {
+    /// Keep a kiosk check-in accepted with a clear margin as one more reference of the person.
+    pub kiosk_adds_references: Option<bool>,
+    /// A kiosk check-in adds no reference to a person who has this many (1 to 20).
+    pub max_references_per_person: Option<u32>,
 }

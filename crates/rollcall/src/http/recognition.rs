@@ -46,10 +46,11 @@ pub async fn register(
     let name = PersonName::parse(form.text("first_name")?, last_name)?;
     let pick = Pick::of(form.face_choice()?);
     let allow_duplicate = form.flag("allow_duplicate")?;
+    let source = form.source()?;
     let images = form.images()?;
     let user = state
         .rollcall
-        .register(&name, images, pick, allow_duplicate, &actor)
+        .register(&name, images, pick, allow_duplicate, source, &actor)
         .await?;
     Ok(Json(user.into()))
 }
@@ -99,13 +100,22 @@ pub async fn detect(
 pub async fn verify(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    actor: Actor,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<Recognised>, ApiError> {
     let form = Form::read(multipart, &state).await?;
     let image = form.image()?;
     // The `kiosk` field is ignored: any client could name any kiosk.
     let kiosk = kiosk_of(&caller)?;
-    let v: Verification = state.rollcall.verify(image, kiosk.as_ref(), true).await?;
+    let v: Verification = state
+        .rollcall
+        .verify(image.clone(), kiosk.as_ref(), true)
+        .await?;
+    // After the check-in is recorded, and never failing it.
+    let reference_added = state
+        .rollcall
+        .offer_kiosk_reference(&v, image, &actor)
+        .await;
     let mut faces: Vec<FaceJson> = v.faces.iter().map(FaceJson::from).collect();
     if !caller.is_admin() {
         // How close a stranger came to someone is a hint for whoever tries faces on a kiosk.
@@ -132,6 +142,7 @@ pub async fn verify(
                 checked_in: faces[0].checked_in,
                 attendance: event.map(|e| EventRef { id: e.id, at: e.at }),
                 faces,
+                reference_added,
             }))
         }
         _ => Err(ApiError::new(

@@ -1,4 +1,4 @@
-//! `/users`: list, get, photo, delete, add a reference face.
+//! `/users`: list, get, photo, delete; a person's reference faces: add, list, photo, delete.
 
 use super::error::ApiError;
 use super::form::Form;
@@ -8,7 +8,7 @@ use crate::audit::Actor;
 use crate::domain::ImageFormat;
 use crate::service::{Pick, ServiceError};
 use crate::store::UserRecord;
-use crate::view::UserJson;
+use crate::view::{ReferenceJson, UserJson};
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
@@ -82,15 +82,31 @@ pub async fn photo(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let user = find(&state, &id).await?;
-    let missing = || ApiError::not_found(format!("the photo of user {} is missing", user.id));
-    let path = state.rollcall.photo_file(&user).ok_or_else(missing)?;
-    let bytes = tokio::fs::read(&path).await.map_err(|_| missing())?;
+    let missing = format!("the photo of user {} is missing", user.id);
+    serve_photo(state.rollcall.photo_file(&user), missing, CACHE_AN_HOUR).await
+}
+
+const CACHE_AN_HOUR: &str = "private, max-age=3600";
+/// Face 0's photo changes when it is deleted and another face takes its place.
+const ALWAYS_ASK: &str = "private, no-cache";
+
+/// A stored photo as an answer (404 with `missing` when its file is not there).
+async fn serve_photo(
+    path: Option<std::path::PathBuf>,
+    missing: String,
+    cache: &'static str,
+) -> Result<Response, ApiError> {
+    let bytes = match path {
+        Some(path) => tokio::fs::read(&path).await.ok(),
+        None => None,
+    }
+    .ok_or_else(|| ApiError::not_found(missing))?;
     // The type the bytes are, not the one the file name says.
     let mime = ImageFormat::sniff(&bytes).map_or("application/octet-stream", ImageFormat::mime);
     Ok((
         [
             (header::CONTENT_TYPE, mime),
-            (header::CACHE_CONTROL, "private, max-age=3600"),
+            (header::CACHE_CONTROL, cache),
             // Opened on its own, the file is an image and nothing else: no sniffing it into
             // HTML, no script, no request it could make.
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
@@ -145,7 +161,7 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Add a reference face to a user.
+/// Add reference faces to a user: one per `image` part, all or none.
 #[utoipa::path(
     post,
     path = "/users/{id}/faces",
@@ -153,8 +169,9 @@ pub async fn delete(
     params(("id" = i64, Path, description = "The user's id")),
     request_body(content = AddFaceForm, content_type = "multipart/form-data"),
     responses(
-        (status = 200, description = "The user with one more reference face", body = UserJson),
-        (status = 400, description = "As for `/register`", body = ErrorBody),
+        (status = 200, description = "The user with the new reference faces", body = UserJson),
+        (status = 400, description = "As for `/register` (from the second image on, the \
+            message starts `image N:`); nothing is stored", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 409, description = "`model_mismatch`: the user's faces are of another model; \
             `duplicate` (with `person`, `similarity`, `threshold`): the face matches another \
@@ -173,13 +190,91 @@ pub async fn add_face(
     let form = Form::read(multipart, &state).await?;
     let pick = Pick::of(form.face_choice()?);
     let allow_duplicate = form.flag("allow_duplicate")?;
+    let source = form.source()?;
     let user = state
         .rollcall
-        .add_face(id, form.image()?, pick, allow_duplicate, &actor)
+        .add_faces(id, form.images()?, pick, allow_duplicate, source, &actor)
         .await
         .map_err(|e| match e {
             ServiceError::UserNotFound(id) => ApiError::not_found(format!("no user with id {id}")),
             other => other.into(),
         })?;
+    Ok(Json(user.into()))
+}
+
+/// `{face}` of the path, as a JSON error when it is not a number.
+fn parse_face(raw: &str) -> Result<i64, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::bad_request(format!("`{raw}` is not a face id")))
+}
+
+#[utoipa::path(
+    get,
+    path = "/users/{id}/faces",
+    tag = "users",
+    params(("id" = i64, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The user's reference faces, face 0 first", body = Vec<ReferenceJson>),
+        (status = 400, description = "The id is not a number", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+    )
+)]
+pub async fn faces(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<ReferenceJson>>, ApiError> {
+    let faces = state.rollcall.faces_of(parse_id(&id)?).await?;
+    Ok(Json(faces.into_iter().map(ReferenceJson::from).collect()))
+}
+
+#[utoipa::path(
+    get,
+    path = "/users/{id}/faces/{face}/photo",
+    tag = "users",
+    params(
+        ("id" = i64, Path, description = "The user's id"),
+        ("face" = i64, Path, description = "The face's id (0: the user's own reference)"),
+    ),
+    responses(
+        (status = 200, description = "The face's photo as registered", content(
+            (Vec<u8> = "image/jpeg"),
+            (Vec<u8> = "image/png"),
+        )),
+        (status = 400, description = "An id is not a number", body = ErrorBody),
+        (status = 404, description = "No such user or face, or its photo file is missing", body = ErrorBody),
+    )
+)]
+pub async fn face_photo(
+    State(state): State<AppState>,
+    Path((id, face)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (id, face) = (parse_id(&id)?, parse_face(&face)?);
+    let path = state.rollcall.face_photo_file(id, face).await?;
+    let missing = format!("the photo of face {face} of user {id} is missing");
+    serve_photo(Some(path), missing, ALWAYS_ASK).await
+}
+
+#[utoipa::path(
+    delete,
+    path = "/users/{id}/faces/{face}",
+    tag = "users",
+    params(
+        ("id" = i64, Path, description = "The user's id"),
+        ("face" = i64, Path, description = "The face's id (0: the user's own reference)"),
+    ),
+    responses(
+        (status = 200, description = "The user with one reference face fewer", body = UserJson),
+        (status = 400, description = "An id is not a number", body = ErrorBody),
+        (status = 404, description = "No such user or face", body = ErrorBody),
+        (status = 409, description = "`last_face`: the user's only reference face", body = ErrorBody),
+    )
+)]
+pub async fn delete_face(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((id, face)): Path<(String, String)>,
+) -> Result<Json<UserJson>, ApiError> {
+    let (id, face) = (parse_id(&id)?, parse_face(&face)?);
+    let user = state.rollcall.delete_face(id, face, &actor).await?;
     Ok(Json(user.into()))
 }

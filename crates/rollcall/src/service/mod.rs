@@ -4,16 +4,19 @@
 //! private, and what the handlers may read has a method here.
 //!
 //! One module per use case: [`inference`] (photo analysis, bounded, off the async runtime),
-//! [`people`] (register, add a face, delete, reindex), [`checkin`] (verify and record).
+//! [`people`] (register, add faces, delete, reindex), [`faces`] (one reference face at a time,
+//! run-time settings, kiosk check-ins kept as references), [`checkin`] (verify and record).
 
 mod accounts;
 mod checkin;
+mod faces;
 mod inference;
 mod people;
 mod reference;
 
 pub use accounts::{AccessError, Accounts, KeyLookup, Session, DEFAULT_SESSION_TTL};
 pub use checkin::{Verification, VerifiedFace};
+pub use faces::{clear_match, CLEAR_MARGIN, RUNNER_UP_GAP};
 pub use inference::{Analysis, Inference};
 pub use people::{People, ReindexReport};
 pub use reference::{pick, Pick, ReferenceFace, MIN_BOX_IOU};
@@ -71,6 +74,17 @@ pub enum ServiceError {
     },
     #[error("no user with id {0}")]
     UserNotFound(i64),
+    #[error("user {user_id} has no face {face_id}")]
+    FaceNotFound { user_id: i64, face_id: i64 },
+    /// A person keeps at least one reference face: delete the person instead.
+    #[error(
+        "this is the only reference face of user {0}: add another before deleting it, or delete \
+         the person"
+    )]
+    LastFace(i64),
+    /// A setting refused, naming its field.
+    #[error(transparent)]
+    Setting(crate::site_settings::SettingError),
     #[error(
         "user {user_id} has embeddings of model `{theirs}` but the server runs `{ours}`: run `rollcall reindex`"
     )]

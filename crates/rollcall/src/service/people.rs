@@ -5,7 +5,7 @@
 use super::{warn_other_models, Pick, ReferenceFace, Rollcall, ServiceError};
 use crate::audit::{Action, Actor, Entry, Target};
 use crate::domain::{FaceChoice, ImageFormat, PersonName};
-use crate::store::{NewFace, PhotoDir, StagedPhoto, Store, UserRecord};
+use crate::store::{FaceSource, NewFace, PhotoDir, StagedPhoto, Store, UserRecord};
 use rollcall_vision::image::strip_metadata;
 use std::sync::Arc;
 
@@ -28,8 +28,25 @@ impl Rollcall {
         photos: Vec<Arc<[u8]>>,
         first: Pick,
         allow_duplicate: bool,
+        source: FaceSource,
         by: &Actor,
     ) -> Result<UserRecord, ServiceError> {
+        let (faces, duplicates) = self
+            .reference_faces(photos, first, None, allow_duplicate)
+            .await?;
+        self.create_user(name, faces, &duplicates, source, by).await
+    }
+
+    /// The reference face of every photo, or the first error (naming the photo from the second
+    /// on): nothing is stored before every photo passed. With the ids of the people the faces
+    /// matched when duplicates are allowed.
+    async fn reference_faces(
+        &self,
+        photos: Vec<Arc<[u8]>>,
+        first: Pick,
+        owner: Option<i64>,
+        allow_duplicate: bool,
+    ) -> Result<(Vec<(Arc<[u8]>, ReferenceFace)>, Vec<i64>), ServiceError> {
         let mut faces = Vec::with_capacity(photos.len());
         let mut duplicates = Vec::new();
         for (i, bytes) in photos.into_iter().enumerate() {
@@ -47,14 +64,14 @@ impl Rollcall {
                 .await
                 .map_err(in_image)?;
             if let Some(dup) = self
-                .duplicate_of(&face.embedding, None, allow_duplicate)
+                .duplicate_of(&face.embedding, owner, allow_duplicate)
                 .map_err(in_image)?
             {
                 duplicates.push(dup.user_id);
             }
             faces.push((bytes, face));
         }
-        self.create_user(name, faces, &duplicates, by).await
+        Ok((faces, duplicates))
     }
 
     /// Store a person whose reference faces were already found; the audit entry (never their
@@ -65,27 +82,15 @@ impl Rollcall {
         name: &PersonName,
         faces: Vec<(Arc<[u8]>, ReferenceFace)>,
         duplicates_of: &[i64],
+        source: FaceSource,
         by: &Actor,
     ) -> Result<UserRecord, ServiceError> {
         let mut detail = format!("{} face(s)", faces.len());
-        if !duplicates_of.is_empty() {
-            let mut ids: Vec<String> = duplicates_of
-                .iter()
-                .map(|id| format!("user:{id}"))
-                .collect();
-            ids.dedup();
-            detail.push_str(&format!("; duplicate of {} allowed", ids.join(", ")));
+        if let Some(ids) = duplicates_text(duplicates_of) {
+            detail.push_str(&format!("; {ids}"));
         }
         let audit = Entry::new(by, Action::Register).detail(detail);
-        let mut staged = Vec::with_capacity(faces.len());
-        let mut embeddings = Vec::with_capacity(faces.len());
-        for (bytes, face) in faces {
-            staged.push(NewFace {
-                embedding: face.embedding.to_le_bytes(),
-                photo: self.stage_photo(&bytes, face.format)?,
-            });
-            embeddings.push(face.embedding);
-        }
+        let (staged, embeddings) = self.stage_faces(faces, source)?;
         let user = self
             .store
             .create_user(
@@ -102,14 +107,16 @@ impl Rollcall {
         Ok(user)
     }
 
-    /// One more reference face for a registered person: refused when it matches someone else
-    /// (unless `allow_duplicate`), as it would make them answer for that person.
-    pub async fn add_face(
+    /// More reference faces for a registered person, all or none (the first photo's face as
+    /// `pick` says, the others' clear subject): refused when one matches someone else (unless
+    /// `allow_duplicate`), as it would make them answer for that person.
+    pub async fn add_faces(
         &self,
         user_id: i64,
-        bytes: Arc<[u8]>,
+        photos: Vec<Arc<[u8]>>,
         pick: Pick,
         allow_duplicate: bool,
+        source: FaceSource,
         by: &Actor,
     ) -> Result<UserRecord, ServiceError> {
         let user = self
@@ -124,28 +131,68 @@ impl Rollcall {
                 ours: self.model().to_owned(),
             });
         }
-        let face = self.reference_face(bytes.clone(), pick).await?;
-        let duplicate = self.duplicate_of(&face.embedding, Some(user_id), allow_duplicate)?;
-        let new = NewFace {
-            embedding: face.embedding.to_le_bytes(),
-            photo: self.stage_photo(&bytes, face.format)?,
-        };
+        let (faces, duplicates) = self
+            .reference_faces(photos, pick, Some(user_id), allow_duplicate)
+            .await?;
+        self.keep_faces(user_id, faces, &duplicates, source, by)
+            .await
+    }
+
+    /// Store reference faces already found for a person (all or none), with the audit entry.
+    pub(super) async fn keep_faces(
+        &self,
+        user_id: i64,
+        faces: Vec<(Arc<[u8]>, ReferenceFace)>,
+        duplicates: &[i64],
+        source: FaceSource,
+        by: &Actor,
+    ) -> Result<UserRecord, ServiceError> {
         let mut audit = Entry::new(by, Action::AddFace).target(Target::user(user_id));
-        if let Some(other) = duplicate {
-            audit = audit.detail(format!("duplicate of user:{} allowed", other.user_id));
+        let mut details = Vec::new();
+        if faces.len() > 1 {
+            details.push(format!("{} face(s)", faces.len()));
         }
+        if source == FaceSource::Kiosk {
+            details.push("from a kiosk check-in".to_owned());
+        }
+        details.extend(duplicates_text(duplicates));
+        if !details.is_empty() {
+            audit = audit.detail(details.join("; "));
+        }
+        let (staged, embeddings) = self.stage_faces(faces, source)?;
         let user = self
             .store
-            .add_face(user_id, self.model(), new, &audit)
+            .add_faces(
+                user_id,
+                self.model(),
+                staged,
+                crate::attendance::now_micros(),
+                &audit,
+            )
             .await?
             .ok_or(ServiceError::UserNotFound(user_id))?;
-        self.gallery.add(
-            user.id,
-            &user.first_name,
-            &user.last_name,
-            vec![face.embedding],
-        );
+        self.gallery
+            .add(user.id, &user.first_name, &user.last_name, embeddings);
         Ok(user)
+    }
+
+    /// Each face's photo staged (without its metadata), beside its embedding for the gallery.
+    fn stage_faces(
+        &self,
+        faces: Vec<(Arc<[u8]>, ReferenceFace)>,
+        source: FaceSource,
+    ) -> Result<(Vec<NewFace>, Vec<crate::domain::Embedding>), ServiceError> {
+        let mut staged = Vec::with_capacity(faces.len());
+        let mut embeddings = Vec::with_capacity(faces.len());
+        for (bytes, face) in faces {
+            staged.push(NewFace {
+                embedding: face.embedding.to_le_bytes(),
+                photo: self.stage_photo(&bytes, face.format)?,
+                source,
+            });
+            embeddings.push(face.embedding);
+        }
+        Ok((staged, embeddings))
     }
 
     /// Write a reference photo under a temp name, without its metadata (GPS position, device,
@@ -259,6 +306,16 @@ impl People {
         self.photos.remove(&paths);
         Ok(Some(()))
     }
+}
+
+/// `duplicate of user:1, user:2 allowed` for the audit entry, when there were any.
+fn duplicates_text(ids: &[i64]) -> Option<String> {
+    if ids.is_empty() {
+        return None;
+    }
+    let mut ids: Vec<String> = ids.iter().map(|id| format!("user:{id}")).collect();
+    ids.dedup();
+    Some(format!("duplicate of {} allowed", ids.join(", ")))
 }
 
 /// Faces analysed with `embed` always carry their embedding; a face without one is a bug.

@@ -20,6 +20,7 @@ use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use faces::{FaceDeletion, FaceRecord, FaceSource, PRIMARY_FACE};
 pub use photos::{PhotoDir, StagedPhoto, Storage};
 pub use time::DbTime;
 
@@ -112,7 +113,9 @@ macro_rules! insert_audit {
 
 mod accounts;
 mod audit_log;
+mod faces;
 mod keys;
+mod settings;
 
 pub use accounts::{AccountLogin, AccountRecord, NewAccount};
 pub use keys::KeyRecord;
@@ -189,10 +192,12 @@ pub struct AttendanceRecord {
     pub model: String,
 }
 
-/// A reference face to store: its embedding bytes and its photo, staged on disk.
+/// A reference face to store: its embedding bytes, its photo (staged on disk) and where it
+/// came from.
 pub struct NewFace {
     pub embedding: Vec<u8>,
     pub photo: StagedPhoto,
+    pub source: FaceSource,
 }
 
 /// A check-in to record.
@@ -230,9 +235,10 @@ pub struct AttendanceFilter {
     pub offset: u64,
 }
 
-/// One more reference face of a user (at registration and by `add_face`).
+/// One more reference face of a user (at registration and by `add_faces`).
 const INSERT_FACE: &str =
-    "INSERT INTO faces (user_id, embedding, model, image_path) VALUES (?, ?, ?, ?)";
+    "INSERT INTO faces (user_id, embedding, model, image_path, created_at, source) \
+     VALUES (?, ?, ?, ?, ?, ?)";
 
 const USER_COLUMNS: &str =
     "SELECT u.id, u.first_name, u.last_name, u.image_path, u.model, u.created_at, \
@@ -380,8 +386,8 @@ impl Store {
         let id = with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let id = sqlx::query(
-                "INSERT INTO users (first_name, last_name, embedding, image_path, model, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO users (first_name, last_name, embedding, image_path, model, created_at, \
+                 face_added_at, face_source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(name.first.as_str())
             .bind(name.last.as_str())
@@ -389,6 +395,8 @@ impl Store {
             .bind(first.photo.image_path())
             .bind(model)
             .bind(DbTime(now))
+            .bind(DbTime(now))
+            .bind(first.source.as_str())
             .execute(&mut *tx)
             .await?
             .inserted_id();
@@ -400,6 +408,8 @@ impl Store {
                 .bind(&face.embedding)
                 .bind(model)
                 .bind(face.photo.image_path())
+                .bind(DbTime(now))
+                .bind(face.source.as_str())
                 .execute(&mut *tx)
                 .await?;
                 placed.push(face.photo.place()?);
@@ -413,13 +423,14 @@ impl Store {
             .ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))
     }
 
-    /// Add a reference face to a person, writing `audit` in the same transaction. `None` when
-    /// there is no such person.
-    pub async fn add_face(
+    /// Add reference faces to a person (all or none), writing `audit` in the same transaction.
+    /// `None` when there is no such person.
+    pub async fn add_faces(
         &self,
         user_id: i64,
         model: &str,
-        face: NewFace,
+        faces: Vec<NewFace>,
+        now: DateTime<Utc>,
         audit: &Entry,
     ) -> Result<Option<UserRecord>, StoreError> {
         let found = with_pool!(self, pool => {
@@ -429,17 +440,22 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
             if exists.is_some() {
-                sqlx::query(INSERT_FACE)
-                .bind(user_id)
-                .bind(&face.embedding)
-                .bind(model)
-                .bind(face.photo.image_path())
-                .execute(&mut *tx)
-                .await?;
+                let mut placed = Vec::with_capacity(faces.len());
+                for face in faces {
+                    sqlx::query(INSERT_FACE)
+                    .bind(user_id)
+                    .bind(&face.embedding)
+                    .bind(model)
+                    .bind(face.photo.image_path())
+                    .bind(DbTime(now))
+                    .bind(face.source.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                    placed.push(face.photo.place()?);
+                }
                 insert_audit!(&mut *tx, audit);
-                let placed = face.photo.place()?;
                 tx.commit().await?;
-                placed.keep();
+                placed.into_iter().for_each(photos::PlacedPhoto::keep);
             }
             exists.is_some()
         });

@@ -70,6 +70,8 @@ pub struct TestConfig {
     pub max_connections: Option<usize>,
     /// HTTPS with this certificate and key (PEM files).
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// `--threshold` (none: derived from the false-accept rate).
+    pub threshold: Option<f32>,
 }
 
 impl Default for TestConfig {
@@ -86,6 +88,7 @@ impl Default for TestConfig {
             idle_timeout_secs: None,
             max_connections: None,
             tls: None,
+            threshold: None,
         }
     }
 }
@@ -144,6 +147,7 @@ pub async fn spawn_app_with(backend: Backend, config: TestConfig) -> TestApp {
         max_connections: config.max_connections,
         tls_cert: config.tls.as_ref().map(|(cert, _)| cert.clone()),
         tls_key: config.tls.as_ref().map(|(_, key)| key.clone()),
+        threshold: config.threshold,
         ..Overrides::default()
     })
     .expect("test settings");

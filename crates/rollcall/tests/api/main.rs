@@ -11,6 +11,7 @@ mod bad_input;
 mod contract;
 mod cooldown;
 mod dates;
+mod faces;
 mod front_door;
 mod instances;
 mod metric_counts;

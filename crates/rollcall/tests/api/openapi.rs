@@ -269,14 +269,15 @@ async fn the_contract_is_in_the_document(app: TestApp) {
             "image",
             "face",
             "box",
-            "allow_duplicate"
+            "allow_duplicate",
+            "source"
         ])
     );
     assert_eq!(form_fields("/verify"), fields(&["image", "kiosk"]));
     assert_eq!(form_fields("/detect"), fields(&["image"]));
     assert_eq!(
         form_fields("/users/{id}/faces"),
-        fields(&["image", "face", "box", "allow_duplicate"])
+        fields(&["image", "face", "box", "allow_duplicate", "source"])
     );
 }
 
@@ -299,6 +300,18 @@ async fn documented_bodies_match_the_answers(app: TestApp) {
     let users: Value = app.get_json("/users").await;
     let schema = &json_schema(&doc, "/users", "get", 200)["items"];
     assert_eq!(keys(&users[0]), property_names(&doc, schema), "/users");
+
+    let id = users[0]["id"].as_i64().unwrap();
+    let faces: Value = app.get_json(&format!("/users/{id}/faces")).await;
+    let schema = &json_schema(&doc, "/users/{id}/faces", "get", 200)["items"];
+    assert_eq!(
+        keys(&faces[0]),
+        property_names(&doc, schema),
+        "/users/{{id}}/faces"
+    );
+    let settings: Value = app.get_json("/settings").await;
+    let schema = json_schema(&doc, "/settings", "get", 200);
+    assert_eq!(keys(&settings), property_names(&doc, schema), "/settings");
 
     let duplicate = app.register("Anthony", "Blair", &photos[1]).await;
     assert_eq!(duplicate.status(), 409);

@@ -46,11 +46,16 @@ const EXPECTED: &[(&str, &str, Who)] = &[
     ("GET", "/users", Who::Reports),
     ("GET", "/users/{id}", Who::Reports),
     ("GET", "/users/{id}/photo", Who::Reports),
+    ("GET", "/users/{id}/faces", Who::Reports),
+    ("GET", "/users/{id}/faces/{face}/photo", Who::Reports),
     ("GET", "/attendance", Who::Reports),
     ("GET", "/attendance.csv", Who::Reports),
     ("GET", "/attendance/summary", Who::Reports),
     ("GET", "/attendance/daily", Who::Reports),
     ("DELETE", "/users/{id}", Who::Admin),
+    ("DELETE", "/users/{id}/faces/{face}", Who::Admin),
+    ("GET", "/settings", Who::Admin),
+    ("PUT", "/settings", Who::Admin),
     ("GET", "/metrics", Who::Admin),
     ("GET", "/keys", Who::Admin),
     ("POST", "/keys", Who::Admin),
@@ -93,6 +98,7 @@ fn expected(who: Who, caller: &str) -> Option<u16> {
 
 fn concrete(path: &str) -> String {
     path.replace("{id}", "999999")
+        .replace("{face}", "1")
         .replace("{path}", "common.js")
 }
 

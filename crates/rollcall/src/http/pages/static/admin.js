@@ -1,6 +1,7 @@
-// The admin page: signing in (login, first-run setup, logout), people (list, register, delete),
-// attendance (chart, day summary, log, CSV), keys (kiosk pairing, create, revoke) and the audit log. A viewer
-// sees people and attendance only. All user-provided text goes into the page as text nodes
+// The admin page: signing in (login, first-run setup, logout), people (list, register, delete,
+// each person's reference photos: list, add, delete), attendance (chart, day summary, log, CSV),
+// keys (kiosk pairing, create, revoke), the audit log and the run-time settings. A viewer sees
+// people (and their photos) and attendance only. All user-provided text goes into the page as text nodes
 // (RC.h), never as HTML.
 'use strict';
 
@@ -28,8 +29,8 @@
   }
 
   // ---- tabs -------------------------------------------------------------------------------
-  const ALL_TABS = ['people', 'register', 'attendance', 'keys', 'audit'];
-  const ADMIN_TABS = ['register', 'keys', 'audit'];
+  const ALL_TABS = ['people', 'register', 'attendance', 'keys', 'audit', 'settings'];
+  const ADMIN_TABS = ['register', 'keys', 'audit', 'settings'];
   let TABS = ALL_TABS;
   function showTab(name) {
     if (!me) return;
@@ -45,6 +46,7 @@
     if (name === 'people') people.load();
     if (name === 'keys') keys.load();
     if (name === 'audit') audit.load();
+    if (name === 'settings') settings.load();
   }
   for (const button of document.querySelectorAll('.tab')) {
     button.addEventListener('click', () => {
@@ -130,14 +132,17 @@
       const name = fullName(u);
       const registered = u.created_at ? day(u.created_at.slice(0, 10), { weekday: undefined }) : '';
       const faces = u.faces === 1 ? '1 photo' : `${u.faces ?? '?'} photos`;
-      return h('li', { class: 'person', 'data-user-id': u.id },
-        h('img', { src: u.image_url || `/users/${u.id}/photo`, alt: `Reference photo of ${name}`, loading: 'lazy', width: 200, height: 200 }),
+      // A cache-busting query: face 0 changes when it is deleted and another takes its place.
+      const src = `${u.image_url || `/users/${u.id}/photo`}?faces=${u.faces}`;
+      return h('li', { class: 'person', 'data-user-id': u.id, 'data-faces': u.faces },
+        h('img', { src, alt: `Reference photo of ${name}`, loading: 'lazy', width: 200, height: 200 }),
         h('div', { class: 'person-body' },
           h('span', { class: 'person-name', text: name }),
           h('span', { class: 'person-meta', text: registered ? `Registered ${registered}` : '' }),
-          h('span', { class: 'person-meta', text: [faces, u.model].filter(Boolean).join(' · ') }),
-          isAdmin() ? h('div', { class: 'person-actions' },
-            h('button', { class: 'btn btn-danger-ghost btn-sm', type: 'button', 'aria-label': `Delete ${name}`, onclick: () => confirmDelete(u) }, 'Delete')) : null));
+          h('span', { class: 'person-meta person-faces', text: [faces, u.model].filter(Boolean).join(' · ') }),
+          h('div', { class: 'person-actions' },
+            h('button', { class: 'btn btn-ghost btn-sm person-photos', type: 'button', 'aria-label': `Photos of ${name}`, onclick: () => photos.open(u) }, 'Photos'),
+            isAdmin() ? h('button', { class: 'btn btn-danger-ghost btn-sm', type: 'button', 'aria-label': `Delete ${name}`, onclick: () => confirmDelete(u) }, 'Delete') : null)));
     }
 
     function confirmDelete(u) {
@@ -173,6 +178,150 @@
     return { load, clear };
   })();
 
+  // ---- a person's reference photos ----------------------------------------------------------
+  const photos = (() => {
+    const dialog = $('#photos-dialog');
+    const list = $('#photos-list');
+    const say = (kind, text) => notice($('#photos-notice'), kind, text);
+    const webcam = $('#photos-webcam');
+    const snap = $('#photos-snap');
+    const cameraBox = $('#photos-camera');
+    const frame = document.createElement('canvas');
+    let person = null; // the user the dialog shows
+    let stream = null;
+    let video = null;
+    let busy = false;
+
+    const SOURCES = { upload: 'Uploaded', webcam: 'Webcam', kiosk: 'Kiosk check-in', cli: 'Command line' };
+
+    async function open(u) {
+      person = u;
+      $('#photos-title').textContent = `Photos of ${fullName(u)}`;
+      say('', '');
+      list.replaceChildren();
+      $('#photos-add').hidden = !isAdmin();
+      dialog.showModal();
+      await load();
+    }
+
+    async function load() {
+      if (!person) return;
+      const u = person;
+      const res = await api('GET', `/users/${encodeURIComponent(u.id)}/faces`);
+      if (person !== u) return;
+      if (!res.ok) {
+        say('error', `Could not load the photos: ${res.message}`);
+        return;
+      }
+      const faces = res.data || [];
+      list.replaceChildren(...faces.map((f) => item(u, f, faces.length)));
+    }
+
+    function item(u, f, count) {
+      const when = dateTime(f.created_at);
+      const text = `${SOURCES[f.source] || f.source}${when ? ` · ${when}` : ''}`;
+      let remove = null;
+      if (isAdmin()) {
+        // Two clicks, so that a photo is not lost to a stray one; the only photo cannot go.
+        remove = h('button', { class: 'btn btn-danger-ghost btn-sm photo-delete', type: 'button', 'aria-label': `Delete this photo of ${fullName(u)}` }, 'Delete');
+        if (count < 2) {
+          remove.disabled = true;
+          remove.title = 'The only photo: delete the person instead.';
+        }
+        remove.addEventListener('click', () => {
+          if (remove.dataset.armed) deleteFace(u, f);
+          else {
+            remove.dataset.armed = 'yes';
+            remove.textContent = 'Delete for good';
+          }
+        });
+      }
+      return h('li', { class: 'photo-item', 'data-face-id': f.id },
+        h('img', { src: f.photo_url, alt: `Photo of ${fullName(u)}: ${text}`, loading: 'lazy', width: 140, height: 140 }),
+        h('span', { text }),
+        remove);
+    }
+
+    async function changed(text) {
+      say('ok', text);
+      await load();
+      people.load();
+      health();
+    }
+
+    async function deleteFace(u, f) {
+      const res = await api('DELETE', `/users/${encodeURIComponent(u.id)}/faces/${encodeURIComponent(f.id)}`);
+      if (res.ok) await changed('The photo was deleted.');
+      else say('error', `Could not delete the photo: ${res.message}`);
+    }
+
+    /** POST the photos as one request: all are added, or none. */
+    async function add(files, source) {
+      if (!person || busy || !files.length) return;
+      busy = true;
+      say('warn', files.length === 1 ? 'Adding the photo…' : `Adding ${files.length} photos…`);
+      const body = new FormData();
+      for (const f of files) body.append('image', f.blob, f.name);
+      body.append('source', source);
+      const res = await api('POST', `/users/${encodeURIComponent(person.id)}/faces`, body)
+        .catch((err) => ({ ok: false, message: String(err) }));
+      busy = false;
+      if (res.ok) {
+        await changed(files.length === 1 ? 'The photo was added.' : `${files.length} photos were added.`);
+      } else {
+        // Nothing was added; the message says which photo and why (its advice for a poor one).
+        say('error', `Nothing was added: ${res.message}`);
+      }
+    }
+
+    async function startCamera() {
+      cameraBox.hidden = false;
+      cameraBox.classList.add('has-photo');
+      video = h('video', { autoplay: true, playsinline: true, muted: true, class: 'mirror', 'aria-label': 'Webcam preview' });
+      cameraBox.replaceChildren(video);
+      try {
+        stream = await RC.startCamera(video);
+      } catch (err) {
+        stopCamera();
+        say('error', err.message);
+        return;
+      }
+      webcam.hidden = true;
+      snap.hidden = false;
+    }
+
+    function stopCamera() {
+      RC.stopCamera(stream);
+      stream = null;
+      if (video) video.remove();
+      video = null;
+      cameraBox.hidden = true;
+      webcam.hidden = false;
+      snap.hidden = true;
+    }
+
+    async function takePhoto() {
+      if (!video || !video.videoWidth) return;
+      const blob = await RC.captureFrame(video, frame);
+      stopCamera();
+      add([{ blob, name: 'webcam.jpg' }], 'webcam');
+    }
+
+    webcam.addEventListener('click', startCamera);
+    snap.addEventListener('click', takePhoto);
+    $('#photos-file').addEventListener('change', (e) => {
+      const files = [...(e.target.files || [])].map((f) => ({ blob: f, name: f.name || 'photo.jpg' }));
+      e.target.value = '';
+      add(files, 'upload');
+    });
+    $('#photos-close').addEventListener('click', () => dialog.close());
+    dialog.addEventListener('close', () => {
+      stopCamera();
+      person = null;
+    });
+    return { open };
+  })();
+
   // ---- register ---------------------------------------------------------------------------
   const register = (() => {
     const form = $('#register-form');
@@ -185,6 +334,7 @@
     const fileInput = $('#register-file');
     const frame = document.createElement('canvas');
     let photo = null; // { blob, name, url }
+    let extras = []; // more photos chosen with the first, each one more reference face
     let faces = 0;
     let found = []; // the faces /detect gave, largest first
     let subject = null; // the face the server takes on its own (null: none is clear)
@@ -202,6 +352,8 @@
       placeholder.hidden = false;
       if (photo) URL.revokeObjectURL(photo.url);
       photo = null;
+      extras = [];
+      showExtras();
       faces = 0;
       found = [];
       subject = null;
@@ -209,6 +361,14 @@
       overlay = null;
       duplicateOf = null;
       updateSave();
+    }
+
+    function showExtras() {
+      const line = $('#register-extra');
+      line.hidden = extras.length === 0;
+      line.textContent = extras.length === 1
+        ? 'And 1 more photo, as a second reference (it needs one clear face).'
+        : `And ${extras.length} more photos, as more references (each needs one clear face).`;
     }
 
     /** The face that will be registered: the one clicked, else the server's clear subject. */
@@ -360,6 +520,8 @@
       body.append('first_name', first);
       body.append('last_name', last);
       body.append('image', photo.blob, photo.name);
+      for (const extra of extras) body.append('image', extra, extra.name || 'photo.jpg');
+      if (photo.name === 'webcam.jpg') body.append('source', 'webcam');
       if (chosen !== null) body.append('face', String(chosen));
       if (allowDuplicate) body.append('allow_duplicate', 'true');
       const res = await api('POST', '/register', body).catch((err) => ({ ok: false, message: String(err) }));
@@ -395,9 +557,13 @@
     webcam.addEventListener('click', startCamera);
     snap.addEventListener('click', takePhoto);
     fileInput.addEventListener('change', () => {
-      const file = fileInput.files && fileInput.files[0];
+      const files = [...(fileInput.files || [])];
       fileInput.value = '';
-      if (file) setPhoto(file, file.name || 'photo.jpg');
+      if (!files.length) return;
+      // The first photo is shown and checked here (its face may be clicked); the others go with it.
+      setPhoto(files[0], files[0].name || 'photo.jpg');
+      extras = files.slice(1);
+      showExtras();
     });
     return { stopCamera };
   })();
@@ -723,6 +889,47 @@
     return { load: () => load(false), clear };
   })();
 
+  // ---- settings (admins only) ---------------------------------------------------------------
+  const settings = (() => {
+    const form = $('#settings-form');
+    const kioskAdds = $('#setting-kiosk-adds');
+    const maxRefs = $('#setting-max-refs');
+    const say = (kind, text) => notice($('#settings-notice'), kind, text);
+
+    function show(s) {
+      kioskAdds.checked = Boolean(s.kiosk_adds_references);
+      maxRefs.value = String(s.max_references_per_person);
+    }
+
+    async function load() {
+      const res = await api('GET', '/settings');
+      if (res.ok) show(res.data);
+      else say('error', `Could not load the settings: ${res.message}`);
+    }
+
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const max = Number(maxRefs.value);
+      if (!Number.isInteger(max) || max < 1 || max > 20) {
+        say('error', 'The number of photos per person is a whole number from 1 to 20.');
+        maxRefs.focus();
+        return;
+      }
+      const res = await api('PUT', '/settings', { kiosk_adds_references: kioskAdds.checked, max_references_per_person: max });
+      if (res.ok) {
+        show(res.data);
+        say('ok', 'The settings are saved.');
+      } else {
+        say('error', `Could not save the settings: ${res.message}`);
+      }
+    });
+
+    function clear() {
+      say('', '');
+    }
+    return { load, clear };
+  })();
+
   // ---- signing in -------------------------------------------------------------------------
   const isAdmin = () => Boolean(me && me.role === 'admin');
 
@@ -781,6 +988,7 @@
       attendance.clear();
       keys.clear();
       audit.clear();
+      settings.clear();
       showLogin(kind || 'warn', text);
     }
 
