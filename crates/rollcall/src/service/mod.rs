@@ -4,19 +4,22 @@
 //! private, and what the handlers may read has a method here.
 //!
 //! One module per use case: [`inference`] (photo analysis, bounded, off the async runtime),
-//! [`people`] (register, add a face, delete, reindex), [`checkin`] (verify and record).
+//! [`people`] (register, add a face, delete, reindex), [`checkin`] (verify and record),
+//! [`sync`] (the gallery follows the database's change log).
 
 mod accounts;
 mod checkin;
 mod inference;
 mod people;
 mod reference;
+mod sync;
 
 pub use accounts::{AccessError, Accounts, KeyLookup, Session, DEFAULT_SESSION_TTL};
 pub use checkin::{Verification, VerifiedFace};
 pub use inference::{Analysis, Inference};
 pub use people::{People, ReindexReport};
 pub use reference::{pick, Pick, ReferenceFace, MIN_BOX_IOU};
+pub use sync::{SyncReport, SyncStatus, KEEP_CHANGES, PRUNE_EVERY};
 
 use crate::attendance::Attendance;
 use crate::audit::{AuditRecord, Entry, Page};
@@ -132,6 +135,7 @@ pub struct Rollcall {
     store: Store,
     photos: PhotoDir,
     gallery: Gallery,
+    sync: sync::GallerySync,
     inference: Inference,
     attendance: Attendance,
 }
@@ -161,6 +165,9 @@ impl Rollcall {
             );
         }
         let gallery = Gallery::new(pipeline.model_id(), rule);
+        // The log's head before the rows: what commits in between is applied again, harmlessly.
+        let loaded_at = chrono::Utc::now();
+        let head = store.gallery_head().await?;
         let report = gallery.load(store.all_embeddings().await?);
         warn_other_models(&report, gallery.model());
         say_where_the_threshold_comes_from(&gallery);
@@ -170,6 +177,7 @@ impl Rollcall {
             store,
             photos,
             gallery,
+            sync: sync::GallerySync::new(head, loaded_at),
             attendance,
         })
     }

@@ -78,13 +78,11 @@ impl Rollcall {
         }
         let audit = Entry::new(by, Action::Register).detail(detail);
         let mut staged = Vec::with_capacity(faces.len());
-        let mut embeddings = Vec::with_capacity(faces.len());
         for (bytes, face) in faces {
             staged.push(NewFace {
                 embedding: face.embedding.to_le_bytes(),
                 photo: self.stage_photo(&bytes, face.format)?,
             });
-            embeddings.push(face.embedding);
         }
         let user = self
             .store
@@ -96,8 +94,7 @@ impl Rollcall {
                 audit,
             )
             .await?;
-        self.gallery
-            .add(user.id, &user.first_name, &user.last_name, embeddings);
+        self.follow_own_change().await;
         metrics::counter!("rollcall_registrations_total").increment(1);
         Ok(user)
     }
@@ -139,12 +136,7 @@ impl Rollcall {
             .add_face(user_id, self.model(), new, &audit)
             .await?
             .ok_or(ServiceError::UserNotFound(user_id))?;
-        self.gallery.add(
-            user.id,
-            &user.first_name,
-            &user.last_name,
-            vec![face.embedding],
-        );
+        self.follow_own_change().await;
         Ok(user)
     }
 
@@ -166,7 +158,10 @@ impl Rollcall {
             .delete(user_id, history, by)
             .await?
             .ok_or(ServiceError::UserNotFound(user_id))?;
+        // Ids are never reused (AUTOINCREMENT, AUTO_INCREMENT): taking the person out now is
+        // right whatever the log holds, and does not wait for the database.
         self.gallery.remove(user_id);
+        self.follow_own_change().await;
         Ok(())
     }
 
@@ -200,7 +195,12 @@ impl Rollcall {
                 };
                 let face = self.reference_face(bytes, pick).await?;
                 self.store
-                    .set_embedding(photo.owner, &face.embedding.to_le_bytes(), self.model())
+                    .set_embedding(
+                        photo.user_id,
+                        photo.owner,
+                        &face.embedding.to_le_bytes(),
+                        self.model(),
+                    )
                     .await?;
                 Ok::<_, ServiceError>(())
             }
@@ -221,7 +221,7 @@ impl Rollcall {
         self.store
             .audit(&Entry::new(by, Action::Reindex).detail(detail))
             .await;
-        let loaded = self.gallery.load(self.store.all_embeddings().await?);
+        let loaded = self.reload_gallery().await?;
         warn_other_models(&loaded, self.model());
         Ok(report)
     }
