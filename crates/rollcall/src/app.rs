@@ -25,6 +25,7 @@ pub struct Application {
     retention: Option<RetentionDays>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     limits: server::Limits,
+    sync_interval: Duration,
 }
 
 impl Application {
@@ -78,6 +79,7 @@ impl Application {
             retention: settings.retention,
             tls,
             limits,
+            sync_interval: settings.sync_interval,
         })
     }
 
@@ -158,8 +160,10 @@ impl Application {
                 }
             })
         });
+        let sync = tokio::spawn(follow_the_database(rollcall.clone(), self.sync_interval));
         let router = app(self.state);
         server::serve(self.listener, router, self.tls, self.limits, stop).await;
+        sync.abort();
         upkeep.abort();
         if let Some(purge) = purge {
             purge.abort();
@@ -167,6 +171,25 @@ impl Application {
         // Requests abandoned at the deadline may still hold a connection: do not wait for them.
         let _ = tokio::time::timeout(Duration::from_secs(2), rollcall.store().close()).await;
         Ok(())
+    }
+}
+
+/// Keep the gallery in step with the changes other servers and the command line make: a pass
+/// every `interval` (a slow pass delays the next rather than piling up), the log pruned now
+/// and then.
+async fn follow_the_database(rollcall: Arc<Rollcall>, interval: Duration) {
+    let mut every = tokio::time::interval(interval);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pruned = tokio::time::Instant::now();
+    rollcall.prune_gallery_log().await;
+    loop {
+        every.tick().await;
+        // Failures are logged once by the pass itself; the gallery keeps serving.
+        let _ = rollcall.sync_gallery().await;
+        if pruned.elapsed() >= crate::service::PRUNE_EVERY {
+            rollcall.prune_gallery_log().await;
+            pruned = tokio::time::Instant::now();
+        }
     }
 }
 

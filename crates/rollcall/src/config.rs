@@ -50,6 +50,8 @@ pub struct Settings {
     pub secure_cookies: bool,
     /// Check-ins older than this are purged at start and hourly; `None` keeps them all.
     pub retention: Option<RetentionDays>,
+    /// How often a server applies the changes other processes made to the registered people.
+    pub sync_interval: Duration,
     /// Who may reach the server, and how long a connection may take: see [`FrontDoor`].
     pub front_door: FrontDoor,
 }
@@ -159,6 +161,9 @@ pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 10 * 1024 * 1024;
 pub const DEFAULT_WORKERS: usize = 2;
 pub const DEFAULT_QUEUE: usize = 8;
 pub const DEFAULT_MAX_IMAGES: usize = 10;
+pub const DEFAULT_SYNC_INTERVAL_MS: u64 = 250;
+/// A server that applies others' changes less often than once a minute is not following them.
+pub const MAX_SYNC_INTERVAL_MS: u64 = 60_000;
 pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
 pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 30;
 pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 30;
@@ -187,6 +192,7 @@ pub struct Overrides {
     pub anonymous_verify: Option<bool>,
     pub secure_cookies: Option<bool>,
     pub retention_days: Option<u32>,
+    pub sync_interval_ms: Option<u64>,
     pub public_url: Option<Vec<String>>,
     pub allowed_hosts: Option<Vec<String>>,
     pub max_images: Option<usize>,
@@ -231,6 +237,7 @@ impl Overrides {
             anonymous_verify: self.anonymous_verify.or(fallback.anonymous_verify),
             secure_cookies: self.secure_cookies.or(fallback.secure_cookies),
             retention_days: self.retention_days.or(fallback.retention_days),
+            sync_interval_ms: self.sync_interval_ms.or(fallback.sync_interval_ms),
             public_url: self.public_url.or(fallback.public_url),
             allowed_hosts: self.allowed_hosts.or(fallback.allowed_hosts),
             max_images: self.max_images.or(fallback.max_images),
@@ -294,6 +301,18 @@ impl Settings {
                 reason: "must be at least 1".into(),
             });
         }
+        let sync_interval = match o.sync_interval_ms {
+            None => Duration::from_millis(DEFAULT_SYNC_INTERVAL_MS),
+            Some(ms @ 1..=MAX_SYNC_INTERVAL_MS) => Duration::from_millis(ms),
+            Some(ms) => {
+                return Err(ConfigError::Invalid {
+                    setting: "sync_interval_ms",
+                    reason: format!(
+                        "{ms} is not between 1 and {MAX_SYNC_INTERVAL_MS} milliseconds"
+                    ),
+                })
+            }
+        };
         let max_upload_bytes = o.max_upload_bytes.unwrap_or(DEFAULT_MAX_UPLOAD_BYTES);
         if max_upload_bytes == 0 {
             return Err(ConfigError::Invalid {
@@ -388,6 +407,7 @@ impl Settings {
             anonymous_verify: o.anonymous_verify.unwrap_or(false),
             secure_cookies: o.secure_cookies.unwrap_or(false),
             retention,
+            sync_interval,
             front_door,
         })
     }
@@ -448,6 +468,7 @@ mod tests {
         assert_eq!(s.models.embedder, EmbedderChoice::Auto);
         assert_eq!(s.threshold, None);
         assert_eq!(s.retention, None, "check-ins are kept unless asked");
+        assert_eq!(s.sync_interval, Duration::from_millis(250));
         assert_eq!(
             (s.workers, s.queue, s.cooldown, s.max_upload_bytes),
             (2, 8, Duration::from_secs(300), 10 * 1024 * 1024)
@@ -605,6 +626,14 @@ mod tests {
             },
             Overrides {
                 retention_days: Some(0),
+                ..Overrides::default()
+            },
+            Overrides {
+                sync_interval_ms: Some(0),
+                ..Overrides::default()
+            },
+            Overrides {
+                sync_interval_ms: Some(MAX_SYNC_INTERVAL_MS + 1),
                 ..Overrides::default()
             },
         ] {

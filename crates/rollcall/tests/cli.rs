@@ -678,6 +678,8 @@ fn migrate_creates_the_schema_once_and_can_run_again() {
             "attendance",
             "audit_log",
             "faces",
+            "gallery_changes",
+            "gallery_sequence",
             "sessions",
             "settings",
             "users",

@@ -92,6 +92,10 @@ pub struct ServerArgs {
     /// Delete check-ins older than this many days, at start and then hourly [default: keep all].
     #[arg(long, env = "ROLLCALL_RETENTION_DAYS", value_name = "DAYS")]
     pub retention_days: Option<u32>,
+    /// How often to apply the changes other servers and the command line made to the
+    /// registered people (1–60000) [default: 250].
+    #[arg(long, env = "ROLLCALL_SYNC_INTERVAL_MS", value_name = "MS")]
+    pub sync_interval_ms: Option<u64>,
 }
 
 /// Who may reach the server and how long a connection may take (`rollcall serve`).
@@ -244,6 +248,7 @@ impl Given for ServerArgs {
         o.anonymous_verify = self.anonymous_verify.then_some(true);
         o.secure_cookies = self.secure_cookies.then_some(true);
         o.retention_days = self.retention_days;
+        o.sync_interval_ms = self.sync_interval_ms;
     }
 }
 

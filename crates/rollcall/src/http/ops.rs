@@ -7,6 +7,7 @@ use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use chrono::{DateTime, Utc};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use rollcall_vision::EmbedderKind;
 use serde::Serialize;
@@ -67,6 +68,8 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let point = state.rollcall.operating_point();
     metrics::gauge!("rollcall_threshold").set(f64::from(point.threshold.value()));
     metrics::gauge!("rollcall_threshold_false_accept_rate").set(point.false_accept_rate);
+    metrics::gauge!("rollcall_gallery_sync_lag_seconds")
+        .set(state.rollcall.gallery_sync().lag().as_secs_f64());
     (
         [(
             header::CONTENT_TYPE,
@@ -110,6 +113,13 @@ pub struct Health {
     gallery_references: usize,
     /// Null when the database cannot be reached.
     users: Option<i64>,
+    /// Every change to the registered people committed before this instant (by this server,
+    /// another one or the command line) is in this server's gallery.
+    #[schema(value_type = String, format = DateTime)]
+    gallery_synced_at: DateTime<Utc>,
+    /// How far behind the database the gallery may be: milliseconds since `gallery_synced_at`
+    /// (about the sync interval when all is well; growing while the database is out of reach).
+    gallery_sync_lag_ms: u64,
 }
 
 #[utoipa::path(
@@ -144,6 +154,7 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let storage = storage.unwrap_or(Storage::Unavailable);
     let healthy = database == "ok" && storage == Storage::Ok;
     let point = rollcall.operating_point();
+    let sync = rollcall.gallery_sync();
     let body = Health {
         status: if healthy { "ok" } else { "unavailable" },
         database,
@@ -157,6 +168,8 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
         gallery_people: point.people,
         gallery_references: point.references,
         users,
+        gallery_synced_at: sync.synced_at,
+        gallery_sync_lag_ms: u64::try_from(sync.lag().as_millis()).unwrap_or(u64::MAX),
     };
     let status = if healthy {
         StatusCode::OK

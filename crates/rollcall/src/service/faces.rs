@@ -64,32 +64,11 @@ impl Rollcall {
             FaceDeletion::LastFace => return Err(ServiceError::LastFace(user_id)),
             FaceDeletion::Deleted { image_path } => self.photos.remove(&[image_path]),
         }
-        self.reload_person(user_id).await?;
+        self.follow_own_change().await;
         self.store
             .get_user(user_id)
             .await?
             .ok_or(ServiceError::UserNotFound(user_id))
-    }
-
-    /// Put a person's references back into the gallery as the database has them now.
-    async fn reload_person(&self, user_id: i64) -> Result<(), ServiceError> {
-        let rows = self.store.embeddings_of(user_id).await?;
-        let mut names = None;
-        let mut refs = Vec::with_capacity(rows.len());
-        for row in rows {
-            if row.model != self.model() {
-                continue;
-            }
-            if let Some(e) = crate::domain::Embedding::from_le_bytes(&row.embedding) {
-                refs.push(e);
-            }
-            names.get_or_insert((row.first_name, row.last_name));
-        }
-        self.gallery.remove(user_id);
-        if let (Some((first, last)), false) = (names, refs.is_empty()) {
-            self.gallery.add(user_id, &first, &last, refs);
-        }
-        Ok(())
     }
 
     /// The settings in force (defaults for those never changed).

@@ -5,7 +5,8 @@
 //!
 //! One module per use case: [`inference`] (photo analysis, bounded, off the async runtime),
 //! [`people`] (register, add faces, delete, reindex), [`faces`] (one reference face at a time,
-//! run-time settings, kiosk check-ins kept as references), [`checkin`] (verify and record).
+//! run-time settings, kiosk check-ins kept as references), [`checkin`] (verify and record),
+//! [`sync`] (the gallery follows the database's change log).
 
 mod accounts;
 mod checkin;
@@ -13,6 +14,7 @@ mod faces;
 mod inference;
 mod people;
 mod reference;
+mod sync;
 
 pub use accounts::{AccessError, Accounts, KeyLookup, Session, DEFAULT_SESSION_TTL};
 pub use checkin::{Verification, VerifiedFace};
@@ -20,6 +22,7 @@ pub use faces::{clear_match, CLEAR_MARGIN, RUNNER_UP_GAP};
 pub use inference::{Analysis, Inference};
 pub use people::{People, ReindexReport};
 pub use reference::{pick, Pick, ReferenceFace, MIN_BOX_IOU};
+pub use sync::{SyncReport, SyncStatus, KEEP_CHANGES, PRUNE_EVERY};
 
 use crate::attendance::Attendance;
 use crate::audit::{AuditRecord, Entry, Page};
@@ -146,6 +149,7 @@ pub struct Rollcall {
     store: Store,
     photos: PhotoDir,
     gallery: Gallery,
+    sync: sync::GallerySync,
     inference: Inference,
     attendance: Attendance,
 }
@@ -175,6 +179,9 @@ impl Rollcall {
             );
         }
         let gallery = Gallery::new(pipeline.model_id(), rule);
+        // The log's head before the rows: what commits in between is applied again, harmlessly.
+        let loaded_at = chrono::Utc::now();
+        let head = store.gallery_head().await?;
         let report = gallery.load(store.all_embeddings().await?);
         warn_other_models(&report, gallery.model());
         say_where_the_threshold_comes_from(&gallery);
@@ -184,6 +191,7 @@ impl Rollcall {
             store,
             photos,
             gallery,
+            sync: sync::GallerySync::new(head, loaded_at),
             attendance,
         })
     }

@@ -90,7 +90,7 @@ impl Rollcall {
             detail.push_str(&format!("; {ids}"));
         }
         let audit = Entry::new(by, Action::Register).detail(detail);
-        let (staged, embeddings) = self.stage_faces(faces, source)?;
+        let staged = self.stage_faces(faces, source)?;
         let user = self
             .store
             .create_user(
@@ -101,8 +101,7 @@ impl Rollcall {
                 audit,
             )
             .await?;
-        self.gallery
-            .add(user.id, &user.first_name, &user.last_name, embeddings);
+        self.follow_own_change().await;
         metrics::counter!("rollcall_registrations_total").increment(1);
         Ok(user)
     }
@@ -159,7 +158,7 @@ impl Rollcall {
         if !details.is_empty() {
             audit = audit.detail(details.join("; "));
         }
-        let (staged, embeddings) = self.stage_faces(faces, source)?;
+        let staged = self.stage_faces(faces, source)?;
         let user = self
             .store
             .add_faces(
@@ -171,28 +170,25 @@ impl Rollcall {
             )
             .await?
             .ok_or(ServiceError::UserNotFound(user_id))?;
-        self.gallery
-            .add(user.id, &user.first_name, &user.last_name, embeddings);
+        self.follow_own_change().await;
         Ok(user)
     }
 
-    /// Each face's photo staged (without its metadata), beside its embedding for the gallery.
+    /// Each face's photo staged (without its metadata), with its embedding.
     fn stage_faces(
         &self,
         faces: Vec<(Arc<[u8]>, ReferenceFace)>,
         source: FaceSource,
-    ) -> Result<(Vec<NewFace>, Vec<crate::domain::Embedding>), ServiceError> {
+    ) -> Result<Vec<NewFace>, ServiceError> {
         let mut staged = Vec::with_capacity(faces.len());
-        let mut embeddings = Vec::with_capacity(faces.len());
         for (bytes, face) in faces {
             staged.push(NewFace {
                 embedding: face.embedding.to_le_bytes(),
                 photo: self.stage_photo(&bytes, face.format)?,
                 source,
             });
-            embeddings.push(face.embedding);
         }
-        Ok((staged, embeddings))
+        Ok(staged)
     }
 
     /// Write a reference photo under a temp name, without its metadata (GPS position, device,
@@ -213,7 +209,10 @@ impl Rollcall {
             .delete(user_id, history, by)
             .await?
             .ok_or(ServiceError::UserNotFound(user_id))?;
+        // Ids are never reused (AUTOINCREMENT, AUTO_INCREMENT): taking the person out now is
+        // right whatever the log holds, and does not wait for the database.
         self.gallery.remove(user_id);
+        self.follow_own_change().await;
         Ok(())
     }
 
@@ -247,7 +246,12 @@ impl Rollcall {
                 };
                 let face = self.reference_face(bytes, pick).await?;
                 self.store
-                    .set_embedding(photo.owner, &face.embedding.to_le_bytes(), self.model())
+                    .set_embedding(
+                        photo.user_id,
+                        photo.owner,
+                        &face.embedding.to_le_bytes(),
+                        self.model(),
+                    )
                     .await?;
                 Ok::<_, ServiceError>(())
             }
@@ -268,7 +272,7 @@ impl Rollcall {
         self.store
             .audit(&Entry::new(by, Action::Reindex).detail(detail))
             .await;
-        let loaded = self.gallery.load(self.store.all_embeddings().await?);
+        let loaded = self.reload_gallery().await?;
         warn_other_models(&loaded, self.model());
         Ok(report)
     }

@@ -3,7 +3,7 @@
 //! promotes the person's oldest other face into the `users` row, in the same transaction, so a
 //! person always has a reference there.
 
-use super::{EmbeddingRow, Entry, Store, StoreError};
+use super::{Entry, Store, StoreError};
 use chrono::{DateTime, Utc};
 
 /// The id of the reference held in the `users` row.
@@ -123,19 +123,6 @@ impl Store {
         Ok(Some(faces))
     }
 
-    /// A person's reference embeddings (all models), to put them back into the gallery after
-    /// one was deleted.
-    pub async fn embeddings_of(&self, user_id: i64) -> Result<Vec<EmbeddingRow>, StoreError> {
-        const SQL: &str =
-            "SELECT id AS user_id, first_name, last_name, model, embedding FROM users WHERE id = ? \
-             UNION ALL \
-             SELECT f.user_id, u.first_name, u.last_name, f.model, f.embedding \
-             FROM faces f JOIN users u ON u.id = f.user_id WHERE f.user_id = ?";
-        Ok(with_pool!(self, pool => {
-            sqlx::query_as(SQL).bind(user_id).bind(user_id).fetch_all(pool).await?
-        }))
-    }
-
     /// Delete one reference face, writing `audit` in the same transaction. Face 0 is replaced
     /// by the person's oldest other face; the only face is never deleted.
     pub async fn delete_face(
@@ -211,6 +198,7 @@ impl Store {
             };
             if matches!(outcome, FaceDeletion::Deleted { .. }) {
                 insert_audit!(&mut *tx, audit);
+                log_gallery_change!(tx, user_id, super::ChangeKind::DeleteFace);
                 tx.commit().await?;
             } else {
                 tx.rollback().await?;

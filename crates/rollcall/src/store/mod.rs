@@ -113,11 +113,14 @@ macro_rules! insert_audit {
 
 mod accounts;
 mod audit_log;
+#[macro_use]
+mod changes;
 mod faces;
 mod keys;
 mod settings;
 
 pub use accounts::{AccountLogin, AccountRecord, NewAccount};
+pub use changes::{ChangeKind, GalleryChange};
 pub use keys::KeyRecord;
 
 /// The id of the row an `INSERT` created (the two drivers name it differently).
@@ -414,6 +417,7 @@ impl Store {
                 .await?;
                 placed.push(face.photo.place()?);
             }
+            log_gallery_change!(tx, id, ChangeKind::Register);
             tx.commit().await?;
             placed.into_iter().for_each(photos::PlacedPhoto::keep);
             id
@@ -454,6 +458,7 @@ impl Store {
                     placed.push(face.photo.place()?);
                 }
                 insert_audit!(&mut *tx, audit);
+                log_gallery_change!(tx, user_id, ChangeKind::AddFace);
                 tx.commit().await?;
                 placed.into_iter().for_each(photos::PlacedPhoto::keep);
             }
@@ -499,6 +504,7 @@ impl Store {
                             .await?;
                     }
                     insert_audit!(&mut *tx, audit);
+                    log_gallery_change!(tx, id, ChangeKind::DeleteUser);
                     tx.commit().await?;
                     Some(paths)
                 }
@@ -580,9 +586,11 @@ impl Store {
         Ok(users.chain(faces).collect())
     }
 
-    /// Replace one stored embedding (after re-embedding its photo with another model).
+    /// Replace one stored embedding of `user_id` (after re-embedding its photo with another
+    /// model).
     pub async fn set_embedding(
         &self,
+        user_id: i64,
         owner: EmbeddingOwner,
         embedding: &[u8],
         model: &str,
@@ -596,7 +604,10 @@ impl Store {
             }
         };
         with_pool!(self, pool => {
-            sqlx::query(sql).bind(embedding).bind(model).bind(id).execute(pool).await?;
+            let mut tx = pool.begin().await?;
+            sqlx::query(sql).bind(embedding).bind(model).bind(id).execute(&mut *tx).await?;
+            log_gallery_change!(tx, user_id, ChangeKind::Reindex);
+            tx.commit().await?;
         });
         Ok(())
     }

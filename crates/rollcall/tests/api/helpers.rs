@@ -106,7 +106,8 @@ pub struct TestApp {
     /// The setup link's token (no account exists when a test server starts).
     pub setup_token: Option<String>,
     pub store: Store,
-    pub data_dir: tempfile::TempDir,
+    /// Shared with the [`TestApp::second_server`]s over the same data.
+    pub data_dir: Arc<tempfile::TempDir>,
     /// The test database, for a second instance over the same data.
     pub database_url: String,
     mysql_db: Option<String>,
@@ -165,7 +166,7 @@ pub async fn spawn_app_with(backend: Backend, config: TestConfig) -> TestApp {
         admin_key,
         setup_token,
         store,
-        data_dir,
+        data_dir: Arc::new(data_dir),
         database_url: url,
         mysql_db,
     }
@@ -322,6 +323,37 @@ impl TestApp {
         let r = self.login(username, PASSWORD).await;
         assert_eq!(r.status(), 200, "logging in as {username}");
         client_with_session(&session_cookie(&r).expect("a session cookie"))
+    }
+
+    /// A second server over this one's database and photo directory, as a second
+    /// `rollcall serve` behind the same reverse proxy (the same admin key works on both).
+    /// The database belongs to the first: drop the second one first.
+    pub async fn second_server(&self) -> TestApp {
+        let settings = Settings::resolve(Overrides {
+            bind: Some("127.0.0.1:0".into()),
+            data_dir: Some(self.data_dir.path().to_owned()),
+            database_url: Some(self.database_url.clone()),
+            models: Some(models_dir()),
+            embedder: Some(EmbedderChoice::FaceApi),
+            ..Overrides::default()
+        })
+        .expect("settings of the second server");
+        let application = Application::build_with_pipeline(&settings, pipeline())
+            .await
+            .expect("building the second server");
+        let address = format!("http://{}", application.address());
+        let store = application.store().clone();
+        tokio::spawn(application.run_until(std::future::pending()));
+        TestApp {
+            address,
+            client: client_with_key(&self.admin_key),
+            admin_key: self.admin_key.clone(),
+            setup_token: None,
+            store,
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            mysql_db: None,
+        }
     }
 
     /// A second, independent pool on the test database, as a second server process has.

@@ -25,6 +25,7 @@ mod registration;
 mod roles;
 mod start_together;
 mod storage;
+mod sync;
 mod threshold;
 mod unavailable;
 mod users;
