@@ -250,6 +250,36 @@ const USER_COLUMNS: &str =
 const ATTENDANCE_COLUMNS: &str =
     "SELECT id, user_id, first_name, last_name, at, similarity, kiosk, model FROM attendance";
 
+/// SQLITE_BUSY, with any of its extended codes.
+fn is_busy(e: &dyn sqlx::error::DatabaseError) -> bool {
+    e.code()
+        .and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| c & 0xff == 5)
+}
+
+/// The SQLite pool. A first connection switches the file to WAL, which needs the file to
+/// itself: servers opening one new file together can get SQLITE_BUSY there at once (SQLite
+/// does not wait where waiting could deadlock), so that one error is retried for a while.
+async fn connect_sqlite(options: SqliteConnectOptions) -> Result<SqlitePool, sqlx::Error> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut pause = Duration::from_millis(20);
+    loop {
+        match SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.clone())
+            .await
+        {
+            Err(sqlx::Error::Database(e))
+                if is_busy(&*e) && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
+            other => return other,
+        }
+    }
+}
+
 impl Store {
     /// Open the database, creating an SQLite file (0600) when it does not exist yet.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
@@ -266,10 +296,7 @@ impl Store {
             if let Some(file) = &file {
                 private::prepare_sqlite(file)?;
             }
-            let pool = SqlitePoolOptions::new()
-                .max_connections(4)
-                .connect_with(options)
-                .await?;
+            let pool = connect_sqlite(options).await?;
             if let Some(file) = &file {
                 // The -wal and -shm SQLite has just made.
                 private::tighten_sqlite(file)?;
