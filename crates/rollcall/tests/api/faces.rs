@@ -121,10 +121,7 @@ async fn each_face_is_listed_served_and_deleted_but_never_the_last(app: TestApp)
     assert_eq!(body["error"], "last_face", "{body}");
     assert_eq!(faces_of(&app, id).await.len(), 1);
     assert_eq!(app.files().len(), files_before - 1);
-    assert_eq!(
-        app.delete(&format!("/users/999999/faces/0")).await.status(),
-        404
-    );
+    assert_eq!(app.delete("/users/999999/faces/0").await.status(), 404);
     assert!(audit_actions(&app)
         .await
         .contains(&("delete_face".to_owned(), format!("face {}", faces[1]["id"]))));
