@@ -88,6 +88,15 @@ pub struct Recognised {
     pub attendance: Option<EventRef>,
     /// Every face of the frame, largest first.
     pub faces: Vec<FaceJson>,
+    /// How liveness was established: `none` (one photo) or `challenge` (a sequence of frames
+    /// that followed a challenge).
+    #[schema(value_type = String, example = "challenge")]
+    pub liveness: &'static str,
+    /// Why a recognised person was not checked in: `liveness_required` (the server checks in
+    /// only from a challenge).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub reason: Option<&'static str>,
 }
 
 /// Similarities to 6 decimals: an f32 printed as f64 shows noise digits (0.9200000166893005).

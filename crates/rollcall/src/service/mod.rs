@@ -9,12 +9,14 @@
 mod accounts;
 mod checkin;
 mod inference;
+mod liveness;
 mod people;
 mod reference;
 
 pub use accounts::{AccessError, Accounts, KeyLookup, Session, DEFAULT_SESSION_TTL};
 pub use checkin::{Verification, VerifiedFace};
 pub use inference::{Analysis, Inference};
+pub use liveness::{Challenge, SequenceVerification};
 pub use people::{People, ReindexReport};
 pub use reference::{pick, Pick, ReferenceFace, MIN_BOX_IOU};
 
@@ -69,6 +71,9 @@ pub enum ServiceError {
         index: usize,
         source: Box<ServiceError>,
     },
+    /// A sequence of frames that did not show a live person following the challenge.
+    #[error("{}", .0.advice())]
+    NotLive(crate::liveness::sequence::Refusal),
     #[error("no user with id {0}")]
     UserNotFound(i64),
     #[error(

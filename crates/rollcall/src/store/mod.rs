@@ -11,6 +11,7 @@ mod time;
 
 use crate::audit::{Entry, Target};
 use crate::domain::PersonName;
+use crate::liveness::Liveness;
 use chrono::{DateTime, Utc};
 use sqlx::mysql::{MySqlPool, MySqlPoolOptions, MySqlQueryResult};
 use sqlx::sqlite::{
@@ -112,6 +113,7 @@ macro_rules! insert_audit {
 
 mod accounts;
 mod audit_log;
+mod challenges;
 mod keys;
 
 pub use accounts::{AccountLogin, AccountRecord, NewAccount};
@@ -187,6 +189,8 @@ pub struct AttendanceRecord {
     pub kiosk: Option<String>,
     #[serde(skip)]
     pub model: String,
+    /// How liveness was established: `none` (one photo) or `challenge` (a sequence).
+    pub liveness: String,
 }
 
 /// A reference face to store: its embedding bytes and its photo, staged on disk.
@@ -239,7 +243,8 @@ const USER_COLUMNS: &str =
      (SELECT COUNT(*) FROM faces f WHERE f.user_id = u.id) + 1 AS faces FROM users u";
 
 const ATTENDANCE_COLUMNS: &str =
-    "SELECT id, user_id, first_name, last_name, at, similarity, kiosk, model FROM attendance";
+    "SELECT id, user_id, first_name, last_name, at, similarity, kiosk, model, liveness \
+     FROM attendance";
 
 impl Store {
     /// Open the database, creating an SQLite file (0600) when it does not exist yet.
@@ -590,6 +595,15 @@ impl Store {
     /// (InnoDB) or the database write lock (SQLite), so a second check-in of the same person
     /// waits and then sees the first one's event.
     pub async fn check_in(&self, new: NewCheckIn<'_>) -> Result<CheckIn, StoreError> {
+        self.check_in_with(new, Liveness::None).await
+    }
+
+    /// [`Store::check_in`], recording how liveness was established.
+    pub async fn check_in_with(
+        &self,
+        new: NewCheckIn<'_>,
+        liveness: Liveness,
+    ) -> Result<CheckIn, StoreError> {
         let select_last = format!(
             "{ATTENDANCE_COLUMNS} WHERE user_id = ? AND at > ? ORDER BY at DESC, id DESC LIMIT 1"
         );
@@ -620,8 +634,8 @@ impl Store {
                         None => {
                             let id = sqlx::query(
                                 "INSERT INTO attendance \
-                                 (user_id, first_name, last_name, at, similarity, kiosk, model) \
-                                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 (user_id, first_name, last_name, at, similarity, kiosk, model, liveness) \
+                                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                             )
                             .bind(new.user_id)
                             .bind(&first_name)
@@ -630,6 +644,7 @@ impl Store {
                             .bind(new.similarity)
                             .bind(new.kiosk)
                             .bind(new.model)
+                            .bind(liveness.as_str())
                             .execute(&mut *tx)
                             .await?
                             .inserted_id();
@@ -643,6 +658,7 @@ impl Store {
                                 similarity: new.similarity,
                                 kiosk: new.kiosk.map(str::to_owned),
                                 model: new.model.to_owned(),
+                                liveness: liveness.as_str().to_owned(),
                             })
                         }
                     }

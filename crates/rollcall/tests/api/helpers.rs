@@ -70,6 +70,10 @@ pub struct TestConfig {
     pub max_connections: Option<usize>,
     /// HTTPS with this certificate and key (PEM files).
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// `--liveness`, `--require-liveness`, and the instruction every challenge asks.
+    pub liveness: Option<rollcall::liveness::Mode>,
+    pub require_liveness: bool,
+    pub liveness_instruction: Option<rollcall::liveness::Instruction>,
 }
 
 impl Default for TestConfig {
@@ -86,6 +90,9 @@ impl Default for TestConfig {
             idle_timeout_secs: None,
             max_connections: None,
             tls: None,
+            liveness: None,
+            require_liveness: false,
+            liveness_instruction: None,
         }
     }
 }
@@ -144,6 +151,9 @@ pub async fn spawn_app_with(backend: Backend, config: TestConfig) -> TestApp {
         max_connections: config.max_connections,
         tls_cert: config.tls.as_ref().map(|(cert, _)| cert.clone()),
         tls_key: config.tls.as_ref().map(|(_, key)| key.clone()),
+        liveness: config.liveness,
+        require_liveness: Some(config.require_liveness),
+        liveness_instruction: config.liveness_instruction,
         ..Overrides::default()
     })
     .expect("test settings");

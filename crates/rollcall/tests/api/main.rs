@@ -13,6 +13,7 @@ mod cooldown;
 mod dates;
 mod front_door;
 mod instances;
+mod liveness;
 mod metric_counts;
 mod multi_face;
 mod openapi;
