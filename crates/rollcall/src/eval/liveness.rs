@@ -62,6 +62,8 @@ pub struct LivenessReport {
     /// Why bona fide sequences were refused (`reason` → count).
     pub bona_fide_refusals: BTreeMap<&'static str, usize>,
     pub people: usize,
+    /// The agreement asked of the frames: the threshold in force on a fresh server.
+    pub identity_threshold: f32,
 }
 
 /// One frame as the server sees it: its faces and the clear subject's embedding.
@@ -87,7 +89,7 @@ fn see(pipeline: &FacePipeline, image: &RgbImage) -> Seen {
 }
 
 /// The server's verdict on a sequence of seen frames.
-fn judge(frames: &[&Seen], instruction: Instruction) -> Result<(), Refusal> {
+fn judge(frames: &[&Seen], instruction: Instruction, identity: f32) -> Result<(), Refusal> {
     let cuts = Cuts::DEFAULT;
     let views: Vec<Frame> = frames
         .iter()
@@ -107,7 +109,7 @@ fn judge(frames: &[&Seen], instruction: Instruction) -> Result<(), Refusal> {
         }
         landmarks.push(seen.faces[s].landmarks);
     }
-    sequence::identity(&embeddings, cuts.identity)?;
+    sequence::identity(&embeddings, identity)?;
     sequence::motion(instruction, &landmarks, &cuts).map(|_| ())
 }
 
@@ -215,6 +217,7 @@ pub fn evaluate(
     options: &Options,
 ) -> anyhow::Result<LivenessReport> {
     let dataset = Dataset::scan(root, None)?;
+    let identity = identity_threshold(pipeline);
     let mut rng = SplitMix64(options.seed);
     let mut by_attack: BTreeMap<&'static str, AttackFigures> = ATTACKS
         .iter()
@@ -244,16 +247,19 @@ pub fn evaluate(
         if usable.len() < options.min_photos {
             continue;
         }
+        // Frames of one session agree far more than photos of one person from different days:
+        // the bona fide sequence is made of the photos that agree at the identity threshold.
+        let agree = agreeing(&usable, &seen, identity);
         people += 1;
-        let yaws: Vec<f32> = usable
+        let yaws: Vec<f32> = agree
             .iter()
             .map(|&i| yaw(&seen[i].faces[0].landmarks))
             .collect();
         for instruction in Instruction::ALL {
             let order = turn_order(&yaws, instruction);
-            let frames: Vec<&Seen> = order.iter().map(|&k| &seen[usable[k]]).collect();
+            let frames: Vec<&Seen> = order.iter().map(|&k| &seen[agree[k]]).collect();
             bona_fide += 1;
-            if let Err(r) = judge(&frames, instruction) {
+            if let Err(r) = judge(&frames, instruction, identity) {
                 bona_fide_refused += 1;
                 *refusals.entry(r.reason()).or_default() += 1;
             }
@@ -262,18 +268,26 @@ pub fn evaluate(
                 Instruction::TurnLeft => Instruction::TurnRight,
                 Instruction::TurnRight => Instruction::TurnLeft,
             };
-            count(&mut by_attack, "replay", judge(&frames, other).is_ok());
+            count(
+                &mut by_attack,
+                "replay",
+                judge(&frames, other, identity).is_ok(),
+            );
         }
         // The picture an attacker would hold up: the most frontal photo.
-        let frontal = (0..usable.len())
+        let frontal = (0..agree.len())
             .min_by(|&a, &b| yaws[a].abs().total_cmp(&yaws[b].abs()))
-            .map_or(usable[0], |k| usable[k]);
+            .map_or(usable[0], |k| agree[k]);
         let photo = &images[frontal];
         for kind in ATTACKS.iter().filter(|k| **k != "replay") {
             let frames = attack_frames(pipeline, photo, kind, options.frames, &mut rng);
             let refs: Vec<&Seen> = frames.iter().collect();
             for instruction in Instruction::ALL {
-                count(&mut by_attack, kind, judge(&refs, instruction).is_ok());
+                count(
+                    &mut by_attack,
+                    kind,
+                    judge(&refs, instruction, identity).is_ok(),
+                );
             }
         }
     }
@@ -297,7 +311,52 @@ pub fn evaluate(
         by_attack,
         bona_fide_refusals: refusals,
         people,
+        identity_threshold: identity,
     })
+}
+
+/// The largest set of `photos` (found greedily, from the one closest to all the others) whose
+/// embeddings agree pairwise at `min`.
+fn agreeing(photos: &[usize], seen: &[Seen], min: f32) -> Vec<usize> {
+    let embedding = |i: usize| seen[i].subject.as_ref().map(|(_, e)| e);
+    let similarity = |a: usize, b: usize| match (embedding(a), embedding(b)) {
+        (Some(x), Some(y)) => x.similarity(y).0,
+        _ => -1.0,
+    };
+    let mut order: Vec<(f32, usize)> = photos
+        .iter()
+        .map(|&a| (photos.iter().map(|&b| similarity(a, b)).sum::<f32>(), a))
+        .collect();
+    order.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+    let mut chosen: Vec<usize> = Vec::new();
+    for (_, a) in order {
+        if chosen.iter().all(|&b| similarity(a, b) >= min) {
+            chosen.push(a);
+        }
+    }
+    chosen.sort_unstable();
+    chosen
+}
+
+/// The threshold in force on a fresh server with this model at the default false-accept rate:
+/// what the server asks of the frames' agreement.
+fn identity_threshold(pipeline: &FacePipeline) -> f32 {
+    let default = crate::domain::Threshold::new(pipeline.default_threshold());
+    match default {
+        Ok(default) => {
+            let rule = crate::operating_point::Rule {
+                false_accept_rate: crate::operating_point::DEFAULT_FALSE_ACCEPT_RATE,
+                configured: None,
+                default,
+                model: crate::operating_point::model_tail(pipeline.model_id()),
+            };
+            crate::gallery::Gallery::new(pipeline.model_id(), rule)
+                .operating_point()
+                .threshold
+                .value()
+        }
+        Err(_) => pipeline.default_threshold(),
+    }
 }
 
 fn count(by_attack: &mut BTreeMap<&'static str, AttackFigures>, kind: &str, accepted: bool) {

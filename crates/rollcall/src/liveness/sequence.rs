@@ -26,8 +26,6 @@ pub struct Cuts {
     /// The nose at the turn's peak is at least this far (in eye distances) from where the
     /// homography of the eyes and mouth corners puts it.
     pub parallax: f32,
-    /// Every frame's embedding is at least this similar to the mean of the others.
-    pub identity: f32,
 }
 
 impl Cuts {
@@ -35,8 +33,7 @@ impl Cuts {
         track_iou: 0.3,
         amplitude: 0.12,
         back: 0.5,
-        parallax: 0.06,
-        identity: 0.9,
+        parallax: 0.15,
     };
 }
 
@@ -171,10 +168,10 @@ pub fn track(frames: &[Frame], cuts: &Cuts) -> Result<Vec<usize>, Refusal> {
 }
 
 /// One identity throughout: every frame's embedding is at least `min` similar to the mean of
-/// the others (one odd frame cannot hide in a mean that includes it), and at every point of
-/// the sequence the mean of the frames before it is at least `min` similar to the mean of the
-/// frames from it on (a switch of person half way shows there even when each frame still
-/// resembles a mean that is half theirs). Returns the fused embedding, the re-normalised mean
+/// the others (one odd frame cannot hide in a mean that includes it) and to the frame before
+/// it (a switch of person half way shows there, where each frame may still resemble a mean
+/// that is half theirs: embeddings share a large common part, and means of many faces drift
+/// toward it). Returns the fused embedding, the re-normalised mean
 /// of all frames: the face recognised.
 pub fn identity(embeddings: &[Embedding], min: f32) -> Result<Embedding, Refusal> {
     let dim = embeddings.first().map_or(0, Embedding::dim);
@@ -198,17 +195,8 @@ pub fn identity(embeddings: &[Embedding], min: f32) -> Result<Embedding, Refusal
             });
         }
     }
-    let mut before = vec![0.0f32; dim];
-    for (i, e) in embeddings
-        .iter()
-        .enumerate()
-        .take(embeddings.len().saturating_sub(1))
-    {
-        for (b, v) in before.iter_mut().zip(e.values()) {
-            *b += v;
-        }
-        let after: Vec<f32> = sum.iter().zip(&before).map(|(s, b)| s - b).collect();
-        let similarity = cosine(before.clone(), after);
+    for (i, pair) in embeddings.windows(2).enumerate() {
+        let similarity = pair[0].similarity(&pair[1]).0;
         if similarity < min {
             return Err(Refusal::IdentityChanged {
                 frame: i + 1,
@@ -416,7 +404,7 @@ mod tests {
             Err(Refusal::IdentityChanged { frame: 3, .. })
         ));
         // Half one person, half another: each frame is 0.85 similar to the mean of the others,
-        // the two halves only 0.6.
+        // but the frames either side of the switch only 0.6.
         let a = e(&[1.0, 0.0, 0.0]);
         let b = e(&[0.6, 0.8, 0.0]);
         let halves = [a.clone(), a.clone(), a.clone(), b.clone(), b.clone(), b];
