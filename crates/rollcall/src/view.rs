@@ -93,8 +93,7 @@ pub struct Recognised {
     #[schema(value_type = String, example = "challenge")]
     pub liveness: &'static str,
     /// Why a recognised person was not checked in: `liveness_required` (the server checks in
-    /// only from a challenge).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// only from a challenge); null otherwise.
     #[schema(value_type = Option<String>)]
     pub reason: Option<&'static str>,
 }

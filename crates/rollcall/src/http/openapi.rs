@@ -100,6 +100,9 @@ pub struct NotRecognised {
     pub threshold_source: String,
     /// Every face of the frame, largest first.
     pub faces: Vec<FaceJson>,
+    /// `none` (one photo) or `challenge` (a sequence that followed a challenge).
+    #[schema(example = "none")]
+    pub liveness: String,
 }
 
 /// A photo part: the bytes of a JPEG or PNG file.
