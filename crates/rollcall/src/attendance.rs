@@ -310,11 +310,11 @@ mod tests {
         let mut lines = text.lines();
         assert_eq!(
             lines.next(),
-            Some("id,user_id,first_name,last_name,at,similarity,kiosk")
+            Some("id,user_id,first_name,last_name,at,similarity,kiosk,liveness")
         );
         assert_eq!(
             lines.next(),
-            Some("7,1,Ada,L1,2026-11-24T08:59:01Z,0.9000,\"door, \"\"main\"\"\"")
+            Some("7,1,Ada,L1,2026-11-24T08:59:01Z,0.9000,\"door, \"\"main\"\"\",none")
         );
     }
 }
