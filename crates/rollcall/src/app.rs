@@ -61,6 +61,9 @@ impl Application {
         let mut state =
             AppState::new(Arc::new(rollcall), settings.max_upload_bytes).with_front_door(settings);
         state.anonymous_verify = settings.anonymous_verify;
+        state.liveness = settings.liveness;
+        state.require_liveness = settings.require_liveness;
+        state.liveness_instruction = settings.liveness_instruction;
         let setup_token = state.accounts.open_setup().await?;
         let limits = server::Limits {
             timeouts: server::Timeouts {

@@ -4,6 +4,7 @@
 
 use crate::audit::{Action, Actor, Entry, Target};
 use crate::domain::RetentionDays;
+use crate::liveness::Liveness;
 use crate::store::{AttendanceRecord, CheckIn, NewCheckIn, Store, StoreError};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use std::collections::{BTreeMap, HashMap};
@@ -28,12 +29,26 @@ impl Attendance {
         }
     }
 
+    /// A check-in from one photo (`liveness` `none`).
     pub async fn check_in(
         &self,
         user_id: i64,
         similarity: f32,
         kiosk: Option<&str>,
         model: &str,
+    ) -> Result<CheckIn, StoreError> {
+        self.check_in_with(user_id, similarity, kiosk, model, Liveness::None)
+            .await
+    }
+
+    /// A check-in, recording how liveness was established.
+    pub async fn check_in_with(
+        &self,
+        user_id: i64,
+        similarity: f32,
+        kiosk: Option<&str>,
+        model: &str,
+        liveness: Liveness,
     ) -> Result<CheckIn, StoreError> {
         let lock = self.lock_for(user_id);
         let result = {
@@ -46,14 +61,17 @@ impl Attendance {
             let first = crate::domain::FIRST_DAY.and_time(NaiveTime::MIN).and_utc();
             let not_since = at.checked_sub_signed(cooldown).unwrap_or(first).max(first);
             self.store
-                .check_in(NewCheckIn {
-                    user_id,
-                    at,
-                    similarity: f64::from(similarity),
-                    kiosk,
-                    model,
-                    not_since,
-                })
+                .check_in_with(
+                    NewCheckIn {
+                        user_id,
+                        at,
+                        similarity: f64::from(similarity),
+                        kiosk,
+                        model,
+                        not_since,
+                    },
+                    liveness,
+                )
                 .await
         };
         self.release(user_id, lock);
@@ -175,7 +193,7 @@ pub fn daily(records: &[AttendanceRecord], from: NaiveDate, to: NaiveDate) -> Ve
         .collect()
 }
 
-pub const CSV_HEADER: [&str; 7] = [
+pub const CSV_HEADER: [&str; 8] = [
     "id",
     "user_id",
     "first_name",
@@ -183,6 +201,7 @@ pub const CSV_HEADER: [&str; 7] = [
     "at",
     "similarity",
     "kiosk",
+    "liveness",
 ];
 
 /// The log as CSV with a header row; times in RFC 3339 (UTC). Names and kiosks are made safe
@@ -199,6 +218,7 @@ pub fn write_csv<W: std::io::Write>(records: &[AttendanceRecord], out: W) -> csv
             r.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             format!("{:.4}", r.similarity),
             r.kiosk.clone().unwrap_or_default(),
+            r.liveness.clone(),
         ])?;
     }
     w.flush()?;
@@ -247,6 +267,7 @@ mod tests {
             similarity: 0.9,
             kiosk: Some("door, \"main\"".into()),
             model: "m".into(),
+            liveness: "none".into(),
         }
     }
 
@@ -289,11 +310,11 @@ mod tests {
         let mut lines = text.lines();
         assert_eq!(
             lines.next(),
-            Some("id,user_id,first_name,last_name,at,similarity,kiosk")
+            Some("id,user_id,first_name,last_name,at,similarity,kiosk,liveness")
         );
         assert_eq!(
             lines.next(),
-            Some("7,1,Ada,L1,2026-11-24T08:59:01Z,0.9000,\"door, \"\"main\"\"\"")
+            Some("7,1,Ada,L1,2026-11-24T08:59:01Z,0.9000,\"door, \"\"main\"\"\",none")
         );
     }
 }

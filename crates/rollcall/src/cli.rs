@@ -68,6 +68,8 @@ pub enum Command {
     Tls(commands::tls::TlsCommand),
     /// Measure recognition accuracy on a labelled folder-per-person photo set (LFW layout).
     Eval(commands::eval::EvalArgs),
+    /// Measure the liveness check (APCER, BPCER) on sequences made from a labelled photo set.
+    EvalLiveness(commands::eval_liveness::EvalLivenessArgs),
 }
 
 /// Parse the command line and run the command; errors are printed, not panicked.
@@ -94,6 +96,7 @@ pub fn run() -> ExitCode {
         Command::Detect(a) => commands::detect::run(&leading, a),
         Command::Bench(a) => commands::bench::run(&leading, a),
         Command::Eval(a) => commands::eval::run(&leading, a),
+        Command::EvalLiveness(a) => commands::eval_liveness::run(&leading, a),
         Command::Tls(c) => commands::tls::run(c),
     };
     match result {

@@ -54,6 +54,13 @@ pub struct Settings {
     pub sync_interval: Duration,
     /// Who may reach the server, and how long a connection may take: see [`FrontDoor`].
     pub front_door: FrontDoor,
+    /// Whether challenges are given (and the kiosk page records a sequence).
+    pub liveness: crate::liveness::Mode,
+    /// A single photo is still recognised but checks nobody in.
+    pub require_liveness: bool,
+    /// Every challenge asks this movement instead of a random one (tests only: a fixed
+    /// instruction makes a recorded sequence fit).
+    pub liveness_instruction: Option<crate::liveness::Instruction>,
 }
 
 /// The server's front door: which names it answers to, its limits on slow or numerous clients,
@@ -203,6 +210,9 @@ pub struct Overrides {
     pub shutdown_timeout_secs: Option<u64>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub liveness: Option<crate::liveness::Mode>,
+    pub require_liveness: Option<bool>,
+    pub liveness_instruction: Option<crate::liveness::Instruction>,
 }
 
 impl Overrides {
@@ -250,6 +260,9 @@ impl Overrides {
                 .or(fallback.shutdown_timeout_secs),
             tls_cert: self.tls_cert.or(fallback.tls_cert),
             tls_key: self.tls_key.or(fallback.tls_key),
+            liveness: self.liveness.or(fallback.liveness),
+            require_liveness: self.require_liveness.or(fallback.require_liveness),
+            liveness_instruction: self.liveness_instruction.or(fallback.liveness_instruction),
         }
     }
 }
@@ -409,6 +422,9 @@ impl Settings {
             retention,
             sync_interval,
             front_door,
+            liveness: o.liveness.unwrap_or_default(),
+            require_liveness: o.require_liveness.unwrap_or(false),
+            liveness_instruction: o.liveness_instruction,
         })
     }
 
@@ -502,6 +518,38 @@ mod tests {
         assert_eq!((s.workers, s.queue), (4, 5));
         assert_eq!(s.models.embedder, EmbedderChoice::FaceApi);
         assert_eq!(s.retention.map(RetentionDays::days), Some(90));
+    }
+
+    #[test]
+    fn liveness_challenges_by_default_and_off_from_the_file() {
+        use crate::liveness::{Instruction, Mode};
+        let s = Settings::resolve(Overrides::default()).unwrap();
+        assert_eq!(
+            (s.liveness, s.require_liveness, s.liveness_instruction),
+            (Mode::Challenge, false, None)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rollcall.toml");
+        std::fs::write(
+            &path,
+            "liveness = \"off\"\nrequire_liveness = true\nliveness_instruction = \"turn_left\"\n",
+        )
+        .unwrap();
+        let s = Settings::resolve(Overrides {
+            config: Some(path.clone()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(
+            (s.liveness, s.require_liveness, s.liveness_instruction),
+            (Mode::Off, true, Some(Instruction::TurnLeft))
+        );
+        std::fs::write(&path, "liveness = \"maybe\"\n").unwrap();
+        let refused = Settings::resolve(Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        });
+        assert!(matches!(refused, Err(ConfigError::Parse { .. })));
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod domain;
 pub mod eval;
 pub mod gallery;
 pub mod http;
+pub mod liveness;
 pub mod matching;
 pub mod operating_point;
 pub mod quality;

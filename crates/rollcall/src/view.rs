@@ -116,6 +116,14 @@ pub struct Recognised {
     pub faces: Vec<FaceJson>,
     /// The frame was kept as one more reference face of the person (`kiosk_adds_references`).
     pub reference_added: bool,
+    /// How liveness was established: `none` (one photo) or `challenge` (a sequence of frames
+    /// that followed a challenge).
+    #[schema(value_type = String, example = "challenge")]
+    pub liveness: &'static str,
+    /// Why a recognised person was not checked in: `liveness_required` (the server checks in
+    /// only from a challenge); null otherwise.
+    #[schema(value_type = Option<String>)]
+    pub reason: Option<&'static str>,
 }
 
 /// Similarities to 6 decimals: an f32 printed as f64 shows noise digits (0.9200000166893005).

@@ -405,7 +405,8 @@ fn attendance_export_filters_whole_days_to_stdout_or_a_file() {
             "Blair",
             "2026-12-01T00:00:00Z",
             "0.9700",
-            "front door"
+            "front door",
+            "none"
         ]
     );
 
@@ -680,6 +681,7 @@ fn migrate_creates_the_schema_once_and_can_run_again() {
             "faces",
             "gallery_changes",
             "gallery_sequence",
+            "liveness_challenges",
             "sessions",
             "settings",
             "users",

@@ -856,3 +856,31 @@ fn sites_keep_the_false_accept_rate_they_were_derived_for() {
         assert!(t.windows(2).all(|w| w[0] < w[1]), "{t:?}");
     }
 }
+
+/// `eval-liveness` on one person of the shared LFW photos: the counts follow from the options,
+/// and a second run gives the very same report (the attacks are seeded).
+#[test]
+fn eval_liveness_is_deterministic_on_a_small_subset() {
+    use rollcall::eval::liveness::{evaluate, Options, ATTACKS};
+    let pipeline = FacePipeline::load(&PipelineConfig::new(ModelConfig {
+        models_dir: models_dir(),
+        embedder: EmbedderChoice::FaceApi,
+        facenet_weights: None,
+        fetch_missing: false,
+    }))
+    .expect("the face models");
+    let root = shared_dir().join("fixtures/faces");
+    let options = Options {
+        limit: Some(1),
+        frames: 6,
+        ..Options::default()
+    };
+    let first = evaluate(&pipeline, &root, &options).expect("a report");
+    assert_eq!(first.people, 1);
+    // Two instructions: two bona fide sequences, and each attack judged against both.
+    assert_eq!(first.bona_fide, 2);
+    assert_eq!(first.attacks, 2 * ATTACKS.len());
+    assert!(first.apcer <= 0.25, "{first:?}");
+    let again = evaluate(&pipeline, &root, &options).expect("a report");
+    assert_eq!(first, again);
+}

@@ -96,6 +96,21 @@ pub struct ServerArgs {
     /// registered people (1–60000) [default: 250].
     #[arg(long, env = "ROLLCALL_SYNC_INTERVAL_MS", value_name = "MS")]
     pub sync_interval_ms: Option<u64>,
+    /// `challenge`: the kiosk page asks a head movement and sends a short sequence of frames
+    /// (a photo held up to the camera cannot follow it); `off`: single photos [default: challenge].
+    #[arg(long, env = "ROLLCALL_LIVENESS", value_name = "MODE")]
+    pub liveness: Option<crate::liveness::Mode>,
+    /// Check nobody in from a single photo: only a sequence that followed a challenge checks
+    /// in (a single photo is still recognised).
+    #[arg(long, env = "ROLLCALL_REQUIRE_LIVENESS")]
+    pub require_liveness: bool,
+    /// Ask this movement in every challenge instead of a random one: for tests only.
+    #[arg(long, env = "ROLLCALL_LIVENESS_TEST_INSTRUCTION", hide = true, value_parser = parse_instruction)]
+    pub liveness_test_instruction: Option<crate::liveness::Instruction>,
+}
+
+fn parse_instruction(s: &str) -> Result<crate::liveness::Instruction, String> {
+    crate::liveness::Instruction::parse(s).ok_or_else(|| format!("`{s}`: turn_left or turn_right"))
 }
 
 /// Who may reach the server and how long a connection may take (`rollcall serve`).
@@ -249,6 +264,9 @@ impl Given for ServerArgs {
         o.secure_cookies = self.secure_cookies.then_some(true);
         o.retention_days = self.retention_days;
         o.sync_interval_ms = self.sync_interval_ms;
+        o.liveness = self.liveness;
+        o.require_liveness = self.require_liveness.then_some(true);
+        o.liveness_instruction = self.liveness_test_instruction;
     }
 }
 

@@ -10,6 +10,7 @@ pub mod bench;
 pub mod detect;
 pub mod enroll;
 pub mod eval;
+pub mod eval_liveness;
 pub mod keys;
 pub mod migrate;
 pub mod models;

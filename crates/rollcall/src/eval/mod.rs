@@ -7,6 +7,7 @@
 
 pub mod dataset;
 pub mod embed;
+pub mod liveness;
 pub mod margin;
 pub mod metrics;
 pub mod plots;

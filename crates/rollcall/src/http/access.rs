@@ -33,6 +33,7 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("GET", "/me", Rule::Public),
     ("POST", "/setup", Rule::Public),
     ("POST", "/verify", Rule::Verify),
+    ("POST", "/verify/challenge", Rule::Verify),
     ("POST", "/detect", Rule::Verify),
     ("POST", "/register", Rule::Register),
     ("POST", "/users/{id}/faces", Rule::Register),

@@ -63,6 +63,9 @@ error_codes! {
     SeveralFaces => "several_faces", BAD_REQUEST;
     /// The face to register is too small, blurred, dark, bright or turned (`reason`).
     PoorQuality => "poor_quality", BAD_REQUEST;
+    /// A sequence of frames that did not show a live person following its challenge, or a
+    /// challenge unknown, used or expired (`reason`).
+    NotLive => "not_live", UNPROCESSABLE_ENTITY;
     /// No credentials, or a key that is unknown, revoked or malformed, or a wrong login.
     Unauthorized => "unauthorized", UNAUTHORIZED;
     /// Credentials whose role or scope does not reach the route.
@@ -81,6 +84,8 @@ error_codes! {
     Duplicate => "duplicate", CONFLICT;
     /// The person's only reference face cannot be deleted.
     LastFace => "last_face", CONFLICT;
+    /// Liveness challenges are off on this server (`--liveness off`).
+    LivenessOff => "liveness_off", CONFLICT;
     PayloadTooLarge => "payload_too_large", PAYLOAD_TOO_LARGE;
     /// Too many failed logins for the account or from the address (with `Retry-After`).
     TooManyAttempts => "too_many_attempts", TOO_MANY_REQUESTS;
@@ -318,6 +323,9 @@ impl From<ServiceError> for ApiError {
                     .with("reason", q.problem.as_str())
                     .with("measured", round(q.measured))
                     .with("limit", round(q.limit))
+            }
+            ServiceError::NotLive(refusal) => {
+                return ApiError::new(ErrorCode::NotLive, message).with("reason", refusal.reason())
             }
             ServiceError::Duplicate { person, threshold } => {
                 return ApiError::new(ErrorCode::Duplicate, message)

@@ -29,8 +29,16 @@ impl Form {
         multipart: Result<Multipart, MultipartRejection>,
         state: &AppState,
     ) -> Result<Form, ApiError> {
+        Form::read_up_to(multipart, state, state.max_images).await
+    }
+
+    /// [`Form::read`] with its own cap on `image` parts (a sequence of frames takes more).
+    pub async fn read_up_to(
+        multipart: Result<Multipart, MultipartRejection>,
+        state: &AppState,
+        max_images: usize,
+    ) -> Result<Form, ApiError> {
         let limit = state.max_upload_bytes;
-        let max_images = state.max_images;
         let too_large = |e: axum::extract::multipart::MultipartError| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::payload_too_large(limit)

@@ -9,6 +9,7 @@ pub mod error;
 pub mod form;
 pub mod front_door;
 pub mod keys;
+pub mod liveness;
 pub mod openapi;
 pub mod ops;
 pub mod pages;
@@ -41,6 +42,12 @@ pub struct AppState {
     pub gate: Arc<front_door::Gate>,
     /// Session cookies must be `Secure` (HTTPS from the binary or behind an https public URL).
     pub secure_cookies: bool,
+    /// Whether `/verify/challenge` gives challenges.
+    pub liveness: crate::liveness::Mode,
+    /// A single photo checks nobody in (it is still recognised).
+    pub require_liveness: bool,
+    /// Every challenge asks this movement (tests only).
+    pub liveness_instruction: Option<crate::liveness::Instruction>,
 }
 
 impl AppState {
@@ -55,6 +62,9 @@ impl AppState {
             max_images: crate::config::DEFAULT_MAX_IMAGES,
             gate: Arc::default(),
             secure_cookies: false,
+            liveness: crate::liveness::Mode::default(),
+            require_liveness: false,
+            liveness_instruction: None,
         }
     }
 
@@ -73,6 +83,7 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route("/register", post(recognition::register))
         .route("/verify", post(recognition::verify))
+        .route("/verify/challenge", post(liveness::challenge))
         .route("/detect", post(recognition::detect))
         .route("/users", get(users::list))
         .route("/users/{id}", get(users::get).delete(users::delete))

@@ -4,7 +4,7 @@
 //! what no handler type spells out: the error body and the multipart forms (the handlers read
 //! them field by field through [`super::form::Form`]).
 
-use super::{attendance, audit, keys, ops, recognition, session, settings, users};
+use super::{attendance, audit, keys, liveness, ops, recognition, session, settings, users};
 use crate::view::FaceJson;
 use axum::Json;
 use std::sync::LazyLock;
@@ -21,6 +21,7 @@ use utoipa::{OpenApi, ToSchema};
     paths(
         recognition::register,
         recognition::verify,
+        liveness::challenge,
         recognition::detect,
         users::list,
         users::get,
@@ -104,6 +105,9 @@ pub struct NotRecognised {
     pub threshold_source: String,
     /// Every face of the frame, largest first.
     pub faces: Vec<FaceJson>,
+    /// `none` (one photo) or `challenge` (a sequence that followed a challenge).
+    #[schema(example = "none")]
+    pub liveness: String,
 }
 
 /// A photo part: the bytes of a JPEG or PNG file.
@@ -170,10 +174,13 @@ pub struct DuplicatePerson {
 /// The form of `POST /verify`.
 #[derive(ToSchema)]
 pub struct VerifyForm {
-    /// The frame to recognise.
+    /// The frame to recognise; with `challenge`, the frames of the sequence (the part repeated,
+    /// in order).
     pub image: Photo,
     /// Accepted and ignored: the check-in is recorded under the caller's key or account name.
     pub kiosk: Option<String>,
+    /// The `nonce` of a `POST /verify/challenge` answer: the frames answer that challenge.
+    pub challenge: Option<String>,
 }
 
 /// A form with one photo (`POST /detect`, `POST /users/{id}/faces`).

@@ -9,6 +9,8 @@ use super::AppState;
 use crate::audit::Actor;
 use crate::auth::Caller;
 use crate::domain::{Kiosk, PersonName};
+use crate::liveness::sequence::MAX_FRAMES;
+use crate::liveness::Liveness;
 use crate::service::{Pick, Verification};
 use crate::store::{AttendanceRecord, CheckIn};
 use crate::subject::clear_subject;
@@ -82,7 +84,8 @@ pub async fn detect(
     }))
 }
 
-/// Recognise the people in a frame and check in every recognised face.
+/// Recognise the people in a frame and check in every recognised face; or, with a
+/// `challenge`, judge a sequence of frames answering it ([`super::liveness`]).
 #[utoipa::path(
     post,
     path = "/verify",
@@ -92,7 +95,12 @@ pub async fn detect(
         (status = 200, description = "The largest face matched this person", body = Recognised),
         (status = 400, description = "A missing image, one that cannot be read, or no face", body = ErrorBody),
         (status = 404, description = "`not_recognised`: nobody is similar enough to the largest face", body = NotRecognised),
+        (status = 409, description = "`liveness_off`: a `challenge` sent to a server run with \
+            `--liveness off`", body = ErrorBody),
         (status = 413, description = "The upload is larger than the limit", body = ErrorBody),
+        (status = 422, description = "`not_live`: the frames did not answer the challenge \
+            (`reason`: `challenge_expired`, `too_few_frames`, `no_face`, `several_people`, \
+            `lost_track`, `identity_changed`, `no_turn`, `not_back`, `flat`)", body = ErrorBody),
         (status = 503, description = "The inference queue is full or the database unreachable \
             (with `Retry-After`)", body = ErrorBody),
     )
@@ -103,19 +111,39 @@ pub async fn verify(
     actor: Actor,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<Recognised>, ApiError> {
-    let form = Form::read(multipart, &state).await?;
-    let image = form.image()?;
+    let cap = state.max_images.max(MAX_FRAMES);
+    let form = Form::read_up_to(multipart, &state, cap).await?;
     // The `kiosk` field is ignored: any client could name any kiosk.
     let kiosk = kiosk_of(&caller)?;
+    if let Some(nonce) = form.single_text("challenge")? {
+        return super::liveness::verify_sequence(&state, &caller, nonce, &form, kiosk.as_ref())
+            .await;
+    }
+    let image = form.image()?;
+    // Where liveness is required, one photo still names the person but checks nobody in.
+    let record = !state.require_liveness;
     let v: Verification = state
         .rollcall
-        .verify(image.clone(), kiosk.as_ref(), true)
+        .verify(image.clone(), kiosk.as_ref(), record)
         .await?;
+    let mut recognised = answer(&caller, &v, Liveness::None)?;
+    if !record {
+        recognised.reason = Some("liveness_required");
+    }
     // After the check-in is recorded, and never failing it.
-    let reference_added = state
+    recognised.reference_added = state
         .rollcall
         .offer_kiosk_reference(&v, image, &actor)
         .await;
+    Ok(Json(recognised))
+}
+
+/// The 200 of a verification whose largest face matched, else the 404 `not_recognised`.
+pub(super) fn answer(
+    caller: &Caller,
+    v: &Verification,
+    liveness: Liveness,
+) -> Result<Recognised, ApiError> {
     let mut faces: Vec<FaceJson> = v.faces.iter().map(FaceJson::from).collect();
     if !caller.is_admin() {
         // How close a stranger came to someone is a hint for whoever tries faces on a kiosk.
@@ -130,7 +158,7 @@ pub async fn verify(
                 Some(CheckIn::Recorded(e) | CheckIn::AlreadyIn(e)) => Some(e),
                 _ => None,
             };
-            Ok(Json(Recognised {
+            Ok(Recognised {
                 id: person.user_id,
                 first_name: person.first_name.clone(),
                 last_name: person.last_name.clone(),
@@ -142,8 +170,10 @@ pub async fn verify(
                 checked_in: faces[0].checked_in,
                 attendance: event.map(|e| EventRef { id: e.id, at: e.at }),
                 faces,
-                reference_added,
-            }))
+                reference_added: false,
+                liveness: liveness.as_str(),
+                reason: None,
+            })
         }
         _ => Err(ApiError::new(
             ErrorCode::NotRecognised,
@@ -152,13 +182,14 @@ pub async fn verify(
         .with("threshold", round(v.operating_point.threshold.value()))
         .with("false_accept_rate", v.operating_point.false_accept_rate)
         .with("threshold_source", v.operating_point.source.as_str())
-        .with("faces", serde_json::to_value(&faces).unwrap_or_default())),
+        .with("faces", serde_json::to_value(&faces).unwrap_or_default())
+        .with("liveness", liveness.as_str())),
     }
 }
 
 /// The kiosk a check-in is recorded under: the key's name, the account's username, or
 /// `anonymous` (a server run with `--anonymous-verify`).
-fn kiosk_of(caller: &Caller) -> Result<Option<Kiosk>, ApiError> {
+pub(super) fn kiosk_of(caller: &Caller) -> Result<Option<Kiosk>, ApiError> {
     let name = match caller {
         Caller::Anonymous => "anonymous",
         Caller::Account { username, .. } => username,

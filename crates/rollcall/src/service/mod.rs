@@ -12,6 +12,7 @@ mod accounts;
 mod checkin;
 mod faces;
 mod inference;
+mod liveness;
 mod people;
 mod reference;
 mod sync;
@@ -20,6 +21,7 @@ pub use accounts::{AccessError, Accounts, KeyLookup, Session, DEFAULT_SESSION_TT
 pub use checkin::{Verification, VerifiedFace};
 pub use faces::{clear_match, CLEAR_MARGIN, RUNNER_UP_GAP};
 pub use inference::{Analysis, Inference};
+pub use liveness::{Challenge, SequenceVerification};
 pub use people::{People, ReindexReport};
 pub use reference::{pick, Pick, ReferenceFace, MIN_BOX_IOU};
 pub use sync::{SyncReport, SyncStatus, KEEP_CHANGES, PRUNE_EVERY};
@@ -75,6 +77,9 @@ pub enum ServiceError {
         index: usize,
         source: Box<ServiceError>,
     },
+    /// A sequence of frames that did not show a live person following the challenge.
+    #[error("{}", .0.advice())]
+    NotLive(crate::liveness::sequence::Refusal),
     #[error("no user with id {0}")]
     UserNotFound(i64),
     #[error("user {user_id} has no face {face_id}")]

@@ -11,6 +11,7 @@ mod time;
 
 use crate::audit::{Entry, Target};
 use crate::domain::PersonName;
+use crate::liveness::Liveness;
 use chrono::{DateTime, Utc};
 use sqlx::mysql::{MySqlPool, MySqlPoolOptions, MySqlQueryResult};
 use sqlx::sqlite::{
@@ -115,6 +116,7 @@ mod accounts;
 mod audit_log;
 #[macro_use]
 mod changes;
+mod challenges;
 mod faces;
 mod keys;
 mod settings;
@@ -193,6 +195,8 @@ pub struct AttendanceRecord {
     pub kiosk: Option<String>,
     #[serde(skip)]
     pub model: String,
+    /// How liveness was established: `none` (one photo) or `challenge` (a sequence).
+    pub liveness: String,
 }
 
 /// A reference face to store: its embedding bytes, its photo (staged on disk) and where it
@@ -248,7 +252,8 @@ const USER_COLUMNS: &str =
      (SELECT COUNT(*) FROM faces f WHERE f.user_id = u.id) + 1 AS faces FROM users u";
 
 const ATTENDANCE_COLUMNS: &str =
-    "SELECT id, user_id, first_name, last_name, at, similarity, kiosk, model FROM attendance";
+    "SELECT id, user_id, first_name, last_name, at, similarity, kiosk, model, liveness \
+     FROM attendance";
 
 /// SQLITE_BUSY, with any of its extended codes.
 fn is_busy(e: &dyn sqlx::error::DatabaseError) -> bool {
@@ -644,6 +649,15 @@ impl Store {
     /// (InnoDB) or the database write lock (SQLite), so a second check-in of the same person
     /// waits and then sees the first one's event.
     pub async fn check_in(&self, new: NewCheckIn<'_>) -> Result<CheckIn, StoreError> {
+        self.check_in_with(new, Liveness::None).await
+    }
+
+    /// [`Store::check_in`], recording how liveness was established.
+    pub async fn check_in_with(
+        &self,
+        new: NewCheckIn<'_>,
+        liveness: Liveness,
+    ) -> Result<CheckIn, StoreError> {
         let select_last = format!(
             "{ATTENDANCE_COLUMNS} WHERE user_id = ? AND at > ? ORDER BY at DESC, id DESC LIMIT 1"
         );
@@ -674,8 +688,8 @@ impl Store {
                         None => {
                             let id = sqlx::query(
                                 "INSERT INTO attendance \
-                                 (user_id, first_name, last_name, at, similarity, kiosk, model) \
-                                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 (user_id, first_name, last_name, at, similarity, kiosk, model, liveness) \
+                                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                             )
                             .bind(new.user_id)
                             .bind(&first_name)
@@ -684,6 +698,7 @@ impl Store {
                             .bind(new.similarity)
                             .bind(new.kiosk)
                             .bind(new.model)
+                            .bind(liveness.as_str())
                             .execute(&mut *tx)
                             .await?
                             .inserted_id();
@@ -697,6 +712,7 @@ impl Store {
                                 similarity: new.similarity,
                                 kiosk: new.kiosk.map(str::to_owned),
                                 model: new.model.to_owned(),
+                                liveness: liveness.as_str().to_owned(),
                             })
                         }
                     }

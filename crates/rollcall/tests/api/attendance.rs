@@ -79,14 +79,14 @@ async fn the_log_exports_as_csv_and_summarises_the_day(app: TestApp) {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "id,user_id,first_name,last_name,at,similarity,kiosk"
+        "id,user_id,first_name,last_name,at,similarity,kiosk,liveness"
     );
     assert_eq!(lines.len(), 2, "{csv}");
     assert!(
         lines[1].contains(&format!(",{id},Tony,Blair,{today}T")),
         "{csv}"
     );
-    assert!(lines[1].ends_with(",test admin"), "{csv}");
+    assert!(lines[1].ends_with(",test admin,none"), "{csv}");
 
     let summary: Value = app
         .get_json(&format!("/attendance/summary?date={today}"))

@@ -72,6 +72,10 @@ pub struct TestConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// `--threshold` (none: derived from the false-accept rate).
     pub threshold: Option<f32>,
+    /// `--liveness`, `--require-liveness`, and the instruction every challenge asks.
+    pub liveness: Option<rollcall::liveness::Mode>,
+    pub require_liveness: bool,
+    pub liveness_instruction: Option<rollcall::liveness::Instruction>,
 }
 
 impl Default for TestConfig {
@@ -89,6 +93,9 @@ impl Default for TestConfig {
             max_connections: None,
             tls: None,
             threshold: None,
+            liveness: None,
+            require_liveness: false,
+            liveness_instruction: None,
         }
     }
 }
@@ -149,6 +156,9 @@ pub async fn spawn_app_with(backend: Backend, config: TestConfig) -> TestApp {
         tls_cert: config.tls.as_ref().map(|(cert, _)| cert.clone()),
         tls_key: config.tls.as_ref().map(|(_, key)| key.clone()),
         threshold: config.threshold,
+        liveness: config.liveness,
+        require_liveness: Some(config.require_liveness),
+        liveness_instruction: config.liveness_instruction,
         ..Overrides::default()
     })
     .expect("test settings");

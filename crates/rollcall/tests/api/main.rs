@@ -14,6 +14,7 @@ mod dates;
 mod faces;
 mod front_door;
 mod instances;
+mod liveness;
 mod metric_counts;
 mod multi_face;
 mod openapi;

@@ -273,7 +273,10 @@ async fn the_contract_is_in_the_document(app: TestApp) {
             "source"
         ])
     );
-    assert_eq!(form_fields("/verify"), fields(&["image", "kiosk"]));
+    assert_eq!(
+        form_fields("/verify"),
+        fields(&["image", "kiosk", "challenge"])
+    );
     assert_eq!(form_fields("/detect"), fields(&["image"]));
     assert_eq!(
         form_fields("/users/{id}/faces"),

@@ -40,6 +40,7 @@ const EXPECTED: &[(&str, &str, Who)] = &[
     ("GET", "/me", Who::Anyone),
     ("POST", "/setup", Who::Anyone),
     ("POST", "/verify", Who::Verify),
+    ("POST", "/verify/challenge", Who::Verify),
     ("POST", "/detect", Who::Verify),
     ("POST", "/register", Who::Register),
     ("POST", "/users/{id}/faces", Who::Register),

@@ -187,6 +187,11 @@ impl Server {
     /// A server with an administrator (`ADMIN_USER`) and an admin key, both made with the CLI
     /// before it starts, as an operator would.
     pub async fn start(data_dir: &Path) -> Server {
+        Server::start_admin_with(data_dir, &[]).await
+    }
+
+    /// `start` with more flags for `rollcall serve`.
+    pub async fn start_admin_with(data_dir: &Path, flags: &[&str]) -> Server {
         let password = format!("{ADMIN_PASSWORD}\n");
         rollcall(data_dir, &["admin", "add", ADMIN_USER], &password);
         let key = rollcall(
@@ -201,7 +206,7 @@ impl Server {
             ],
             "",
         );
-        let mut server = Server::start_fresh(data_dir).await;
+        let mut server = Server::start_with(data_dir, flags).await;
         server.admin_key = Some(key.trim().to_owned());
         server
     }

@@ -220,7 +220,7 @@ impl DataDir {
         let mut lines = run.stdout.lines();
         assert_eq!(
             lines.next(),
-            Some("id,user_id,first_name,last_name,at,similarity,kiosk"),
+            Some("id,user_id,first_name,last_name,at,similarity,kiosk,liveness"),
             "CSV header"
         );
         lines

@@ -31,6 +31,8 @@ window.RC = (() => {
     forbidden: 'forbidden',
     tooManyAttempts: 'too_many_attempts',
     duplicate: 'duplicate',
+    notLive: 'not_live',
+    livenessOff: 'liveness_off',
   });
   /** `res.error` values to compare with: the server's, and `unreachable`, the client's own. */
   const errors = Object.freeze({ ...SERVER_ERRORS, unreachable: 'unreachable' });

@@ -1,5 +1,8 @@
-// The kiosk: a live camera preview; one frame per check-in goes to POST /verify and the answer
-// is shown large enough to read from a step away. One request at a time, always.
+// The kiosk: a live camera preview; a check-in asks the server for a liveness challenge
+// (POST /verify/challenge), shows its instruction large with a progress ring while it records
+// about a second and a half of frames, and sends them with the challenge to POST /verify (a
+// server run with `--liveness off` answers 409 and the kiosk sends one frame instead). The
+// answer is shown large enough to read from a step away. One request at a time, always.
 //
 // A kiosk is paired once: an administrator opens `/#pair=KEY` on it; the page keeps the key in
 // localStorage, drops it from the URL and sends it as `Authorization: Bearer KEY`. The key names
@@ -36,7 +39,12 @@
     main: $('#kiosk-main'),
     unpaired: $('#unpaired'),
     unpairedDetail: $('#unpaired-detail'),
+    challenge: $('#challenge'),
+    challengeText: $('#challenge-text'),
+    challengeRing: $('#challenge-ring'),
   };
+  const FRAMES = 10; // frames sent per challenge (the server takes its `frames.min`–`frames.max`)
+  let liveness = true; // false once the server says it gives no challenges
   const frame = document.createElement('canvas'); // the captured frame, never shown
   const sampler = document.createElement('canvas'); // a thumbnail for change detection
   sampler.width = 32;
@@ -138,6 +146,9 @@
         setStatus('unknown', 'Not recognised', 'Try again, or ask at the desk to be registered.', extra);
         break;
       }
+      case errors.notLive:
+        setStatus('unknown', 'Not checked in', res.message);
+        break;
       case errors.noFace:
         setStatus('noface', 'No face found — look at the camera', 'Stand in front of the camera, face it, and try again.');
         break;
@@ -182,14 +193,15 @@
     els.capture.textContent = value ? 'Checking…' : 'Check in';
   }
 
-  async function send(blob, filename, size) {
-    if (busy) return; // never two requests at once
+  /** The answer to one check-in: one photo, or the frames of a challenge (`nonce`). */
+  async function send(blobs, filename, size, nonce) {
     setBusy(true);
     lastSentAt = Date.now();
-    setStatus('busy', 'Checking…', 'Hold still for a moment.');
+    setStatus('busy', 'Checking…', nonce ? 'One moment.' : 'Hold still for a moment.');
     try {
       const form = new FormData();
-      form.append('image', blob, filename);
+      if (nonce) form.append('challenge', nonce);
+      blobs.forEach((blob, i) => form.append('image', blob, blobs.length > 1 ? `frame${i}.jpg` : filename));
       const res = await RC.api('POST', '/verify', form, { key });
       if (res.error === errors.unauthorized) {
         // A refused key is forgotten; without one, the server stopped letting anyone check in.
@@ -211,18 +223,71 @@
     }
   }
 
+  /** The unauthorised and offline answers end a check-in before any recording. */
+  function refusedEarly(res) {
+    if (res.error === errors.unauthorized) {
+      const hadKey = Boolean(key);
+      forgetKey();
+      showUnpaired(hadKey ? REVOKED : undefined);
+      return true;
+    }
+    if (!res.ok) {
+      if (res.retryAfter) notBefore = Date.now() + res.retryAfter * 1000;
+      showAnswer(res);
+      return true;
+    }
+    return false;
+  }
+
+  /** Show the instruction and fill the ring while `frames` frames are taken over `ms`. */
+  async function record(instruction, ms, count) {
+    els.challengeText.textContent = instruction.text;
+    els.challenge.hidden = false;
+    setStatus('busy', instruction.text, 'Keep your face in view.');
+    const blobs = [];
+    const started = performance.now();
+    for (let i = 0; i < count; i += 1) {
+      const due = started + (ms * i) / Math.max(1, count - 1);
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const canvas = document.createElement('canvas');
+      blobs.push(await RC.captureFrame(els.video, canvas));
+      els.challengeRing.style.strokeDasharray = `${(100 * (i + 1)) / count} 100`;
+    }
+    return blobs;
+  }
+
   async function captureAndSend() {
     if (busy || !stream || !els.video.videoWidth) return;
+    busy = true; // never two check-ins at once, the challenge request included
     clearBoxes();
     lastSignature = signature();
-    let blob;
+    const size = { width: els.video.videoWidth, height: els.video.videoHeight };
     try {
-      blob = await RC.captureFrame(els.video, frame);
+      if (liveness) {
+        const res = await RC.api('POST', '/verify/challenge', undefined, { key });
+        if (res.error === errors.livenessOff) {
+          liveness = false;
+        } else if (refusedEarly(res)) {
+          return;
+        } else {
+          const c = res.data;
+          const count = Math.min(c.frames.max, Math.max(c.frames.min, FRAMES));
+          const blobs = await record(c.instruction, c.duration_ms, count);
+          els.challenge.hidden = true;
+          await send(blobs, 'frame.jpg', size, c.nonce);
+          return;
+        }
+      }
+      const blob = await RC.captureFrame(els.video, frame);
+      await send([blob], 'frame.jpg', size);
     } catch (err) {
-      setStatus('error', 'Could not capture a picture', err.message);
-      return;
+      setStatus('error', 'Could not capture a picture', String((err && err.message) || err));
+    } finally {
+      els.challenge.hidden = true;
+      els.challengeRing.style.strokeDasharray = '0 100';
+      setBusy(false);
     }
-    await send(blob, 'frame.jpg', { width: frame.width, height: frame.height });
   }
 
   async function sendUpload(file) {
@@ -240,7 +305,7 @@
     }
     still = img;
     els.camera.insertBefore(img, els.overlay);
-    await send(file, file.name || 'photo.jpg', { width: img.naturalWidth, height: img.naturalHeight });
+    await send([file], file.name || 'photo.jpg', { width: img.naturalWidth, height: img.naturalHeight });
   }
 
   els.capture.addEventListener('click', captureAndSend);
