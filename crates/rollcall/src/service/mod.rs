@@ -161,7 +161,9 @@ impl Rollcall {
             );
         }
         let gallery = Gallery::new(pipeline.model_id(), rule);
-        let report = gallery.load(store.all_embeddings().await?);
+        let mut loader = gallery.loader();
+        store.for_each_embedding(|row| loader.push(row)).await?;
+        let report = loader.finish();
         warn_other_models(&report, gallery.model());
         say_where_the_threshold_comes_from(&gallery);
         let attendance = Attendance::new(store.clone(), options.cooldown);
