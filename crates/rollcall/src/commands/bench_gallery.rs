@@ -27,6 +27,9 @@ pub struct GalleryReport {
     /// Rows handed to the gallery's loader (with `--from-database`: read from it) until the
     /// gallery answers, pair sample and threshold included.
     pub load_ms: f64,
+    /// Process CPU time of the load (all threads; with `--from-database` rollcall's side only,
+    /// not the database server's): the work, whatever else runs on the machine.
+    pub load_cpu_ms: Option<f64>,
     /// VmRSS after the load minus before it, freed allocator memory returned first.
     pub memory_mb: Option<f64>,
     /// The int8 codes and per-reference arrays alone.
@@ -37,6 +40,9 @@ pub struct GalleryReport {
     pub searches: usize,
     pub search_p50_ms: f64,
     pub search_p99_ms: f64,
+    /// Process CPU time per search (all threads), median: the work a search does, which stays
+    /// meaningful when other jobs share the cores and wall-clock times do not.
+    pub search_cpu_p50_ms: Option<f64>,
     /// Near-duplicate probes answered with the member they were made from (all of them, or
     /// the search is wrong).
     pub near_duplicates: usize,
@@ -114,6 +120,17 @@ fn rss_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// CPU time of the whole process so far (all threads), in ms.
+fn process_cpu_ms() -> Option<f64> {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec it is given.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    (rc == 0).then(|| t.tv_sec as f64 * 1e3 + t.tv_nsec as f64 / 1e6)
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((p * (sorted.len() - 1) as f64).round() as usize).min(sorted.len() - 1)]
 }
@@ -132,26 +149,28 @@ pub async fn run(o: Options) -> anyhow::Result<GalleryBench> {
     let mut database = None;
 
     let before = rss_mb();
-    let load_ms = match &o.database {
+    let (load_ms, load_cpu_ms) = match &o.database {
         None => {
-            let t0 = Instant::now();
+            let (t0, cpu0) = (Instant::now(), process_cpu_ms());
             let mut loader = gallery.loader();
             for id in 0..o.people as u64 {
                 loader.push(row(o.seed, id, dim, model));
             }
             loader.finish();
-            t0.elapsed().as_secs_f64() * 1e3
+            let cpu = process_cpu_ms().zip(cpu0).map(|(c1, c0)| c1 - c0);
+            (t0.elapsed().as_secs_f64() * 1e3, cpu)
         }
         Some(url) => {
-            let (report, load_ms) = through_database(url, &o, dim, model, &gallery).await?;
+            let (report, load) = through_database(url, &o, dim, model, &gallery).await?;
             database = Some(report);
-            load_ms
+            load
         }
     };
     let memory_mb = rss_mb().zip(before).map(|(after, before)| after - before);
 
     // Warm-up, then strangers (fresh random vectors) and near-duplicates of members by turns.
     let mut timings = Vec::with_capacity(o.searches);
+    let mut cpu = Vec::with_capacity(o.searches);
     let (mut near, mut found) = (0, 0);
     for i in 0..o.searches + 5 {
         let member = (i as u64).wrapping_mul(2_654_435_761) % o.people as u64;
@@ -163,19 +182,23 @@ pub async fn run(o: Options) -> anyhow::Result<GalleryBench> {
         } else {
             Embedding::new(vector(o.seed ^ 0x5EED, i as u64, dim)).expect("non-zero")
         };
-        let t0 = Instant::now();
+        let (t0, cpu0) = (Instant::now(), process_cpu_ms());
         let best = gallery.best(&probe);
         let ms = t0.elapsed().as_secs_f64() * 1e3;
         if i < 5 {
             continue;
         }
         timings.push(ms);
+        if let (Some(c1), Some(c0)) = (process_cpu_ms(), cpu0) {
+            cpu.push(c1 - c0);
+        }
         if i % 4 == 3 {
             near += 1;
             found += usize::from(best.is_some_and(|c| c.user_id == member as i64 + 1));
         }
     }
     timings.sort_by(f64::total_cmp);
+    cpu.sort_by(f64::total_cmp);
     let footprint = gallery.footprint();
     Ok(GalleryBench {
         gallery: GalleryReport {
@@ -183,6 +206,7 @@ pub async fn run(o: Options) -> anyhow::Result<GalleryBench> {
             embedder: o.embedder,
             dim,
             load_ms,
+            load_cpu_ms,
             memory_mb,
             arena_mb: footprint.arena_bytes as f64 / (1 << 20) as f64,
             exact_on_disk: footprint.spilled,
@@ -190,6 +214,7 @@ pub async fn run(o: Options) -> anyhow::Result<GalleryBench> {
             searches: timings.len(),
             search_p50_ms: percentile(&timings, 0.5),
             search_p99_ms: percentile(&timings, 0.99),
+            search_cpu_p50_ms: (!cpu.is_empty()).then(|| percentile(&cpu, 0.5)),
             near_duplicates: near,
             near_duplicates_found: found,
             sampled_people: footprint.sampled_people,
@@ -207,7 +232,7 @@ async fn through_database(
     dim: usize,
     model: &str,
     gallery: &Gallery,
-) -> anyhow::Result<(DatabaseReport, f64)> {
+) -> anyhow::Result<(DatabaseReport, (f64, Option<f64>))> {
     let store = Store::connect(url).await.context("--from-database")?;
     store.migrate().await?;
     let existing = store.count_users().await?;
@@ -227,11 +252,12 @@ async fn through_database(
     let paths = store.all_image_paths().await?;
     let image_paths_ms = t1.elapsed().as_secs_f64() * 1e3;
     drop(paths);
-    let t1 = Instant::now();
+    let (t1, cpu1) = (Instant::now(), process_cpu_ms());
     let mut loader: Loader<'_> = gallery.loader();
     store.for_each_embedding(|row| loader.push(row)).await?;
     loader.finish();
     let load_ms = t1.elapsed().as_secs_f64() * 1e3;
+    let load_cpu_ms = process_cpu_ms().zip(cpu1).map(|(c1, c0)| c1 - c0);
     let start_ms = t0.elapsed().as_secs_f64() * 1e3;
     store.close().await;
     Ok((
@@ -241,7 +267,7 @@ async fn through_database(
             image_paths_ms,
             start_ms,
         },
-        load_ms,
+        (load_ms, load_cpu_ms),
     ))
 }
 
@@ -299,6 +325,13 @@ pub fn render_table(r: &GalleryReport) -> String {
         "load",
         format!("{:.0} ms", r.load_ms)
     ));
+    if let Some(c) = r.load_cpu_ms {
+        out.push_str(&format!(
+            "  {:<34} {:>12}\n",
+            "load CPU time (all threads)",
+            format!("{c:.0} ms")
+        ));
+    }
     out.push_str(&format!(
         "  {:<34} {:>12}\n",
         "resident memory added (VmRSS)", memory
@@ -328,6 +361,13 @@ pub fn render_table(r: &GalleryReport) -> String {
         "search p99",
         format!("{:.2} ms", r.search_p99_ms)
     ));
+    if let Some(c) = r.search_cpu_p50_ms {
+        out.push_str(&format!(
+            "  {:<34} {:>12}\n",
+            "search CPU time p50 (all threads)",
+            format!("{c:.2} ms")
+        ));
+    }
     out.push_str(&format!(
         "  {:<34} {:>12}\n",
         "near-duplicates found",
