@@ -43,7 +43,7 @@ pub fn dots(probe: &[i8], vectors: &[i8], out: &mut [i32]) {
     let dim = probe.len();
     debug_assert_eq!(vectors.len(), dim * out.len());
     #[cfg(target_arch = "x86_64")]
-    if dim % 32 == 0 && std::arch::is_x86_feature_detected!("avx2") {
+    if dim & 31 == 0 && std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2 (checked just above) and the sizes are as `dots_avx2` needs.
         unsafe { dots_avx2(probe, vectors, out) };
         return;
