@@ -81,6 +81,14 @@ impl ScoreHistogram {
         }
     }
 
+    /// Add the counts of `other` (histograms counted in parallel, then joined).
+    pub fn merge(&mut self, other: &ScoreHistogram) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.total += other.total;
+    }
+
     /// Pairs counted.
     pub fn total(&self) -> u64 {
         self.total

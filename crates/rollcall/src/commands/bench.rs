@@ -17,13 +17,25 @@ use std::time::Instant;
 pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
+    /// Instead of the networks: a synthetic gallery of N people (random unit vectors of
+    /// --embedder's size, face-api's 128 by default): load time, resident memory and exact
+    /// search latency.
+    #[arg(long, value_name = "N")]
+    pub gallery: Option<usize>,
+    /// With --gallery: searches timed.
+    #[arg(long, default_value_t = 200, requires = "gallery")]
+    pub searches: usize,
+    /// With --gallery: write the people into this empty scratch database first (sqlite:… or
+    /// mysql://…), then time the start's read of it.
+    #[arg(long, value_name = "URL", requires = "gallery")]
+    pub from_database: Option<String>,
     /// Timed runs per measurement.
     #[arg(long, default_value_t = 20)]
     pub runs: usize,
     /// Folder with single_640x480.jpg and single_1280x720.jpg, the photos the Python reference's
     /// bench times (in this repository: ../shared/fixtures/parity/images).
-    #[arg(long, value_name = "DIR")]
-    pub images: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "gallery")]
+    pub images: Option<PathBuf>,
     #[command(flatten)]
     pub common: CommonArgs,
     /// Without --embedder: every embedder whose files are present.
@@ -128,7 +140,27 @@ fn process_cpu_ms() -> Option<f64> {
 
 pub fn run(leading: &Leading, args: BenchArgs) -> anyhow::Result<()> {
     let settings = super::settings(leading, &[&args.common, &args.embedder])?;
-    let images = &args.images;
+    if let Some(people) = args.gallery {
+        let options = super::bench_gallery::Options {
+            people,
+            embedder: settings
+                .models
+                .embedder
+                .named()
+                .unwrap_or(EmbedderKind::FaceApi),
+            searches: args.searches,
+            seed: 42,
+            database: args.from_database.clone(),
+        };
+        let report = crate::app::runtime()?.block_on(super::bench_gallery::run(options))?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("{}", super::bench_gallery::render_table(&report.gallery));
+        }
+        return Ok(());
+    }
+    let images = args.images.as_ref().context("--images is needed")?;
     let photos: Vec<(String, Vec<u8>)> = IMAGES
         .iter()
         .map(|name| {

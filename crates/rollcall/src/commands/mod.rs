@@ -7,6 +7,7 @@ pub mod args;
 pub mod attendance;
 pub mod audit;
 pub mod bench;
+pub mod bench_gallery;
 pub mod detect;
 pub mod enroll;
 pub mod eval;

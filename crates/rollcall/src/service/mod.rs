@@ -187,7 +187,9 @@ impl Rollcall {
         // The log's head before the rows: what commits in between is applied again, harmlessly.
         let loaded_at = chrono::Utc::now();
         let head = store.gallery_head().await?;
-        let report = gallery.load(store.all_embeddings().await?);
+        let mut loader = gallery.loader();
+        store.for_each_embedding(|row| loader.push(row)).await?;
+        let report = loader.finish();
         warn_other_models(&report, gallery.model());
         say_where_the_threshold_comes_from(&gallery);
         let attendance = Attendance::new(store.clone(), options.cooldown);

@@ -255,10 +255,10 @@ impl Rollcall {
                 .push(embedding);
         }
         for id in people {
-            // Out and back in: the gallery's add extends a person's references.
-            self.gallery.remove(*id);
-            if let Some((first, last, refs)) = now.remove(id) {
-                self.gallery.add(*id, &first, &last, refs);
+            // In one step, so a verify never finds the person missing half way.
+            match now.remove(id) {
+                Some((first, last, refs)) => self.gallery.replace(*id, &first, &last, refs),
+                None => self.gallery.remove(*id),
             }
         }
     }

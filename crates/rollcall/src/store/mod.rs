@@ -251,6 +251,12 @@ const USER_COLUMNS: &str =
     "SELECT u.id, u.first_name, u.last_name, u.image_path, u.model, u.created_at, \
      (SELECT COUNT(*) FROM faces f WHERE f.user_id = u.id) + 1 AS faces FROM users u";
 
+const ALL_EMBEDDINGS: &str =
+    "SELECT id AS user_id, first_name, last_name, model, embedding FROM users \
+     UNION ALL \
+     SELECT f.user_id, u.first_name, u.last_name, f.model, f.embedding \
+     FROM faces f JOIN users u ON u.id = f.user_id";
+
 const ATTENDANCE_COLUMNS: &str =
     "SELECT id, user_id, first_name, last_name, at, similarity, kiosk, model, liveness \
      FROM attendance";
@@ -573,12 +579,23 @@ impl Store {
 
     /// Every reference embedding (all models), for the gallery.
     pub async fn all_embeddings(&self) -> Result<Vec<EmbeddingRow>, StoreError> {
-        const SQL: &str =
-            "SELECT id AS user_id, first_name, last_name, model, embedding FROM users \
-             UNION ALL \
-             SELECT f.user_id, u.first_name, u.last_name, f.model, f.embedding \
-             FROM faces f JOIN users u ON u.id = f.user_id";
-        Ok(with_pool!(self, pool => sqlx::query_as(SQL).fetch_all(pool).await?))
+        Ok(with_pool!(self, pool => sqlx::query_as(ALL_EMBEDDINGS).fetch_all(pool).await?))
+    }
+
+    /// Every reference embedding handed to `each` as it arrives, so that a million of them are
+    /// never all in memory at once (the gallery's load at start).
+    pub async fn for_each_embedding(
+        &self,
+        mut each: impl FnMut(EmbeddingRow),
+    ) -> Result<(), StoreError> {
+        use futures_util::TryStreamExt;
+        with_pool!(self, pool => {
+            let mut rows = sqlx::query_as::<_, EmbeddingRow>(ALL_EMBEDDINGS).fetch(pool);
+            while let Some(row) = rows.try_next().await? {
+                each(row);
+            }
+        });
+        Ok(())
     }
 
     /// Every stored photo path (for the start-up sweep of `img_refs/`).
