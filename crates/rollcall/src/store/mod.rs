@@ -247,6 +247,25 @@ const INSERT_FACE: &str =
     "INSERT INTO faces (user_id, embedding, model, image_path, created_at, source) \
      VALUES (?, ?, ?, ?, ?, ?)";
 
+/// Inserts `$faces` (one more reference each) of `$user_id` on the transaction `$tx`, placing
+/// each staged photo into `$placed`; expands once per backend inside [`with_pool!`].
+macro_rules! insert_faces {
+    ($tx:ident, $user_id:expr, $model:expr, $now:expr, $faces:expr, $placed:ident) => {{
+        for face in $faces {
+            sqlx::query(INSERT_FACE)
+                .bind($user_id)
+                .bind(&face.embedding)
+                .bind($model)
+                .bind(face.photo.image_path())
+                .bind(DbTime($now))
+                .bind(face.source.as_str())
+                .execute(&mut *$tx)
+                .await?;
+            $placed.push(face.photo.place()?);
+        }
+    }};
+}
+
 const USER_COLUMNS: &str =
     "SELECT u.id, u.first_name, u.last_name, u.image_path, u.model, u.created_at, \
      (SELECT COUNT(*) FROM faces f WHERE f.user_id = u.id) + 1 AS faces FROM users u";
@@ -443,18 +462,7 @@ impl Store {
             .inserted_id();
             insert_audit!(&mut *tx, &audit.target(Target::user(id)));
             let mut placed = vec![first.photo.place()?];
-            for face in faces {
-                sqlx::query(INSERT_FACE)
-                .bind(id)
-                .bind(&face.embedding)
-                .bind(model)
-                .bind(face.photo.image_path())
-                .bind(DbTime(now))
-                .bind(face.source.as_str())
-                .execute(&mut *tx)
-                .await?;
-                placed.push(face.photo.place()?);
-            }
+            insert_faces!(tx, id, model, now, faces, placed);
             log_gallery_change!(tx, id, ChangeKind::Register);
             tx.commit().await?;
             placed.into_iter().for_each(photos::PlacedPhoto::keep);
@@ -483,18 +491,7 @@ impl Store {
                 .await?;
             if exists.is_some() {
                 let mut placed = Vec::with_capacity(faces.len());
-                for face in faces {
-                    sqlx::query(INSERT_FACE)
-                    .bind(user_id)
-                    .bind(&face.embedding)
-                    .bind(model)
-                    .bind(face.photo.image_path())
-                    .bind(DbTime(now))
-                    .bind(face.source.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                    placed.push(face.photo.place()?);
-                }
+                insert_faces!(tx, user_id, model, now, faces, placed);
                 insert_audit!(&mut *tx, audit);
                 log_gallery_change!(tx, user_id, ChangeKind::AddFace);
                 tx.commit().await?;
