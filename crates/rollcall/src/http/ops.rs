@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use rollcall_vision::EmbedderKind;
 use serde::Serialize;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The process-wide Prometheus recorder (metrics are global; one recorder serves every app
@@ -111,7 +111,8 @@ pub struct Health {
     /// People and reference faces the threshold was derived for (those of the model in use).
     gallery_people: usize,
     gallery_references: usize,
-    /// Null when the database cannot be reached.
+    /// Registered people (of every model). Null when the database cannot be reached, or while
+    /// the first count of a very large table is still running.
     users: Option<i64>,
     /// Every change to the registered people committed before this instant (by this server,
     /// another one or the command line) is in this server's gallery.
@@ -133,22 +134,31 @@ pub struct Health {
 )]
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let rollcall = &state.rollcall;
-    let database = tokio::time::timeout(HEALTH_TIMEOUT, async {
-        rollcall.ping().await?;
-        rollcall.count_users().await
+    let database = tokio::time::timeout(HEALTH_TIMEOUT, rollcall.ping());
+    // The count is not what says the database works: at a million people a fresh count takes
+    // longer than a probe waits. It runs in its own task, so it finishes (and is cached for the
+    // next probe) even when this one stops waiting.
+    let counting = tokio::spawn({
+        let rollcall = Arc::clone(rollcall);
+        async move { rollcall.count_users().await }
     });
+    let users = tokio::time::timeout(HEALTH_TIMEOUT, counting);
     let storage = tokio::time::timeout(HEALTH_TIMEOUT, rollcall.storage());
-    let (users, storage) = tokio::join!(database, storage);
-    let (database, users) = match users {
-        Ok(Ok(n)) => ("ok", Some(n)),
+    let (database, users, storage) = tokio::join!(database, users, storage);
+    let database = match database {
+        Ok(Ok(())) => "ok",
         Ok(Err(e)) => {
             tracing::warn!("health: database: {e}");
-            ("unavailable", None)
+            "unavailable"
         }
         Err(_) => {
             tracing::warn!("health: the database did not answer within {HEALTH_TIMEOUT:?}");
-            ("unavailable", None)
+            "unavailable"
         }
+    };
+    let users = match users {
+        Ok(Ok(Ok(n))) if database == "ok" => Some(n),
+        _ => None,
     };
     // A probe that hangs (a dead network mount) is as bad as one that fails.
     let storage = storage.unwrap_or(Storage::Unavailable);

@@ -16,6 +16,7 @@ mod liveness;
 mod people;
 mod reference;
 mod sync;
+mod user_count;
 
 pub use accounts::{AccessError, Accounts, KeyLookup, Session, DEFAULT_SESSION_TTL};
 pub use checkin::{Verification, VerifiedFace};
@@ -155,6 +156,7 @@ pub struct Rollcall {
     photos: PhotoDir,
     gallery: Gallery,
     sync: sync::GallerySync,
+    user_count: user_count::UserCount,
     inference: Inference,
     attendance: Attendance,
 }
@@ -199,6 +201,7 @@ impl Rollcall {
             photos,
             gallery,
             sync: sync::GallerySync::new(head, loaded_at),
+            user_count: user_count::UserCount::default(),
             attendance,
         })
     }
@@ -239,10 +242,6 @@ impl Rollcall {
 
     pub async fn get_user(&self, id: i64) -> Result<Option<UserRecord>, ServiceError> {
         Ok(self.store.get_user(id).await?)
-    }
-
-    pub async fn count_users(&self) -> Result<i64, ServiceError> {
-        Ok(self.store.count_users().await?)
     }
 
     /// The stored reference photo of a user, if its path is one of ours.
