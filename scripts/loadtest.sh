@@ -124,7 +124,10 @@ run() {
       head=$(curl -s -o /dev/null -D - -F "image=@$PHOTO" "http://127.0.0.1:$port/verify" || true)
       if printf '%s' "$head" | head -1 | grep -q ' 503'; then
         seen=$((seen + 1))
-        printf '%s' "$head" | grep -qi '^retry-after:' || missing=$((missing + 1))
+        if ! printf '%s' "$head" | grep -qi '^retry-after:'; then
+          missing=$((missing + 1))
+          printf '%s\n' "$head" >&2
+        fi
       fi
       sleep 0.2
     done
