@@ -58,7 +58,9 @@ rollcall() {
 start_server() {
   local name=$1 port
   port=$(free_port)
-  rollcall serve --bind "127.0.0.1:$port" --anonymous-verify >"$WORK/$name.log" 2>&1 &
+  # exec: the PID kept is the server's own, not a subshell's that would leave it running.
+  (exec "$BIN" --data-dir "$WORK/data" --database-url "$URL" --models "$SHARED/models" \
+    --embedder face-api serve --bind "127.0.0.1:$port" --anonymous-verify >"$WORK/$name.log" 2>&1) &
   PIDS+=($!)
   for _ in $(seq 1 120); do
     if curl -sf -o /dev/null "http://127.0.0.1:$port/health"; then PORT=$port; return; fi
@@ -100,7 +102,7 @@ $upstreams        keepalive 64;
     }
 }
 EOF
-  nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" >/dev/null 2>&1 &
+  (exec nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" >/dev/null 2>&1) &
   PIDS+=($!)
   for _ in $(seq 1 40); do
     if curl -sf -o /dev/null "http://127.0.0.1:$port/health"; then PORT=$port; return; fi
