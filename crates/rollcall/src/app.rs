@@ -293,12 +293,15 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// What is logged when `RUST_LOG` does not say.
+pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn,tower_http=warn";
+
 /// Log to stderr, in colour only on a terminal (a log file or a pipe gets plain text);
 /// `RUST_LOG` overrides the default level.
 pub fn init_tracing() {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

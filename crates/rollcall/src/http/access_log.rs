@@ -1,5 +1,6 @@
 //! The access log: one line per request, written when the answer is ready, at INFO (WARN for a
-//! 5xx). It says the method, the route *template* (`/users/{id}`, `unmatched` for a path no
+//! 5xx), except 503s, which come in runs (a full queue, a database away) and are summarised by
+//! [`super::outage_log`]: the first of a run has its line here. It says the method, the route *template* (`/users/{id}`, `unmatched` for a path no
 //! route has), the status, the error code if any, the time taken, the client's address and the
 //! kind of caller (`account:admin`, `key:verify`, `anonymous`…) — never a raw path, a query
 //! string, a name or a body, which may hold people's names or secrets.
@@ -10,10 +11,13 @@
 
 use super::audit::client_address;
 use super::error::ErrorCode;
+use super::outage_log::Outages;
 use crate::auth::Caller;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The log target, so `RUST_LOG=rollcall::access=off` silences these lines alone.
@@ -29,8 +33,8 @@ pub fn caller_kind(caller: &Caller) -> String {
     }
 }
 
-/// Middleware: one line per request.
-pub async fn log(request: Request, next: Next) -> Response {
+/// Middleware: one line per request (a 503 in a run of them: counted by `outages`).
+pub async fn log(State(outages): State<Arc<Outages>>, request: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = request.method().clone();
     let route = request
@@ -50,7 +54,13 @@ pub async fn log(request: Request, next: Next) -> Response {
         .extensions()
         .get::<Caller>()
         .map_or_else(|| "anonymous".to_owned(), caller_kind);
-    if response.status().is_server_error() {
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+        if outages.answered(error) {
+            tracing::warn!(target: TARGET, %method, %route, status, %error, ms = format_args!("{ms:.1}"), %client, %caller, "request (503: more of this code are counted, not logged, until they stop)");
+        } else {
+            tracing::debug!(target: TARGET, %method, %route, status, %error, ms = format_args!("{ms:.1}"), %client, %caller, "request");
+        }
+    } else if response.status().is_server_error() {
         tracing::warn!(target: TARGET, %method, %route, status, %error, ms = format_args!("{ms:.1}"), %client, %caller, "request");
     } else {
         tracing::info!(target: TARGET, %method, %route, status, %error, ms = format_args!("{ms:.1}"), %client, %caller, "request");
@@ -84,6 +94,11 @@ mod tests {
     }
 
     async fn lines_for(uri: &str) -> Vec<String> {
+        lines_for_each(&[uri]).await
+    }
+
+    /// The lines above DEBUG logged while one app answers each of `uris` in turn.
+    async fn lines_for_each(uris: &[&str]) -> Vec<String> {
         let captured = Captured::default();
         let writer = captured.clone();
         let subscriber = tracing_subscriber::fmt()
@@ -99,11 +114,16 @@ mod tests {
             )
             .route("/ok/{name}", get(|| async { "fine" }))
             .layer(axum::middleware::from_fn(crate::http::error::json_errors))
-            .layer(axum::middleware::from_fn(log));
-        let request = axum::http::Request::get(uri)
-            .body(axum::body::Body::empty())
-            .unwrap();
-        let _ = app.oneshot(request).await.unwrap();
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::new(Outages::default()),
+                log,
+            ));
+        for uri in uris {
+            let request = axum::http::Request::get(*uri)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let _ = app.clone().oneshot(request).await.unwrap();
+        }
         let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
         text.lines()
             .filter(|l| !l.contains("DEBUG"))
@@ -124,6 +144,22 @@ mod tests {
             !line.contains("Alice") && !line.contains("secret"),
             "{line}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_run_of_503s_is_one_line_and_other_answers_keep_theirs() {
+        let mut uris = vec!["/down/a"; 20];
+        uris.extend(["/ok/b", "/down/c", "/ok/d"]);
+        let lines = lines_for_each(&uris).await;
+        let unavailable: Vec<_> = lines.iter().filter(|l| l.contains("status=503")).collect();
+        assert_eq!(unavailable.len(), 1, "{lines:#?}");
+        assert!(unavailable[0].contains("WARN"), "{}", unavailable[0]);
+        assert_eq!(
+            lines.iter().filter(|l| l.contains("status=200")).count(),
+            2,
+            "{lines:#?}"
+        );
+        assert_eq!(lines.len(), 3, "{lines:#?}");
     }
 
     #[tokio::test]

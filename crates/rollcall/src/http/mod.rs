@@ -12,6 +12,7 @@ pub mod keys;
 pub mod liveness;
 pub mod openapi;
 pub mod ops;
+pub mod outage_log;
 pub mod pages;
 pub mod recognition;
 pub mod session;
@@ -126,6 +127,9 @@ pub fn app(state: AppState) -> Router {
             front_door::allowed_host,
         ))
         // Outermost: every answer, refusals of the layers above included, gets its line.
-        .layer(axum::middleware::from_fn(access_log::log))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(outage_log::Outages::default()),
+            access_log::log,
+        ))
         .with_state(state)
 }

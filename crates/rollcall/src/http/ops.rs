@@ -147,12 +147,14 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let (database, users, storage) = tokio::join!(database, users, storage);
     let database = match database {
         Ok(Ok(())) => "ok",
+        // At DEBUG: a load balancer polls this every few seconds, and its 503 has its access
+        // line (one per run of them); the sync task logs the outage and its end once.
         Ok(Err(e)) => {
-            tracing::warn!("health: database: {e}");
+            tracing::debug!("health: database: {e}");
             "unavailable"
         }
         Err(_) => {
-            tracing::warn!("health: the database did not answer within {HEALTH_TIMEOUT:?}");
+            tracing::debug!("health: the database did not answer within {HEALTH_TIMEOUT:?}");
             "unavailable"
         }
     };
@@ -181,10 +183,15 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
         gallery_synced_at: sync.synced_at,
         gallery_sync_lag_ms: u64::try_from(sync.lag().as_millis()).unwrap_or(u64::MAX),
     };
-    let status = if healthy {
-        StatusCode::OK
+    if healthy {
+        (StatusCode::OK, Json(body)).into_response()
     } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(body))
+        // As every 503 of the server: when to ask again.
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            Json(body),
+        )
+            .into_response()
+    }
 }

@@ -266,6 +266,22 @@ macro_rules! insert_faces {
     }};
 }
 
+/// Commits `$tx`, then keeps the `$placed` photos. When the commit's answer is lost (the
+/// connection broke while it was on its way), the transaction may have committed: the photos
+/// stay then too. A photo no row names is deleted by the next start's sweep; a committed row
+/// whose photo was deleted would be a face lost for good.
+macro_rules! commit_keeping {
+    ($tx:ident, $placed:ident) => {{
+        if let Err(e) = $tx.commit().await {
+            if matches!(e, sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed) {
+                $placed.into_iter().for_each(photos::PlacedPhoto::keep);
+            }
+            return Err(e.into());
+        }
+        $placed.into_iter().for_each(photos::PlacedPhoto::keep);
+    }};
+}
+
 const USER_COLUMNS: &str =
     "SELECT u.id, u.first_name, u.last_name, u.image_path, u.model, u.created_at, \
      (SELECT COUNT(*) FROM faces f WHERE f.user_id = u.id) + 1 AS faces FROM users u";
@@ -464,8 +480,7 @@ impl Store {
             let mut placed = vec![first.photo.place()?];
             insert_faces!(tx, id, model, now, faces, placed);
             log_gallery_change!(tx, id, ChangeKind::Register);
-            tx.commit().await?;
-            placed.into_iter().for_each(photos::PlacedPhoto::keep);
+            commit_keeping!(tx, placed);
             id
         });
         self.get_user(id)
@@ -494,8 +509,7 @@ impl Store {
                 insert_faces!(tx, user_id, model, now, faces, placed);
                 insert_audit!(&mut *tx, audit);
                 log_gallery_change!(tx, user_id, ChangeKind::AddFace);
-                tx.commit().await?;
-                placed.into_iter().for_each(photos::PlacedPhoto::keep);
+                commit_keeping!(tx, placed);
             }
             exists.is_some()
         });

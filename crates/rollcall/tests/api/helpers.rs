@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+pub use crate::shared::tcp_proxy::TcpProxy;
 pub use crate::shared::{models_dir, shared_dir};
 
 /// A photo of the shared fixtures, e.g. `faces/Tony_Blair/Tony_Blair_0001.jpg`.
@@ -132,11 +133,52 @@ pub async fn spawn_app_with(backend: Backend, config: TestConfig) -> TestApp {
             None,
         ),
         Backend::Mysql => {
-            let name = format!("rollcall_test_{}", uuid::Uuid::new_v4().simple());
-            create_mysql_database(&name).await;
+            let name = new_mysql_database().await;
             (format!("{}/{name}", mysql_server_url()), Some(name))
         }
     };
+    spawn_on(data_dir, url, mysql_db, config).await
+}
+
+/// A server over a fresh MariaDB database that it reaches only through `proxy` (a test cuts
+/// the proxy to take the database away from this server alone).
+pub async fn spawn_app_behind(proxy: &TcpProxy, config: TestConfig) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let name = new_mysql_database().await;
+    let url = proxy.url_through(&format!("{}/{name}", mysql_server_url()));
+    spawn_on(data_dir, url, Some(name), config).await
+}
+
+/// A proxy to the MariaDB server of the tests.
+pub async fn mysql_proxy() -> TcpProxy {
+    let url = mysql_server_url();
+    let authority = url
+        .split_once("://")
+        .map_or(url.as_str(), |(_, rest)| rest)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let upstream = tokio::net::lookup_host(host_port)
+        .await
+        .unwrap_or_else(|e| panic!("resolving {host_port}: {e}"))
+        .next()
+        .unwrap_or_else(|| panic!("{host_port} resolves to nothing"));
+    TcpProxy::start(upstream).await
+}
+
+async fn new_mysql_database() -> String {
+    let name = format!("rollcall_test_{}", uuid::Uuid::new_v4().simple());
+    create_mysql_database(&name).await;
+    name
+}
+
+async fn spawn_on(
+    data_dir: tempfile::TempDir,
+    url: String,
+    mysql_db: Option<String>,
+    config: TestConfig,
+) -> TestApp {
     let settings = Settings::resolve(Overrides {
         bind: Some("127.0.0.1:0".into()),
         data_dir: Some(data_dir.path().to_owned()),
@@ -339,10 +381,16 @@ impl TestApp {
     /// `rollcall serve` behind the same reverse proxy (the same admin key works on both).
     /// The database belongs to the first: drop the second one first.
     pub async fn second_server(&self) -> TestApp {
+        self.second_server_at(&self.database_url).await
+    }
+
+    /// A second server over this one's data, reaching the database at `database_url` (this
+    /// one's, or the same database through another road: a proxy, or none).
+    pub async fn second_server_at(&self, database_url: &str) -> TestApp {
         let settings = Settings::resolve(Overrides {
             bind: Some("127.0.0.1:0".into()),
             data_dir: Some(self.data_dir.path().to_owned()),
-            database_url: Some(self.database_url.clone()),
+            database_url: Some(database_url.to_owned()),
             models: Some(models_dir()),
             embedder: Some(EmbedderChoice::FaceApi),
             ..Overrides::default()
@@ -361,8 +409,16 @@ impl TestApp {
             setup_token: None,
             store,
             data_dir: self.data_dir.clone(),
-            database_url: self.database_url.clone(),
+            database_url: database_url.to_owned(),
             mysql_db: None,
+        }
+    }
+
+    /// The test database's URL without any proxy in between.
+    pub fn direct_database_url(&self) -> String {
+        match &self.mysql_db {
+            Some(name) => format!("{}/{name}", mysql_server_url()),
+            None => self.database_url.clone(),
         }
     }
 

@@ -19,6 +19,8 @@ mod metric_counts;
 mod multi_face;
 mod openapi;
 mod ops;
+mod outage;
+mod overload_log;
 mod pipeline_road;
 mod privacy;
 mod recognition;
