@@ -377,7 +377,14 @@ async fn concurrent_kiosk_references_never_pass_the_cap(app: TestApp) {
         tasks.push(tokio::spawn(async move {
             let audit = Entry::new(&Actor::cli(), Action::AddFace);
             store
-                .add_faces(id, &model, vec![face], Some(CAP), chrono::Utc::now(), &audit)
+                .add_faces(
+                    id,
+                    &model,
+                    vec![face],
+                    Some(CAP),
+                    chrono::Utc::now(),
+                    &audit,
+                )
                 .await
                 .expect("adding a face")
         }));
@@ -394,7 +401,10 @@ async fn concurrent_kiosk_references_never_pass_the_cap(app: TestApp) {
         }
     }
     let held = app.store.get_user(id).await.unwrap().unwrap().faces;
-    assert_eq!(held, CAP, "{held} references after {ATTEMPTS} attempts, cap {CAP}");
+    assert_eq!(
+        held, CAP,
+        "{held} references after {ATTEMPTS} attempts, cap {CAP}"
+    );
     assert_eq!(added, CAP - 1, "one place per reference under the cap");
     // The refused attempts left no photo behind: the first and the two added.
     assert_eq!(app.files().len(), CAP as usize, "{:?}", app.files());
