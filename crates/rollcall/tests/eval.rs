@@ -583,6 +583,8 @@ fn eval_binary_is_reproducible_and_rejects_strangers() {
     // calibration; the site table has the rows this small set allows.
     assert_eq!(id["threshold_source"], "model", "{id}");
     assert!(v["sites"].is_array(), "{}", v["sites"]);
+    // The galleries drawn from each half: none of 10 people or more fit in 12 people's halves.
+    assert_eq!(v["held_out_galleries"], serde_json::json!([]), "{v}");
     // Nobody who was never enrolled gets a name at the threshold in force.
     assert_eq!(id["at_threshold"]["strangers_accepted"], 0, "{id}");
     assert_eq!(id["false_accept_rate"], 0.0, "{id}");
