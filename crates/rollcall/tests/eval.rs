@@ -324,6 +324,7 @@ fn evaluate_pairs(dataset: &Dataset, embeddings: &Embeddings, pairs: Vec<Pair>) 
         threshold: 0.9,
         threshold_source: "configured".to_owned(),
         rule: None,
+        margin: None,
         references: 1,
         model: ModelInfo {
             embedder: "test".to_owned(),
@@ -582,6 +583,8 @@ fn eval_binary_is_reproducible_and_rejects_strangers() {
     // calibration; the site table has the rows this small set allows.
     assert_eq!(id["threshold_source"], "model", "{id}");
     assert!(v["sites"].is_array(), "{}", v["sites"]);
+    // The galleries drawn from each half: none of 10 people or more fit in 12 people's halves.
+    assert_eq!(v["held_out_galleries"], serde_json::json!([]), "{v}");
     // Nobody who was never enrolled gets a name at the threshold in force.
     assert_eq!(id["at_threshold"]["strangers_accepted"], 0, "{id}");
     assert_eq!(id["false_accept_rate"], 0.0, "{id}");
@@ -719,6 +722,7 @@ fn accuracy_floor_on_a_fixed_subset_of_lfw() {
         threshold: decimal_threshold(pipeline.default_threshold()),
         threshold_source: "default".to_owned(),
         rule: None,
+        margin: None,
         references: 1,
         model: ModelInfo {
             embedder: "face-api".to_owned(),
@@ -821,8 +825,8 @@ fn sites_keep_the_false_accept_rate_they_were_derived_for() {
         default: rollcall::domain::Threshold::new(0.5).unwrap(),
         model: pairs.tail(),
     };
-    let rows = sites(&dataset, &embeddings, &rule);
-    assert_eq!(rows, sites(&dataset, &embeddings, &rule));
+    let rows = sites(&dataset, &embeddings, &rule, None);
+    assert_eq!(rows, sites(&dataset, &embeddings, &rule, None));
     // 300 of 1 reference; 240 and 160 are all who have more photos than 2 or 3 references.
     let sizes: Vec<(usize, usize)> = rows.iter().map(|r| (r.references, r.enrolled)).collect();
     assert_eq!(
@@ -854,6 +858,109 @@ fn sites_keep_the_false_accept_rate_they_were_derived_for() {
             .map(|r| r.threshold)
             .collect();
         assert!(t.windows(2).all(|w| w[0] < w[1]), "{t:?}");
+    }
+}
+
+/// The margin rule's calibration (galleries drawn from the even half) is the same twice, and the
+/// thresholds read from it, without a margin and with the margin picked, keep the strangers of
+/// the other half at the rate asked (5 %), each site read from a calibrated gallery at least as
+/// large; the margin picked passes at least as many genuine probes on the calibration half as
+/// none. (These synthetic people are told apart perfectly, so no margin is ever needed: the
+/// picking itself is tested in `eval::margin_rule`.) A lookup of a smaller gallery than the
+/// site's, or a threshold read at twice the rate, moves the rates out of the band.
+#[test]
+fn sampled_galleries_keep_the_rate_asked_with_and_without_a_margin() {
+    use rollcall::eval::sites::{calibration_pairs, sites};
+    use rollcall::eval::strangers::{held_out, margin_calibration, Half};
+    use rollcall::operating_point::Rule;
+    let (dataset, embeddings) = synthetic_people();
+    // No floor: synthetic scores are far below a real model's.
+    let draw = |half| margin_calibration(&dataset, &embeddings, half, "test", -1.0);
+    let calibration = draw(Half::Calibration);
+    assert_eq!(calibration, draw(Half::Calibration));
+    let sizes: Vec<(usize, usize)> = calibration
+        .galleries
+        .iter()
+        .map(|g| (g.references, g.people))
+        .collect();
+    // 400 people in the half: 300 at most in a gallery; 320 with two photos, 240 with three.
+    assert_eq!(
+        sizes,
+        [
+            (1, 10),
+            (1, 25),
+            (1, 50),
+            (1, 100),
+            (1, 200),
+            (1, 300),
+            (2, 10),
+            (2, 25),
+            (2, 50),
+            (2, 100),
+            (2, 200),
+            (2, 300),
+            (3, 10),
+            (3, 25),
+            (3, 50),
+            (3, 100),
+            (3, 200)
+        ]
+    );
+    let (pairs, _, _) = calibration_pairs(&dataset, &embeddings);
+    let rule = Rule {
+        false_accept_rate: 0.05,
+        configured: None,
+        default: rollcall::domain::Threshold::new(0.5).unwrap(),
+        model: pairs.tail(),
+    };
+    let rows = sites(&dataset, &embeddings, &rule, Some(&calibration));
+    assert_eq!(
+        rows,
+        sites(&dataset, &embeddings, &rule, Some(&calibration))
+    );
+    let mut read = 0;
+    for row in &rows {
+        let (Some(plain), Some(margin)) = (&row.sampled, &row.margin_rule) else {
+            // Only the 320 people of one reference are larger than any gallery drawn.
+            assert_eq!((row.enrolled, row.references), (320, 1), "{row:?}");
+            continue;
+        };
+        read += 1;
+        assert_eq!(plain.margin, 0.0);
+        for r in [plain, margin] {
+            assert!(r.calibrated_people >= row.enrolled, "{row:?}");
+            assert!(r.calibrated_references >= row.references, "{row:?}");
+            assert!(r.predicted_stranger_rate <= 0.05, "{row:?}");
+            // One site's strangers are few past 100 people (153 at 300): the rate is checked
+            // where they number 500 or more, and on many draws below.
+            if row.stranger_probes >= 500 {
+                assert!(
+                    (0.025..=0.085).contains(&r.stranger_accept_rate),
+                    "asked 5 %: {row:?}"
+                );
+            }
+        }
+        assert!(
+            margin.predicted_true_accept_rate >= plain.predicted_true_accept_rate,
+            "{row:?}"
+        );
+    }
+    assert_eq!(read, 9);
+
+    // The other half's galleries of each size (1,200–4,700 strangers over four draws), at the
+    // calibration's points: the rate asked (4.9–7.4 % measured).
+    let rows = held_out(&calibration, &draw(Half::Measurement), 0.05);
+    assert_eq!(rows.len(), 17);
+    for r in &rows {
+        assert!(
+            (0.035..=0.08).contains(&r.stranger_accept_rate),
+            "asked 5 %: {r:?}"
+        );
+        assert!(
+            (0.035..=0.08).contains(&r.margin_stranger_accept_rate),
+            "asked 5 %: {r:?}"
+        );
+        assert!(r.same_rate_true_accept_rate.is_some(), "{r:?}");
     }
 }
 

@@ -160,10 +160,19 @@ pub fn run(leading: &Leading, args: EvalArgs) -> anyhow::Result<()> {
             )
         }
     };
+    // Galleries drawn from the calibration half, for the margin rule's measurements.
+    let margin = crate::eval::strangers::margin_calibration(
+        &dataset,
+        &embeddings,
+        crate::eval::strangers::Half::Calibration,
+        pipeline.model_id(),
+        crate::eval::margin_rule::FLOOR,
+    );
     let settings = Settings {
         threshold,
         threshold_source: threshold_source.to_owned(),
         rule: Some(rule),
+        margin: Some(margin),
         references,
         model: ModelInfo {
             embedder: embedder_name(kind).to_owned(),

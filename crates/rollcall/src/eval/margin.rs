@@ -28,6 +28,29 @@ struct Ranked {
     second: f64,
 }
 
+/// The best person for `probe` with their score, and the second-best other person's score
+/// (`None` with one person); `None` with nobody comparable.
+pub(crate) fn best_two(
+    probe: &[f32],
+    gallery: &[(usize, Vec<&[f32]>)],
+) -> Option<(usize, f64, Option<f64>)> {
+    let mut top: [(f64, usize); 2] = [(f64::NEG_INFINITY, usize::MAX); 2];
+    for (person, refs) in gallery {
+        let Some(s) = matching::best_of_references(probe, refs.iter().copied()) else {
+            continue;
+        };
+        if s > top[0].0 {
+            top = [(s, *person), top[0]];
+        } else if s > top[1].0 {
+            top[1] = (s, *person);
+        }
+    }
+    (top[0].1 != usize::MAX).then(|| {
+        let second = (top[1].1 != usize::MAX).then_some(top[1].0);
+        (top[0].1, top[0].0, second)
+    })
+}
+
 /// The best and second-best person for every probe with a face.
 fn rank(split: &Split, embeddings: &Embeddings) -> Vec<Ranked> {
     let (gallery, _) = split.enrolled_references(embeddings);
@@ -35,23 +58,12 @@ fn rank(split: &Split, embeddings: &Embeddings) -> Vec<Ranked> {
         .probes
         .iter()
         .filter_map(|&(photo, truth)| {
-            let probe = embeddings.embedding(photo)?;
-            let mut top: [(f64, usize); 2] = [(f64::NEG_INFINITY, usize::MAX); 2];
-            for (person, refs) in &gallery {
-                let Some(s) = matching::best_of_references(probe, refs.iter().copied()) else {
-                    continue;
-                };
-                if s > top[0].0 {
-                    top = [(s, *person), top[0]];
-                } else if s > top[1].0 {
-                    top[1] = (s, *person);
-                }
-            }
-            (top[0].1 != usize::MAX).then_some(Ranked {
+            let (best, first, second) = best_two(embeddings.embedding(photo)?, &gallery)?;
+            Some(Ranked {
                 truth,
-                best: top[0].1,
-                first: top[0].0,
-                second: top[1].0,
+                best,
+                first,
+                second: second.unwrap_or(f64::NEG_INFINITY),
             })
         })
         .collect()

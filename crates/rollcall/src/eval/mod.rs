@@ -9,12 +9,14 @@ pub mod dataset;
 pub mod embed;
 pub mod liveness;
 pub mod margin;
+pub mod margin_rule;
 pub mod metrics;
 pub mod plots;
 pub mod quality;
 pub mod report;
 pub mod scenario;
 pub mod sites;
+pub mod strangers;
 
 use dataset::{Dataset, Pair};
 use embed::{Embeddings, PhotoOutcome};
@@ -59,6 +61,9 @@ pub struct Settings {
     pub threshold_source: String,
     /// How thresholds are derived for the site table; `None`: no site table.
     pub rule: Option<crate::operating_point::Rule>,
+    /// Galleries drawn from the calibration half ([`strangers::margin_calibration`]): the site
+    /// table and the held-out galleries measured at the points read from them; `None`: neither.
+    pub margin: Option<margin_rule::MarginCalibration>,
     pub references: usize,
     pub model: ModelInfo,
     pub limit: Option<usize>,
@@ -160,7 +165,25 @@ pub fn evaluate(
         sites: settings
             .rule
             .as_ref()
-            .map(|rule| sites::sites(dataset, embeddings, rule))
+            .map(|rule| sites::sites(dataset, embeddings, rule, settings.margin.as_ref()))
+            .unwrap_or_default(),
+        held_out_galleries: settings
+            .margin
+            .as_ref()
+            .map(|calibration| {
+                let measurement = strangers::margin_calibration(
+                    dataset,
+                    embeddings,
+                    strangers::Half::Measurement,
+                    &calibration.model,
+                    calibration.floor,
+                );
+                let far = settings
+                    .rule
+                    .as_ref()
+                    .map_or(CALIBRATION_FAR, |r| r.false_accept_rate);
+                strangers::held_out(calibration, &measurement, far)
+            })
             .unwrap_or_default(),
         no_face,
         unreadable,

@@ -22,6 +22,8 @@ pub struct Report {
     /// What a site sees at the threshold derived for its gallery: sizes × references, on the
     /// people the calibration was not made from (docs/accuracy.md). Empty without a rule.
     pub sites: Vec<super::sites::SiteRow>,
+    /// Galleries drawn from the measurement half at the points of the calibration half's.
+    pub held_out_galleries: Vec<super::strangers::HeldOutRow>,
     /// Photos in which no face was found (paths as scanned).
     pub no_face: Vec<String>,
     /// Photos that could not be read or decoded, with the reason.
@@ -359,6 +361,96 @@ impl Report {
                     ),
                     pct(r.misidentification_rate),
                     pct(r.true_accept_rate)
+                );
+            }
+            let ruled: Vec<_> = self
+                .sites
+                .iter()
+                .flat_map(|r| {
+                    [("sampled", &r.sampled), ("margin", &r.margin_rule)]
+                        .into_iter()
+                        .filter_map(move |(name, row)| Some((r, name, row.as_ref()?)))
+                })
+                .collect();
+            if !ruled.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "\nSites under the sampled galleries' threshold, without and with a margin"
+                );
+                let _ = writeln!(
+                    s,
+                    "  {:>8} {:>4} {:>8} {:>9} {:>7} {:>9} {:>22} {:>10} {:>8} {:>8}",
+                    "enrolled",
+                    "refs",
+                    "rule",
+                    "threshold",
+                    "margin",
+                    "from",
+                    "strangers acc.",
+                    "wrong name",
+                    "TAR",
+                    "TAR pred"
+                );
+                for (r, name, m) in ruled {
+                    let _ = writeln!(
+                        s,
+                        "  {:>8} {:>4} {:>8} {:>9} {:>7} {:>9} {:>22} {:>10} {:>8} {:>8}",
+                        r.enrolled,
+                        r.references,
+                        name,
+                        thr(m.threshold),
+                        m.margin,
+                        format!("{}x{}", m.calibrated_people, m.calibrated_references),
+                        format!(
+                            "{} ({}/{}, {}p)",
+                            pct(m.stranger_accept_rate),
+                            m.strangers_accepted,
+                            r.stranger_probes,
+                            m.stranger_people_accepted
+                        ),
+                        pct(m.misidentification_rate),
+                        pct(m.true_accept_rate),
+                        pct(m.predicted_true_accept_rate)
+                    );
+                }
+            }
+        }
+        if !self.held_out_galleries.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nHeld-out galleries (odd half, drawn like the calibration's; at the even \
+                 half's points)"
+            );
+            let _ = writeln!(
+                s,
+                "  {:>6} {:>4} {:>9} {:>9} {:>8} {:>9} {:>7} {:>9} {:>8} {:>9} {:>8}",
+                "people",
+                "refs",
+                "threshold",
+                "strangers",
+                "TAR",
+                "+margin t",
+                "margin",
+                "strangers",
+                "TAR",
+                "same-rate",
+                "TAR"
+            );
+            for r in &self.held_out_galleries {
+                let _ = writeln!(
+                    s,
+                    "  {:>6} {:>4} {:>9} {:>9} {:>8} {:>9} {:>7} {:>9} {:>8} {:>9} {:>8}",
+                    r.people,
+                    r.references,
+                    thr(r.threshold),
+                    pct(r.stranger_accept_rate),
+                    pct(r.true_accept_rate),
+                    thr(r.margin_threshold),
+                    r.margin,
+                    pct(r.margin_stranger_accept_rate),
+                    pct(r.margin_true_accept_rate),
+                    r.same_rate_threshold.map_or("-".to_owned(), thr),
+                    r.same_rate_true_accept_rate.map_or("-".to_owned(), pct)
                 );
             }
         }

@@ -7,6 +7,8 @@
 
 use super::dataset::{Dataset, PhotoId, SplitMix64};
 use super::embed::Embeddings;
+use super::margin::best_two;
+use super::margin_rule::{self, MarginCalibration};
 use crate::matching;
 use crate::operating_point::{OperatingPoint, Rule, ScoreHistogram};
 use serde::Serialize;
@@ -34,7 +36,11 @@ impl Half {
 }
 
 /// The photos with a face of one half, by person.
-fn faces_of(dataset: &Dataset, embeddings: &Embeddings, half: Half) -> Vec<(usize, Vec<PhotoId>)> {
+pub(super) fn faces_of(
+    dataset: &Dataset,
+    embeddings: &Embeddings,
+    half: Half,
+) -> Vec<(usize, Vec<PhotoId>)> {
     (0..dataset.people.len())
         .filter(|&p| half.holds(p))
         .map(|p| {
@@ -108,13 +114,42 @@ pub struct SiteRow {
     pub misidentification_rate: f64,
     /// Genuine probes accepted as themselves / genuine probes.
     pub true_accept_rate: f64,
+    /// The same site at the threshold measured on sampled galleries of the calibration half
+    /// (no margin); `None` without a margin calibration large enough for the site.
+    pub sampled: Option<RuleRow>,
+    /// The same site under the margin rule picked for it from the requested rate.
+    pub margin_rule: Option<RuleRow>,
+}
+
+/// A site under a (threshold, margin) of [`super::margin_rule`].
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct RuleRow {
+    pub threshold: f64,
+    pub margin: f64,
+    /// (people, references each) of the calibrated galleries it was read from.
+    pub calibrated_people: usize,
+    pub calibrated_references: usize,
+    /// What the calibration half predicts for strangers and genuine probes.
+    pub predicted_stranger_rate: f64,
+    pub predicted_true_accept_rate: f64,
+    pub stranger_accept_rate: f64,
+    pub strangers_accepted: usize,
+    pub stranger_people_accepted: usize,
+    pub misidentification_rate: f64,
+    pub true_accept_rate: f64,
 }
 
 /// The attendance scenario of the measurement half at each size of [`SITE_SIZES`] and
 /// [`SITE_REFERENCES`]: people with more photos than references are drawn (fixed seed) and
 /// enrolled with their first photos, their others probe; every photo of a measurement-half
-/// person not enrolled is a stranger. Each site at the threshold `rule` derives for it.
-pub fn sites(dataset: &Dataset, embeddings: &Embeddings, rule: &Rule) -> Vec<SiteRow> {
+/// person not enrolled is a stranger. Each site at the threshold `rule` derives for it, and
+/// with `margin`, at the points [`MarginCalibration`] picks for it.
+pub fn sites(
+    dataset: &Dataset,
+    embeddings: &Embeddings,
+    rule: &Rule,
+    margin: Option<&MarginCalibration>,
+) -> Vec<SiteRow> {
     let people = faces_of(dataset, embeddings, Half::Measurement);
     let mut rows = Vec::new();
     for &refs in &SITE_REFERENCES {
@@ -131,10 +166,60 @@ pub fn sites(dataset: &Dataset, embeddings: &Embeddings, rule: &Rule) -> Vec<Sit
             for &k in &eligible[..n] {
                 enrolled[k] = true;
             }
-            rows.push(site(&people, &enrolled, refs, embeddings, rule));
+            rows.push(site(&people, &enrolled, refs, embeddings, rule, margin));
         }
     }
     rows
+}
+
+/// One probe of a site: who it is (`None`: a stranger, else the person), the best person, their
+/// score, the runner-up's.
+struct SiteProbe {
+    truth: Option<usize>,
+    stranger_person: usize,
+    best: usize,
+    score: f64,
+    runner_up: Option<f64>,
+}
+
+/// The counts of one (threshold, margin) over a site's probes.
+struct Outcome {
+    right: usize,
+    wrong: usize,
+    strangers_accepted: usize,
+    stranger_people: usize,
+}
+
+fn outcome(probes: &[SiteProbe], threshold: f64, margin: f64) -> Outcome {
+    let (mut right, mut wrong, mut strangers_accepted) = (0, 0, 0);
+    let mut stranger_people = std::collections::BTreeSet::new();
+    for p in probes {
+        if !margin_rule::accepts(p.score, p.runner_up, threshold, margin) {
+            continue;
+        }
+        match p.truth {
+            Some(who) if who == p.best => right += 1,
+            Some(_) => wrong += 1,
+            None => {
+                strangers_accepted += 1;
+                stranger_people.insert(p.stranger_person);
+            }
+        }
+    }
+    Outcome {
+        right,
+        wrong,
+        strangers_accepted,
+        stranger_people: stranger_people.len(),
+    }
+}
+
+fn rate(k: usize, n: usize) -> f64 {
+    if n == 0 {
+        0.0
+    } else {
+        k as f64 / n as f64
+    }
 }
 
 fn site(
@@ -143,6 +228,7 @@ fn site(
     refs: usize,
     embeddings: &Embeddings,
     rule: &Rule,
+    margin: Option<&MarginCalibration>,
 ) -> SiteRow {
     let vector = |id: PhotoId| embeddings.embedding(id).unwrap_or(&[]);
     let gallery: Vec<(usize, Vec<&[f32]>)> = people
@@ -154,51 +240,67 @@ fn site(
     let point = derive_for(rule, &gallery);
     let threshold = f64::from(point.threshold.value());
     let (mut genuine, mut strangers) = (0usize, 0usize);
-    let (mut right, mut wrong, mut strangers_accepted) = (0usize, 0usize, 0usize);
-    let mut stranger_people = std::collections::BTreeSet::new();
+    let mut probes = Vec::new();
     for ((person, ids), &is_enrolled) in people.iter().zip(enrolled) {
-        let probes = if is_enrolled { &ids[refs..] } else { &ids[..] };
-        for &id in probes {
-            let best = matching::best_match(
-                vector(id),
-                gallery.iter().map(|(p, r)| (*p, r.iter().copied())),
-            )
-            .filter(|(_, s)| matching::accepts(*s, threshold));
+        let own = if is_enrolled { &ids[refs..] } else { &ids[..] };
+        for &id in own {
             if is_enrolled {
                 genuine += 1;
-                match best {
-                    Some((who, _)) if who == *person => right += 1,
-                    Some(_) => wrong += 1,
-                    None => {}
-                }
             } else {
                 strangers += 1;
-                if best.is_some() {
-                    strangers_accepted += 1;
-                    stranger_people.insert(*person);
-                }
+            }
+            if let Some((best, score, runner_up)) = best_two(vector(id), &gallery) {
+                probes.push(SiteProbe {
+                    truth: is_enrolled.then_some(*person),
+                    stranger_person: *person,
+                    best,
+                    score,
+                    runner_up,
+                });
             }
         }
     }
-    let rate = |k: usize, n: usize| if n == 0 { 0.0 } else { k as f64 / n as f64 };
+    let plain = outcome(&probes, threshold, f64::NEG_INFINITY);
+    let references: usize = gallery.iter().map(|(_, r)| r.len()).sum();
+    let far = point.false_accept_rate;
+    let row = |picked: Option<margin_rule::MarginPoint>| {
+        picked.map(|p| {
+            let o = outcome(&probes, p.threshold, p.margin);
+            RuleRow {
+                threshold: p.threshold,
+                margin: p.margin,
+                calibrated_people: p.calibrated.0,
+                calibrated_references: p.calibrated.1,
+                predicted_stranger_rate: p.predicted_stranger_rate,
+                predicted_true_accept_rate: p.predicted_true_accept_rate,
+                stranger_accept_rate: rate(o.strangers_accepted, strangers),
+                strangers_accepted: o.strangers_accepted,
+                stranger_people_accepted: o.stranger_people,
+                misidentification_rate: rate(o.wrong, genuine),
+                true_accept_rate: rate(o.right, genuine),
+            }
+        })
+    };
     SiteRow {
         enrolled: gallery.len(),
         references: refs,
-        requested_false_accept_rate: point.false_accept_rate,
+        requested_false_accept_rate: far,
         threshold: (threshold * 1e6).round() / 1e6,
         threshold_source: point.source.as_str(),
         genuine_probes: genuine,
         stranger_probes: strangers,
-        stranger_accept_rate: rate(strangers_accepted, strangers),
-        strangers_accepted,
-        stranger_people_accepted: stranger_people.len(),
-        misidentification_rate: rate(wrong, genuine),
-        true_accept_rate: rate(right, genuine),
+        stranger_accept_rate: rate(plain.strangers_accepted, strangers),
+        strangers_accepted: plain.strangers_accepted,
+        stranger_people_accepted: plain.stranger_people,
+        misidentification_rate: rate(plain.wrong, genuine),
+        true_accept_rate: rate(plain.right, genuine),
+        sampled: row(margin.and_then(|c| c.without_margin(gallery.len(), references, far))),
+        margin_rule: row(margin.and_then(|c| c.pick(gallery.len(), references, far))),
     }
 }
 
 /// Fisher–Yates with the fixed-seed generator.
-fn shuffle(items: &mut [usize], seed: u64) {
+pub(super) fn shuffle(items: &mut [usize], seed: u64) {
     let mut rng = SplitMix64(seed);
     for i in (1..items.len()).rev() {
         items.swap(i, rng.below(i + 1));

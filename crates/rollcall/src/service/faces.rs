@@ -4,7 +4,7 @@
 use super::{Pick, Rollcall, ServiceError, Verification};
 use crate::audit::{Action, Actor, Entry, Target};
 use crate::site_settings::SiteSettings;
-use crate::store::{CheckIn, FaceDeletion, FaceRecord, FaceSource, UserRecord};
+use crate::store::{CheckIn, FaceDeletion, FaceRecord, FaceSource, FacesAdded, UserRecord};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -144,7 +144,10 @@ impl Rollcall {
         let Some(user) = self.store.get_user(best.user_id).await? else {
             return Ok(false);
         };
-        if user.faces >= i64::from(settings.max_references_per_person) {
+        // Checked again, under the person's lock, where the face is written: this early look
+        // only spares the embedding work when the person is known to be full.
+        let cap = i64::from(settings.max_references_per_person);
+        if user.faces >= cap {
             return Ok(false);
         }
         // Registration's rules: the photo's clear subject, good enough to register.
@@ -162,15 +165,17 @@ impl Rollcall {
         {
             return Ok(false);
         }
-        self.keep_faces(
-            best.user_id,
-            vec![(frame, face)],
-            &[],
-            FaceSource::Kiosk,
-            by,
-        )
-        .await?;
-        Ok(true)
+        let added = self
+            .keep_faces(
+                best.user_id,
+                vec![(frame, face)],
+                &[],
+                FaceSource::Kiosk,
+                Some(cap),
+                by,
+            )
+            .await?;
+        Ok(matches!(added, FacesAdded::Added(_)))
     }
 }
 

@@ -5,7 +5,7 @@
 use super::{warn_other_models, Pick, ReferenceFace, Rollcall, ServiceError};
 use crate::audit::{Action, Actor, Entry, Target};
 use crate::domain::{FaceChoice, ImageFormat, PersonName};
-use crate::store::{FaceSource, NewFace, PhotoDir, StagedPhoto, Store, UserRecord};
+use crate::store::{FaceSource, FacesAdded, NewFace, PhotoDir, StagedPhoto, Store, UserRecord};
 use rollcall_vision::image::strip_metadata;
 use std::sync::Arc;
 
@@ -133,8 +133,14 @@ impl Rollcall {
         let (faces, duplicates) = self
             .reference_faces(photos, pick, Some(user_id), allow_duplicate)
             .await?;
-        self.keep_faces(user_id, faces, &duplicates, source, by)
-            .await
+        match self
+            .keep_faces(user_id, faces, &duplicates, source, None, by)
+            .await?
+        {
+            FacesAdded::Added(user) => Ok(user),
+            // No cap was asked for, so never `AtCap`.
+            FacesAdded::NoUser | FacesAdded::AtCap => Err(ServiceError::UserNotFound(user_id)),
+        }
     }
 
     /// Store reference faces already found for a person (all or none), with the audit entry.
@@ -144,8 +150,9 @@ impl Rollcall {
         faces: Vec<(Arc<[u8]>, ReferenceFace)>,
         duplicates: &[i64],
         source: FaceSource,
+        cap: Option<i64>,
         by: &Actor,
-    ) -> Result<UserRecord, ServiceError> {
+    ) -> Result<FacesAdded, ServiceError> {
         let mut audit = Entry::new(by, Action::AddFace).target(Target::user(user_id));
         let mut details = Vec::new();
         if faces.len() > 1 {
@@ -159,19 +166,21 @@ impl Rollcall {
             audit = audit.detail(details.join("; "));
         }
         let staged = self.stage_faces(faces, source)?;
-        let user = self
+        let added = self
             .store
             .add_faces(
                 user_id,
                 self.model(),
                 staged,
+                cap,
                 crate::attendance::now_micros(),
                 &audit,
             )
-            .await?
-            .ok_or(ServiceError::UserNotFound(user_id))?;
-        self.follow_own_change().await;
-        Ok(user)
+            .await?;
+        if matches!(added, FacesAdded::Added(_)) {
+            self.follow_own_change().await;
+        }
+        Ok(added)
     }
 
     /// Each face's photo staged (without its metadata), with its embedding.

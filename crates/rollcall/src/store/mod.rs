@@ -207,6 +207,16 @@ pub struct NewFace {
     pub source: FaceSource,
 }
 
+/// What [`Store::add_faces`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FacesAdded {
+    NoUser,
+    /// Nothing added: the person holds the cap already (or would pass it).
+    AtCap,
+    /// Added; the person as they are now.
+    Added(UserRecord),
+}
+
 /// A check-in to record.
 #[derive(Debug, Clone)]
 pub struct NewCheckIn<'a> {
@@ -489,35 +499,62 @@ impl Store {
     }
 
     /// Add reference faces to a person (all or none), writing `audit` in the same transaction.
-    /// `None` when there is no such person.
+    /// With `cap`, nothing is added when the person would then hold more than `cap` references:
+    /// the count is taken under the lock of the person's row, inside the transaction that
+    /// inserts, so two requests (or two servers) adding at once cannot both pass it.
     pub async fn add_faces(
         &self,
         user_id: i64,
         model: &str,
         faces: Vec<NewFace>,
+        cap: Option<i64>,
         now: DateTime<Utc>,
         audit: &Entry,
-    ) -> Result<Option<UserRecord>, StoreError> {
-        let found = with_pool!(self, pool => {
+    ) -> Result<FacesAdded, StoreError> {
+        let adding = i64::try_from(faces.len()).unwrap_or(i64::MAX);
+        let outcome = with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE id = ?")
+            // Writing the person's row first takes its lock (InnoDB) or the write lock
+            // (SQLite) until the commit; the count below is read after it, so it sees every
+            // face another transaction added before.
+            sqlx::query("UPDATE users SET first_name = first_name WHERE id = ?")
                 .bind(user_id)
-                .fetch_optional(&mut *tx)
+                .execute(&mut *tx)
                 .await?;
-            if exists.is_some() {
-                let mut placed = Vec::with_capacity(faces.len());
-                insert_faces!(tx, user_id, model, now, faces, placed);
-                insert_audit!(&mut *tx, audit);
-                log_gallery_change!(tx, user_id, ChangeKind::AddFace);
-                commit_keeping!(tx, placed);
+            let held: Option<i64> = sqlx::query_scalar(
+                "SELECT (SELECT COUNT(*) FROM faces f WHERE f.user_id = u.id) + 1 FROM users u \
+                 WHERE u.id = ?",
+            )
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match held {
+                None => {
+                    tx.rollback().await?;
+                    Some(FacesAdded::NoUser)
+                }
+                Some(held) if cap.is_some_and(|cap| held.saturating_add(adding) > cap) => {
+                    tx.rollback().await?;
+                    Some(FacesAdded::AtCap)
+                }
+                Some(_) => {
+                    let mut placed = Vec::with_capacity(faces.len());
+                    insert_faces!(tx, user_id, model, now, faces, placed);
+                    insert_audit!(&mut *tx, audit);
+                    log_gallery_change!(tx, user_id, ChangeKind::AddFace);
+                    commit_keeping!(tx, placed);
+                    None
+                }
             }
-            exists.is_some()
         });
-        if found {
-            self.get_user(user_id).await
-        } else {
-            Ok(None)
-        }
+        // `None`: added; the person as they are now (gone again if deleted since the commit).
+        Ok(match outcome {
+            Some(refused) => refused,
+            None => match self.get_user(user_id).await? {
+                Some(user) => FacesAdded::Added(user),
+                None => FacesAdded::NoUser,
+            },
+        })
     }
 
     /// Delete a person and their faces (and, with `history`, their attendance), writing `audit`

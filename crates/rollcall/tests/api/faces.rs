@@ -345,8 +345,74 @@ async fn a_check_in_barely_above_the_threshold_adds_no_reference(app: TestApp) {
     assert_eq!(faces_of(&app, id).await.len(), 1);
 }
 
+/// Kiosk references race for the last place under the cap: many at once, over two pools of one
+/// database (as two servers behind one proxy). The count is taken under the person's lock inside
+/// the inserting transaction, so exactly the free places are filled and the rest refused.
+async fn concurrent_kiosk_references_never_pass_the_cap(app: TestApp) {
+    use rollcall::audit::{Action, Actor, Entry};
+    use rollcall::domain::ImageFormat;
+    use rollcall::store::{FaceSource, FacesAdded, NewFace, PhotoDir};
+
+    let tony = tony_blair();
+    let id = app.register_ok("Tony", "Blair", &tony[0]).await;
+    let model = app.store.get_user(id).await.unwrap().unwrap().model;
+    let other = app.another_pool().await;
+    let photos = PhotoDir::new(app.data_dir.path());
+    let bytes = fixture(&tony[1]);
+    const CAP: i64 = 3;
+    const ATTEMPTS: usize = 12;
+    let mut tasks = Vec::new();
+    for i in 0..ATTEMPTS {
+        let store = if i % 2 == 0 {
+            app.store.clone()
+        } else {
+            other.clone()
+        };
+        let face = NewFace {
+            embedding: vec![0u8; 128 * 4],
+            photo: photos.stage(&bytes, ImageFormat::Jpeg).unwrap(),
+            source: FaceSource::Kiosk,
+        };
+        let model = model.clone();
+        tasks.push(tokio::spawn(async move {
+            let audit = Entry::new(&Actor::cli(), Action::AddFace);
+            store
+                .add_faces(
+                    id,
+                    &model,
+                    vec![face],
+                    Some(CAP),
+                    chrono::Utc::now(),
+                    &audit,
+                )
+                .await
+                .expect("adding a face")
+        }));
+    }
+    let mut added = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            FacesAdded::Added(user) => {
+                added += 1;
+                assert!(user.faces <= CAP, "{} references, cap {CAP}", user.faces);
+            }
+            FacesAdded::AtCap => {}
+            FacesAdded::NoUser => panic!("Tony was not found"),
+        }
+    }
+    let held = app.store.get_user(id).await.unwrap().unwrap().faces;
+    assert_eq!(
+        held, CAP,
+        "{held} references after {ATTEMPTS} attempts, cap {CAP}"
+    );
+    assert_eq!(added, CAP - 1, "one place per reference under the cap");
+    // The refused attempts left no photo behind: the first and the two added.
+    assert_eq!(app.files().len(), CAP as usize, "{:?}", app.files());
+}
+
 crate::on_both_backends!(
     each_face_is_listed_served_and_deleted_but_never_the_last,
+    concurrent_kiosk_references_never_pass_the_cap,
     deleting_face_0_puts_the_oldest_other_face_in_its_place,
     several_photos_are_added_all_or_none,
     settings_change_all_or_none_and_name_what_they_refuse,

@@ -1,0 +1,309 @@
+//! The margin rule, as measured by `eval` (the server does not apply it: docs/accuracy.md,
+//! "Margin rule", says why): accept the best person only when they also beat the second-best
+//! *other* person by a margin, with the threshold and the margin picked for a gallery from the
+//! requested false-accept rate.
+//!
+//! [`crate::operating_point`] predicts a stranger's best score over R references from one
+//! comparison's distribution, assuming the comparisons independent; it says nothing of the gap
+//! to the runner-up. Here both are measured directly instead: `rollcall eval` draws galleries of
+//! several sizes from the calibration half (people at even positions by name, as the impostor
+//! tail; [`super::strangers`]), and records for every stranger probe its best score and its gap
+//! (best − runner-up), and the same for every genuine probe whose best is the right person
+//! ([`MarginCalibration`]).
+//!
+//! For a gallery of P people with r references each, [`MarginCalibration::pick`] takes the
+//! smallest calibrated gallery at least as large in people and references (a larger gallery
+//! only raises strangers' best scores), and for each margin of [`MARGINS`] the lowest threshold
+//! at which at most FAR of its stranger probes pass both; of those pairs, the one under which
+//! most genuine probes pass. docs/accuracy.md has the measurements on the other half.
+
+use serde::{Deserialize, Serialize};
+
+/// The margins considered (0: the best person alone decides).
+pub const MARGINS: [f64; 11] = [
+    0.0, 0.0025, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.0175, 0.02, 0.025, 0.03,
+];
+/// Scores below this are not recorded: no threshold is ever set this low for these models, and
+/// a rule that would need one is refused (nothing is known of the strangers below it).
+pub const FLOOR: f64 = 0.92;
+/// The threshold's grid (the impostor tail's bin width).
+const STEP: f64 = crate::operating_point::BIN_WIDTH;
+
+/// Stranger and genuine (best, gap) of galleries drawn at several sizes.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct MarginCalibration {
+    pub model: String,
+    /// Which photos the galleries were drawn from (identity-disjoint from eval's measurements).
+    pub made_from: String,
+    /// Probes whose best score lay below this were not recorded ([`FLOOR`] for real models).
+    pub floor: f64,
+    pub galleries: Vec<SampledGalleries>,
+}
+
+/// Galleries of one size, drawn several times.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SampledGalleries {
+    pub people: usize,
+    /// References per person.
+    pub references: usize,
+    pub draws: usize,
+    /// Every stranger probe, over all draws (those below the floor included).
+    pub stranger_probes: u64,
+    /// Every genuine probe, over all draws.
+    pub genuine_probes: u64,
+    /// (best, best − runner-up) of each stranger probe whose best reached the floor, rounded
+    /// to 1e-5.
+    pub strangers: Vec<(f64, f64)>,
+    /// The same of each genuine probe whose best was the right person.
+    pub genuine: Vec<(f64, f64)>,
+}
+
+/// The (threshold, margin) picked for a gallery, with what the calibration predicts there.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MarginPoint {
+    pub threshold: f64,
+    pub margin: f64,
+    /// Strangers passing both, over the calibration's stranger probes.
+    pub predicted_stranger_rate: f64,
+    /// Genuine probes passing both as the right person, over the calibration's genuine probes.
+    pub predicted_true_accept_rate: f64,
+    /// The calibrated gallery it came from (people, references each).
+    pub calibrated: (usize, usize),
+}
+
+/// The accept rule with a margin: the best person's score reaches the threshold and beats the
+/// runner-up (the best *other* person; none: no one to confuse) by at least the margin.
+pub fn accepts(best: f64, runner_up: Option<f64>, threshold: f64, margin: f64) -> bool {
+    crate::matching::accepts(best, threshold) && runner_up.is_none_or(|r| best - r >= margin)
+}
+
+impl SampledGalleries {
+    /// The lowest threshold on the grid at which at most `far` of the stranger probes have a
+    /// best score at or above it and a gap of at least `margin`; `None` when that would lie at
+    /// or below `floor` (the strangers there are not recorded).
+    pub fn threshold_for(&self, margin: f64, far: f64, floor: f64) -> Option<f64> {
+        let allowed = (far * self.stranger_probes as f64).floor() as usize;
+        let mut passing: Vec<f64> = self
+            .strangers
+            .iter()
+            .filter(|(_, gap)| *gap >= margin)
+            .map(|(best, _)| *best)
+            .collect();
+        passing.sort_by(|a, b| b.total_cmp(a));
+        // The (allowed + 1)-th best must fall below the threshold: the next grid edge above it.
+        let first_refused = *passing.get(allowed)?;
+        let t = grid_above(first_refused);
+        (t > floor).then_some(t)
+    }
+
+    fn share(points: &[(f64, f64)], of: u64, threshold: f64, margin: f64) -> f64 {
+        if of == 0 {
+            return 0.0;
+        }
+        let n = points
+            .iter()
+            .filter(|(best, gap)| *best >= threshold && *gap >= margin)
+            .count();
+        n as f64 / of as f64
+    }
+
+    /// The point of `margin` at `far`, if it can be set above `floor`.
+    pub fn point(&self, margin: f64, far: f64, floor: f64) -> Option<MarginPoint> {
+        let threshold = self.threshold_for(margin, far, floor)?;
+        Some(MarginPoint {
+            threshold,
+            margin,
+            predicted_stranger_rate: Self::share(
+                &self.strangers,
+                self.stranger_probes,
+                threshold,
+                margin,
+            ),
+            predicted_true_accept_rate: Self::share(
+                &self.genuine,
+                self.genuine_probes,
+                threshold,
+                margin,
+            ),
+            calibrated: (self.people, self.references),
+        })
+    }
+}
+
+/// The smallest edge of the threshold grid strictly above `score`.
+fn grid_above(score: f64) -> f64 {
+    // The nearest edge, moved up one when it is not above the score (an edge in binary is
+    // a hair off its decimal: compared with a tolerance).
+    let mut k = (score / STEP).round();
+    if k * STEP <= score + 1e-9 {
+        k += 1.0;
+    }
+    ((k * STEP) * 1e6).round() / 1e6
+}
+
+impl MarginCalibration {
+    /// The smallest calibrated gallery with at least `people` people and at least `references`
+    /// references each (capped at the most calibrated); `None` past the largest.
+    pub fn galleries_for(&self, people: usize, references: usize) -> Option<&SampledGalleries> {
+        let most = self.galleries.iter().map(|g| g.references).max()?;
+        let r = references.clamp(1, most);
+        self.galleries
+            .iter()
+            .filter(|g| g.people >= people && g.references >= r)
+            .min_by_key(|g| (g.people * g.references, g.references))
+    }
+
+    /// The (threshold, margin) for a gallery of `people` holding `references` in all: of the
+    /// margins of [`MARGINS`] whose threshold keeps the strangers within `far`, the one passing
+    /// most genuine probes (ties: the smaller margin). `None` when no calibrated gallery is
+    /// large enough.
+    pub fn pick(&self, people: usize, references: usize, far: f64) -> Option<MarginPoint> {
+        self.best_of(people, references, far, &MARGINS)
+    }
+
+    /// The threshold with no margin, from the same sampled galleries: the strangers' best over
+    /// a whole gallery measured, not predicted from one comparison.
+    pub fn without_margin(
+        &self,
+        people: usize,
+        references: usize,
+        far: f64,
+    ) -> Option<MarginPoint> {
+        self.best_of(people, references, far, &[0.0])
+    }
+
+    /// [`MarginCalibration::pick`] on one of its galleries.
+    pub fn pick_from(&self, galleries: &SampledGalleries, far: f64) -> Option<MarginPoint> {
+        self.best_in(galleries, far, &MARGINS)
+    }
+
+    fn best_of(
+        &self,
+        people: usize,
+        references: usize,
+        far: f64,
+        margins: &[f64],
+    ) -> Option<MarginPoint> {
+        let per_person = references.div_ceil(people.max(1));
+        let galleries = self.galleries_for(people.max(1), per_person)?;
+        self.best_in(galleries, far, margins)
+    }
+
+    fn best_in(
+        &self,
+        galleries: &SampledGalleries,
+        far: f64,
+        margins: &[f64],
+    ) -> Option<MarginPoint> {
+        let mut best: Option<MarginPoint> = None;
+        for &m in margins {
+            let Some(point) = galleries.point(m, far, self.floor) else {
+                continue;
+            };
+            if best.is_none_or(|b| point.predicted_true_accept_rate > b.predicted_true_accept_rate)
+            {
+                best = Some(point);
+            }
+        }
+        best
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn galleries(strangers: Vec<(f64, f64)>, genuine: Vec<(f64, f64)>) -> SampledGalleries {
+        SampledGalleries {
+            people: 100,
+            references: 1,
+            draws: 1,
+            stranger_probes: 1000,
+            genuine_probes: 10,
+            strangers,
+            genuine,
+        }
+    }
+
+    #[test]
+    fn the_threshold_lets_through_at_most_the_rate_of_strangers_passing_the_margin() {
+        // 1,000 strangers, FAR 0.002: two may pass.
+        let g = galleries(
+            vec![
+                (0.97, 0.001),
+                (0.96, 0.02),
+                (0.955, 0.03),
+                (0.95, 0.001),
+                (0.94, 0.02),
+            ],
+            vec![],
+        );
+        // No margin: the third best (0.955) must be refused.
+        assert_eq!(g.threshold_for(0.0, 0.002, FLOOR), Some(0.9555));
+        // Margin 0.01: 0.96, 0.955 pass, 0.94 is the first refused.
+        assert_eq!(g.threshold_for(0.01, 0.002, FLOOR), Some(0.9405));
+        // Only two strangers have a gap of 0.025: the threshold would fall to the floor.
+        assert_eq!(g.threshold_for(0.025, 0.002, FLOOR), None);
+    }
+
+    #[test]
+    fn the_pick_passes_most_genuine_probes_at_the_requested_rate() {
+        let g = galleries(
+            vec![
+                (0.97, 0.001),
+                (0.96, 0.0),
+                (0.955, 0.03),
+                (0.95, 0.001),
+                (0.94, 0.02),
+            ],
+            // Clear winners of the genuine probes: a margin of 0.01 costs none of them.
+            vec![(0.95, 0.02), (0.945, 0.015), (0.96, 0.02), (0.93, 0.001)],
+        );
+        let c = MarginCalibration {
+            model: "m".into(),
+            made_from: "test".into(),
+            floor: FLOOR,
+            galleries: vec![g],
+        };
+        let none = c.without_margin(50, 50, 0.001).unwrap();
+        assert_eq!((none.threshold, none.margin), (0.9605, 0.0));
+        assert_eq!(none.predicted_true_accept_rate, 0.0);
+        let picked = c.pick(50, 50, 0.001).unwrap();
+        // From 0.0025 on, the strangers with a gap (0.955, 0.94) leave 0.9405: three genuine
+        // pass, and no larger margin passes more.
+        assert_eq!((picked.threshold, picked.margin), (0.9405, 0.0025));
+        assert!((picked.predicted_true_accept_rate - 0.3).abs() < 1e-12);
+        assert!(picked.predicted_stranger_rate <= 0.001);
+        // Past the largest calibrated gallery: nothing.
+        assert_eq!(c.pick(101, 101, 0.001), None);
+    }
+
+    #[test]
+    fn a_larger_gallery_in_people_and_references_is_used_for_a_smaller_one() {
+        let sized = |people, references| SampledGalleries {
+            people,
+            references,
+            ..galleries(vec![], vec![])
+        };
+        let c = MarginCalibration {
+            model: "m".into(),
+            made_from: "test".into(),
+            floor: FLOOR,
+            galleries: vec![sized(50, 1), sized(100, 1), sized(50, 3), sized(200, 3)],
+        };
+        let of = |p, r| c.galleries_for(p, r).map(|g| (g.people, g.references));
+        assert_eq!(of(50, 1), Some((50, 1)));
+        assert_eq!(of(51, 1), Some((100, 1)));
+        assert_eq!(of(60, 2), Some((200, 3)));
+        assert_eq!(of(40, 5), Some((50, 3)), "more references than calibrated");
+        assert_eq!(of(201, 1), None);
+    }
+
+    #[test]
+    fn a_probe_within_the_margin_of_a_second_person_is_not_accepted() {
+        assert!(accepts(0.96, Some(0.94), 0.95, 0.02));
+        assert!(!accepts(0.96, Some(0.945), 0.95, 0.02));
+        assert!(!accepts(0.949, Some(0.5), 0.95, 0.02));
+        assert!(accepts(0.96, None, 0.95, 0.02), "nobody else registered");
+    }
+}
