@@ -13,7 +13,8 @@
 //! happened; if that write fails the action stands and the entry is logged at ERROR instead,
 //! so it is never lost silently.
 
-use crate::auth::{Caller, Scope};
+use crate::auth::Caller;
+use crate::store::KeyRecord;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -178,10 +179,16 @@ impl Entry {
     }
 
     /// A new machine key: its id, scope and name (never the key itself).
-    pub fn key_created(actor: &Actor, id: i64, scope: Scope, name: &str) -> Entry {
+    /// The key's scope, whether it requires liveness of its check-ins, and its name.
+    pub fn key_created(actor: &Actor, key: &KeyRecord) -> Entry {
+        let liveness = if key.require_liveness {
+            ", liveness required"
+        } else {
+            ""
+        };
         Entry::new(actor, Action::KeyCreated)
-            .target(Target::key(id))
-            .detail(format!("{scope}: {name}"))
+            .target(Target::key(key.id))
+            .detail(format!("{}{liveness}: {}", key.scope, key.name))
     }
 
     pub fn target(mut self, target: impl AsRef<str>) -> Entry {
@@ -296,6 +303,7 @@ pub fn write_csv<W: std::io::Write>(records: &[AuditRecord], out: W) -> csv::Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::Scope;
 
     #[test]
     fn words_round_trip_and_are_distinct() {
@@ -315,6 +323,7 @@ mod tests {
             id: 3,
             name: "door\n2026-01-01 login by account:admin\u{1b}[2J\u{202E}".into(),
             scope: Scope::Verify,
+            require_liveness: false,
         };
         let actor = Actor::new(&caller, None);
         assert!(
