@@ -13,8 +13,7 @@
 //! happened; if that write fails the action stands and the entry is logged at ERROR instead,
 //! so it is never lost silently.
 
-use crate::auth::Caller;
-use crate::store::KeyRecord;
+use crate::auth::{Caller, Scope};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -180,15 +179,21 @@ impl Entry {
 
     /// A new machine key: its id, scope and name (never the key itself).
     /// The key's scope, whether it requires liveness of its check-ins, and its name.
-    pub fn key_created(actor: &Actor, key: &KeyRecord) -> Entry {
-        let liveness = if key.require_liveness {
+    pub fn key_created(
+        actor: &Actor,
+        id: i64,
+        scope: Scope,
+        name: &str,
+        require_liveness: bool,
+    ) -> Entry {
+        let liveness = if require_liveness {
             ", liveness required"
         } else {
             ""
         };
         Entry::new(actor, Action::KeyCreated)
-            .target(Target::key(key.id))
-            .detail(format!("{}{liveness}: {}", key.scope, key.name))
+            .target(Target::key(id))
+            .detail(format!("{scope}{liveness}: {name}"))
     }
 
     pub fn target(mut self, target: impl AsRef<str>) -> Entry {
@@ -303,7 +308,6 @@ pub fn write_csv<W: std::io::Write>(records: &[AuditRecord], out: W) -> csv::Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::Scope;
 
     #[test]
     fn words_round_trip_and_are_distinct() {

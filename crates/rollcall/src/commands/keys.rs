@@ -84,7 +84,13 @@ fn create(leading: &Leading, a: CreateArgs) -> anyhow::Result<()> {
             .create_key(&name, a.scope, a.require_liveness)
             .await;
         if let Ok((record, _)) = &created {
-            let entry = Entry::key_created(&Actor::cli(), record);
+            let entry = Entry::key_created(
+                &Actor::cli(),
+                record.id,
+                record.scope,
+                &record.name,
+                record.require_liveness,
+            );
             store.audit(&entry).await;
         }
         store.close().await;

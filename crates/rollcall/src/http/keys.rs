@@ -66,7 +66,13 @@ pub async fn create(
         .accounts
         .create_key(&name, scope, body.require_liveness)
         .await?;
-    let entry = Entry::key_created(&actor, &record);
+    let entry = Entry::key_created(
+        &actor,
+        record.id,
+        record.scope,
+        &record.name,
+        record.require_liveness,
+    );
     state.rollcall.audit(&entry).await;
     Ok((StatusCode::CREATED, Json(NewKeyJson::new(record, key))))
 }
