@@ -178,10 +178,22 @@ impl Entry {
     }
 
     /// A new machine key: its id, scope and name (never the key itself).
-    pub fn key_created(actor: &Actor, id: i64, scope: Scope, name: &str) -> Entry {
+    /// The key's scope, whether it requires liveness of its check-ins, and its name.
+    pub fn key_created(
+        actor: &Actor,
+        id: i64,
+        scope: Scope,
+        name: &str,
+        require_liveness: bool,
+    ) -> Entry {
+        let liveness = if require_liveness {
+            ", liveness required"
+        } else {
+            ""
+        };
         Entry::new(actor, Action::KeyCreated)
             .target(Target::key(id))
-            .detail(format!("{scope}: {name}"))
+            .detail(format!("{scope}{liveness}: {name}"))
     }
 
     pub fn target(mut self, target: impl AsRef<str>) -> Entry {
@@ -315,6 +327,7 @@ mod tests {
             id: 3,
             name: "door\n2026-01-01 login by account:admin\u{1b}[2J\u{202E}".into(),
             scope: Scope::Verify,
+            require_liveness: false,
         };
         let actor = Actor::new(&caller, None);
         assert!(

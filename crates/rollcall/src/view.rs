@@ -191,6 +191,8 @@ pub struct KeyJson {
     pub last_used_at: Option<DateTime<Utc>>,
     /// Null while the key works.
     pub revoked_at: Option<DateTime<Utc>>,
+    /// A single photo sent with the key is recognised but checks nobody in.
+    pub require_liveness: bool,
 }
 
 impl From<KeyRecord> for KeyJson {
@@ -202,6 +204,7 @@ impl From<KeyRecord> for KeyJson {
             created_at: k.created_at,
             last_used_at: k.last_used_at,
             revoked_at: k.revoked_at,
+            require_liveness: k.require_liveness,
         }
     }
 }
@@ -216,6 +219,8 @@ pub struct NewKeyJson {
     /// `rc_` and 43 base64url characters; shown once, only its SHA-256 is kept.
     pub key: String,
     pub created_at: DateTime<Utc>,
+    /// A single photo sent with the key is recognised but checks nobody in.
+    pub require_liveness: bool,
 }
 
 impl NewKeyJson {
@@ -226,6 +231,7 @@ impl NewKeyJson {
             scope: k.scope,
             key,
             created_at: k.created_at,
+            require_liveness: k.require_liveness,
         }
     }
 }
@@ -301,12 +307,17 @@ impl fmt::Display for KeyLine<'_> {
         };
         write!(
             f,
-            "{:>5}  {:<8}  {}  (created {}, last used {}{})",
+            "{:>5}  {:<8}  {}  (created {}, last used {}{}{})",
             k.id,
             k.scope.as_str(),
             k.name,
             k.created_at.format("%Y-%m-%d %H:%M"),
             when(k.last_used_at),
+            if k.require_liveness {
+                ", liveness required"
+            } else {
+                ""
+            },
             k.revoked_at
                 .map(|t| format!(", REVOKED {}", t.format("%Y-%m-%d %H:%M")))
                 .unwrap_or_default()

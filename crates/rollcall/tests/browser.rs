@@ -691,6 +691,30 @@ async fn signing_in_in_chromium() {
         json!(["register", "Active"])
     );
     screenshot(&page, "admin-key-created-laptop").await;
+    // A kiosk key made with "Require liveness" ticked is listed so.
+    fill(&page, "#key-name", "hall kiosk").await;
+    page.find(Locator::Css("#key-scope"))
+        .await
+        .expect("the scope")
+        .select_by_value("verify")
+        .await
+        .expect("choose the scope");
+    click(&page, "#key-liveness").await;
+    click(&page, "#key-submit").await;
+    assert_eq!(
+        key_row(&page, "hall kiosk").await,
+        json!(["verifyliveness required", "Active"])
+    );
+    assert_eq!(
+        page.execute(
+            "return document.querySelector('#key-liveness').checked;",
+            vec![]
+        )
+        .await
+        .expect("the box"),
+        json!(false),
+        "the box is cleared for the next key"
+    );
     let form = reqwest::multipart::Form::new()
         .text("first_name", "Tony")
         .text("last_name", "Blair")

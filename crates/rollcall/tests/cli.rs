@@ -1192,3 +1192,38 @@ fn keys_create_prints_the_key_alone_and_list_and_revoke_follow() {
     let run = data.run(["keys", "revoke", "7"]).failed();
     assert!(run.stderr.contains("no key with id 7"), "{}", run.stderr);
 }
+
+#[test]
+fn a_key_created_to_require_liveness_is_listed_so() {
+    let data = DataDir::new();
+    let run = data
+        .run([
+            "keys",
+            "create",
+            "--name",
+            "front door",
+            "--scope",
+            "verify",
+            "--require-liveness",
+        ])
+        .ok();
+    assert!(run.stderr.contains("(liveness required)"), "{}", run.stderr);
+    data.create_key("hall", "verify");
+    let listed = data.run(["keys", "list", "--json"]).ok().json();
+    let flags: Vec<(&str, bool)> = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|k| {
+            (
+                k["name"].as_str().unwrap_or_default(),
+                k["require_liveness"].as_bool().expect("a boolean"),
+            )
+        })
+        .collect();
+    assert_eq!(flags, [("front door", true), ("hall", false)]);
+    let text = data.run(["keys", "list"]).ok().stdout;
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].contains("liveness required"), "{text}");
+    assert!(!lines[1].contains("liveness required"), "{text}");
+}

@@ -964,11 +964,12 @@ fn sampled_galleries_keep_the_rate_asked_with_and_without_a_margin() {
     }
 }
 
-/// `eval-liveness` on one person of the shared LFW photos: the counts follow from the options,
-/// and a second run gives the very same report (the attacks are seeded).
+/// `eval-liveness` on two people of the shared LFW photos: the counts follow from the options,
+/// and a second run gives the very same report (the attacks are seeded), the comparison of one
+/// frame with the fused sequence included.
 #[test]
 fn eval_liveness_is_deterministic_on_a_small_subset() {
-    use rollcall::eval::liveness::{evaluate, Options, ATTACKS};
+    use rollcall::eval::liveness::{evaluate, Options, ATTACKS, FUSION_FARS};
     let pipeline = FacePipeline::load(&PipelineConfig::new(ModelConfig {
         models_dir: models_dir(),
         embedder: EmbedderChoice::FaceApi,
@@ -978,16 +979,24 @@ fn eval_liveness_is_deterministic_on_a_small_subset() {
     .expect("the face models");
     let root = shared_dir().join("fixtures/faces");
     let options = Options {
-        limit: Some(1),
+        limit: Some(2),
         frames: 6,
         ..Options::default()
     };
     let first = evaluate(&pipeline, &root, &options).expect("a report");
-    assert_eq!(first.people, 1);
-    // Two instructions: two bona fide sequences, and each attack judged against both.
-    assert_eq!(first.bona_fide, 2);
-    assert_eq!(first.attacks, 2 * ATTACKS.len());
+    assert_eq!(first.people, 2);
+    // Two instructions: two bona fide sequences a person, and each attack judged against both.
+    assert_eq!(first.bona_fide, 4);
+    assert_eq!(first.attacks, 4 * ATTACKS.len());
     assert!(first.apcer <= 0.25, "{first:?}");
+    // Each person's sequence against their own reference, and against the other's.
+    let fusion = &first.fusion;
+    assert_eq!((fusion.genuine, fusion.impostor), (2, 2), "{fusion:?}");
+    for m in [&fusion.single_frame, &fusion.fused] {
+        assert_eq!(m.at_far.len(), FUSION_FARS.len(), "{m:?}");
+        assert!(m.genuine_mean > m.impostor_max, "{m:?}");
+        assert_eq!(m.false_accepts, 0, "{m:?}");
+    }
     let again = evaluate(&pipeline, &root, &options).expect("a report");
     assert_eq!(first, again);
 }

@@ -97,8 +97,14 @@ pub enum Caller {
         username: String,
         role: Role,
     },
-    /// A machine presenting `Authorization: Bearer KEY`.
-    Key { id: i64, name: String, scope: Scope },
+    /// A machine presenting `Authorization: Bearer KEY`; `require_liveness`: its single
+    /// photos check nobody in.
+    Key {
+        id: i64,
+        name: String,
+        scope: Scope,
+        require_liveness: bool,
+    },
     /// The command line on the server's machine.
     Cli { user: String },
 }
@@ -115,6 +121,18 @@ impl Caller {
                 scope: Scope::Admin,
                 ..
             } | Caller::Cli { .. }
+        )
+    }
+
+    /// Whether this caller's check-ins must answer a liveness challenge (a key made with
+    /// `--require-liveness`); the server's `--require-liveness` asks it of every caller.
+    pub fn requires_liveness(&self) -> bool {
+        matches!(
+            self,
+            Caller::Key {
+                require_liveness: true,
+                ..
+            }
         )
     }
 
@@ -157,6 +175,7 @@ mod tests {
             id: 1,
             name: "k".into(),
             scope,
+            require_liveness: false,
         };
         assert!(account(Role::Admin).is_admin());
         assert!(!account(Role::Viewer).is_admin());
@@ -180,7 +199,8 @@ mod tests {
             Caller::Key {
                 id: 2,
                 name: "front door".into(),
-                scope: Scope::Verify
+                scope: Scope::Verify,
+                require_liveness: true,
             }
             .label(),
             "key:front door"

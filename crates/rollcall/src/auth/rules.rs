@@ -93,6 +93,7 @@ mod tests {
             id: 1,
             name: "k".into(),
             scope,
+            require_liveness: false,
         }
     }
 

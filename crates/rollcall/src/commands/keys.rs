@@ -31,6 +31,11 @@ pub struct CreateArgs {
     /// `verify` (a kiosk), `register` (an enrolment desk) or `admin` (everything).
     #[arg(long, value_parser = parse_scope)]
     pub scope: Scope,
+    /// A single photo sent with this key is recognised but checks nobody in: the kiosk's
+    /// check-ins must answer a liveness challenge (the server's `--require-liveness` asks it
+    /// of every key).
+    #[arg(long)]
+    pub require_liveness: bool,
     #[command(flatten)]
     pub common: CommonArgs,
     #[command(flatten)]
@@ -75,16 +80,31 @@ fn create(leading: &Leading, a: CreateArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let store = open_store(&settings).await?;
         let accounts = Accounts::new(store.clone(), DEFAULT_SESSION_TTL);
-        let created = accounts.create_key(&name, a.scope).await;
+        let created = accounts
+            .create_key(&name, a.scope, a.require_liveness)
+            .await;
         if let Ok((record, _)) = &created {
-            let entry = Entry::key_created(&Actor::cli(), record.id, record.scope, &record.name);
+            let entry = Entry::key_created(
+                &Actor::cli(),
+                record.id,
+                record.scope,
+                &record.name,
+                record.require_liveness,
+            );
             store.audit(&entry).await;
         }
         store.close().await;
         let (record, key) = created?;
         eprintln!(
-            "created {} key {} `{}`: store it now, it is not shown again",
-            record.scope, record.id, record.name
+            "created {} key {} `{}`{}: store it now, it is not shown again",
+            record.scope,
+            record.id,
+            record.name,
+            if record.require_liveness {
+                " (liveness required)"
+            } else {
+                ""
+            }
         );
         println!("{key}");
         Ok(())

@@ -64,6 +64,144 @@ pub struct LivenessReport {
     pub people: usize,
     /// The agreement asked of the frames: the threshold in force on a fresh server.
     pub identity_threshold: f32,
+    /// Recognition from the best single frame of a bona fide sequence against the fused
+    /// embedding of all its frames.
+    pub fusion: Fusion,
+}
+
+/// Recognition by one frame or by the sequence: each person's reference photo (their first
+/// usable photo by name, as if registered with it) is set aside, and a bona fide sequence is
+/// made of the rest as for the liveness figures (the photos that agree); the sequence is
+/// compared with the reference (genuine) and every other person's sequence is (a stranger,
+/// impostor). At the threshold in force and at equal false-accept rates.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Fusion {
+    /// Genuine comparisons (one a person).
+    pub genuine: usize,
+    /// Impostor comparisons (each person's sequence against every other person's reference).
+    pub impostor: usize,
+    /// The threshold in force (as `identity_threshold`).
+    pub threshold: f32,
+    /// The sequence's most frontal frame (the smallest |yaw|): the photo a single-frame kiosk
+    /// would take.
+    pub single_frame: Recognition,
+    /// The re-normalised mean of the sequence's frames' embeddings (what the server matches).
+    pub fused: Recognition,
+}
+
+/// True and false accepts of one way of matching.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Recognition {
+    /// At the threshold in force.
+    pub true_accepts: usize,
+    pub tar: f64,
+    pub false_accepts: usize,
+    pub far: f64,
+    /// The genuine similarities' mean and the impostor similarities' highest.
+    pub genuine_mean: f32,
+    pub impostor_max: f32,
+    /// The true-accept rate with the threshold set from the impostors themselves, so that
+    /// at most this false-accept rate is allowed: the comparison at equal FAR.
+    pub at_far: Vec<AtFar>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AtFar {
+    pub far: f64,
+    /// A genuine similarity must be above this impostor similarity (null: above none).
+    pub above: Option<f32>,
+    pub tar: f64,
+}
+
+/// The false-accept rates the comparison is made at (0: above every impostor).
+pub const FUSION_FARS: [f64; 3] = [0.0, 0.01, 0.05];
+
+/// One person's probe: their reference and their sequence's two faces.
+struct Probe {
+    reference: Embedding,
+    single: Embedding,
+    fused: Embedding,
+}
+
+/// The reference and the two faces of the sequence made of `rest` (indices into `seen`).
+/// `None` when fewer than three photos make the sequence (a turn out and back needs them).
+fn probe(reference: usize, rest: &[usize], seen: &[Seen]) -> Option<Probe> {
+    let embedding = |i: usize| seen[i].subject.as_ref().map(|(_, e)| e.clone());
+    if rest.len() < 3 {
+        return None;
+    }
+    let frames: Vec<Embedding> = rest.iter().filter_map(|&i| embedding(i)).collect();
+    let frontal = *rest.iter().min_by(|&&a, &&b| {
+        let y = |i: usize| yaw(&seen[i].faces[0].landmarks).abs();
+        y(a).total_cmp(&y(b))
+    })?;
+    Some(Probe {
+        reference: embedding(reference)?,
+        single: embedding(frontal)?,
+        fused: sequence::fuse(&frames)?,
+    })
+}
+
+fn recognition(genuine: &[f32], impostor: &[f32], threshold: f32) -> Recognition {
+    let accepted = |scores: &[f32], t: f32| scores.iter().filter(|&&s| s >= t).count();
+    let true_accepts = accepted(genuine, threshold);
+    let false_accepts = accepted(impostor, threshold);
+    let mut sorted = impostor.to_vec();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    let at_far = FUSION_FARS
+        .iter()
+        .map(|&far| {
+            // At most `allowed` impostors may pass: a genuine score passes when it is above the
+            // next one.
+            let allowed = (far * sorted.len() as f64).floor() as usize;
+            let above = sorted.get(allowed).copied();
+            let passed = genuine
+                .iter()
+                .filter(|&&g| above.is_none_or(|a| g > a))
+                .count();
+            AtFar {
+                far,
+                above,
+                tar: rate(passed, genuine.len()),
+            }
+        })
+        .collect();
+    Recognition {
+        true_accepts,
+        tar: rate(true_accepts, genuine.len()),
+        false_accepts,
+        far: rate(false_accepts, impostor.len()),
+        genuine_mean: if genuine.is_empty() {
+            0.0
+        } else {
+            genuine.iter().sum::<f32>() / genuine.len() as f32
+        },
+        impostor_max: sorted.first().copied().unwrap_or(f32::NEG_INFINITY),
+        at_far,
+    }
+}
+
+fn fusion(probes: &[Probe], threshold: f32) -> Fusion {
+    let mut genuine = (Vec::new(), Vec::new());
+    let mut impostor = (Vec::new(), Vec::new());
+    for (p, probe) in probes.iter().enumerate() {
+        for (r, reference) in probes.iter().enumerate() {
+            let scores = if p == r { &mut genuine } else { &mut impostor };
+            scores
+                .0
+                .push(probe.single.similarity(&reference.reference).0);
+            scores
+                .1
+                .push(probe.fused.similarity(&reference.reference).0);
+        }
+    }
+    Fusion {
+        genuine: genuine.0.len(),
+        impostor: impostor.0.len(),
+        threshold,
+        single_frame: recognition(&genuine.0, &impostor.0, threshold),
+        fused: recognition(&genuine.1, &impostor.1, threshold),
+    }
 }
 
 /// One frame as the server sees it: its faces and the clear subject's embedding.
@@ -114,14 +252,19 @@ fn judge(frames: &[&Seen], instruction: Instruction, identity: f32) -> Result<()
 }
 
 /// The order of a bona fide turn: from the photo furthest to the side opposite the movement,
-/// out to the other side, and back (at most [`MAX_FRAMES`]).
+/// out to the other side, and back. At most [`MAX_FRAMES`]: with more photos than fit out and
+/// back, evenly spaced ones in yaw order (the two ends always), so the turn still comes back.
 pub fn turn_order(yaws: &[f32], instruction: Instruction) -> Vec<usize> {
     let mut order: Vec<usize> = (0..yaws.len()).collect();
     let s = instruction.yaw_sign();
     order.sort_by(|&a, &b| (s * yaws[a]).total_cmp(&(s * yaws[b])));
+    let most = MAX_FRAMES.div_ceil(2);
+    if order.len() > most {
+        let last = order.len() - 1;
+        order = (0..most).map(|k| order[k * last / (most - 1)]).collect();
+    }
     let back: Vec<usize> = order.iter().rev().skip(1).copied().collect();
     order.extend(back);
-    order.truncate(MAX_FRAMES);
     order
 }
 
@@ -227,6 +370,7 @@ pub fn evaluate(
     let mut bona_fide_refused = 0;
     let mut refusals: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut people = 0;
+    let mut probes = Vec::new();
     for person in dataset
         .people
         .iter()
@@ -241,9 +385,7 @@ pub fn evaluate(
             .filter_map(|p| pipeline.decode(&std::fs::read(&p.path).ok()?).ok())
             .collect();
         let seen: Vec<Seen> = images.par_iter().map(|i| see(pipeline, i)).collect();
-        let usable: Vec<usize> = (0..seen.len())
-            .filter(|&i| seen[i].faces.len() == 1 && seen[i].subject.is_some())
-            .collect();
+        let usable = usable(&seen);
         if usable.len() < options.min_photos {
             continue;
         }
@@ -251,10 +393,9 @@ pub fn evaluate(
         // the bona fide sequence is made of the photos that agree at the identity threshold.
         let agree = agreeing(&usable, &seen, identity);
         people += 1;
-        let yaws: Vec<f32> = agree
-            .iter()
-            .map(|&i| yaw(&seen[i].faces[0].landmarks))
-            .collect();
+        let sequence = agreeing(&usable[1..], &seen, identity);
+        probes.extend(probe(usable[0], &sequence, &seen));
+        let yaws = yaws(&agree, &seen);
         for instruction in Instruction::ALL {
             let order = turn_order(&yaws, instruction);
             let frames: Vec<&Seen> = order.iter().map(|&k| &seen[agree[k]]).collect();
@@ -312,7 +453,40 @@ pub fn evaluate(
         bona_fide_refusals: refusals,
         people,
         identity_threshold: identity,
+        fusion: fusion(&probes, identity),
     })
+}
+
+/// The photos with one face, and an embedding for it.
+fn usable(seen: &[Seen]) -> Vec<usize> {
+    (0..seen.len())
+        .filter(|&i| seen[i].faces.len() == 1 && seen[i].subject.is_some())
+        .collect()
+}
+
+/// The measured yaw of each of `photos` (usable ones).
+fn yaws(photos: &[usize], seen: &[Seen]) -> Vec<f32> {
+    photos
+        .iter()
+        .map(|&i| yaw(&seen[i].faces[0].landmarks))
+        .collect()
+}
+
+/// A bona fide turn made of `images`, one person's photos, as the evaluation makes its
+/// sequences: the photos with one face that agree at the threshold in force, ordered by their
+/// measured yaw out to the side `instruction` asks and back (indices into `images`). For the
+/// tests that need a person turning their head where there are only photos.
+pub fn bona_fide_order(
+    pipeline: &FacePipeline,
+    images: &[RgbImage],
+    instruction: Instruction,
+) -> Vec<usize> {
+    let seen: Vec<Seen> = images.par_iter().map(|i| see(pipeline, i)).collect();
+    let agree = agreeing(&usable(&seen), &seen, identity_threshold(pipeline));
+    turn_order(&yaws(&agree, &seen), instruction)
+        .into_iter()
+        .map(|k| agree[k])
+        .collect()
 }
 
 /// The largest set of `photos` (found greedily, from the one closest to all the others) whose
@@ -402,6 +576,29 @@ pub fn text(r: &LivenessReport) -> String {
             .collect();
         out.push_str(&format!("\nbona fide refused: {}\n", why.join(", ")));
     }
+    let f = &r.fusion;
+    out.push_str(&format!(
+        "\nrecognition, {} genuine and {} impostor comparisons (threshold {:.4}):\n\
+         probe          TAR      FAR   genuine mean  impostor max",
+        f.genuine, f.impostor, f.threshold
+    ));
+    for far in FUSION_FARS {
+        out.push_str(&format!("  TAR@FAR {:.0}%", 100.0 * far));
+    }
+    out.push('\n');
+    for (name, m) in [("single frame", &f.single_frame), ("fused", &f.fused)] {
+        out.push_str(&format!(
+            "{name:<13} {:>5.1}%  {:>5.2}%  {:>12.4}  {:>12.4}",
+            100.0 * m.tar,
+            100.0 * m.far,
+            m.genuine_mean,
+            m.impostor_max
+        ));
+        for a in &m.at_far {
+            out.push_str(&format!("  {:>10.1}%", 100.0 * a.tar));
+        }
+        out.push('\n');
+    }
     out
 }
 
@@ -420,5 +617,14 @@ mod tests {
             turn_order(&yaws, Instruction::TurnRight),
             [2, 0, 3, 1, 3, 0, 2]
         );
+    }
+
+    #[test]
+    fn a_turn_of_many_photos_still_comes_back() {
+        let yaws: Vec<f32> = (0..40).map(|i| i as f32 / 40.0).collect();
+        let order = turn_order(&yaws, Instruction::TurnLeft);
+        assert!(order.len() <= MAX_FRAMES, "{order:?}");
+        assert_eq!((order[0], order[order.len() - 1]), (0, 0), "{order:?}");
+        assert!(order.contains(&39), "out to the far end: {order:?}");
     }
 }

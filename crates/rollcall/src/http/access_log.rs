@@ -202,6 +202,7 @@ mod tests {
             id: 2,
             name: "front door".into(),
             scope: Scope::Verify,
+            require_liveness: false,
         };
         assert_eq!(caller_kind(&account), "account:viewer");
         assert_eq!(caller_kind(&key), "key:verify");

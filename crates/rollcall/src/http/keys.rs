@@ -22,6 +22,10 @@ pub struct NewKeyBody {
     pub name: String,
     /// `verify`, `register` or `admin`.
     pub scope: String,
+    /// A single photo sent with the key is recognised but checks nobody in: its check-ins
+    /// must answer a liveness challenge. Default false.
+    #[serde(default)]
+    pub require_liveness: bool,
 }
 
 #[utoipa::path(
@@ -58,8 +62,17 @@ pub async fn create(
             body.scope
         ))
     })?;
-    let (record, key) = state.accounts.create_key(&name, scope).await?;
-    let entry = Entry::key_created(&actor, record.id, record.scope, &record.name);
+    let (record, key) = state
+        .accounts
+        .create_key(&name, scope, body.require_liveness)
+        .await?;
+    let entry = Entry::key_created(
+        &actor,
+        record.id,
+        record.scope,
+        &record.name,
+        record.require_liveness,
+    );
     state.rollcall.audit(&entry).await;
     Ok((StatusCode::CREATED, Json(NewKeyJson::new(record, key))))
 }

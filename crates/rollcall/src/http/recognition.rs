@@ -120,8 +120,9 @@ pub async fn verify(
             .await;
     }
     let image = form.image()?;
-    // Where liveness is required, one photo still names the person but checks nobody in.
-    let record = !state.require_liveness;
+    // Where liveness is required (by the server, or by the key of this kiosk), one photo still
+    // names the person but checks nobody in.
+    let record = !(state.require_liveness || caller.requires_liveness());
     let v: Verification = state
         .rollcall
         .verify(image.clone(), kiosk.as_ref(), record)

@@ -167,13 +167,7 @@ pub fn track(frames: &[Frame], cuts: &Cuts) -> Result<Vec<usize>, Refusal> {
     Ok(subjects)
 }
 
-/// One identity throughout: every frame's embedding is at least `min` similar to the mean of
-/// the others (one odd frame cannot hide in a mean that includes it) and to the frame before
-/// it (a switch of person half way shows there, where each frame may still resemble a mean
-/// that is half theirs: embeddings share a large common part, and means of many faces drift
-/// toward it). Returns the fused embedding, the re-normalised mean
-/// of all frames: the face recognised.
-pub fn identity(embeddings: &[Embedding], min: f32) -> Result<Embedding, Refusal> {
+fn sum(embeddings: &[Embedding]) -> Vec<f32> {
     let dim = embeddings.first().map_or(0, Embedding::dim);
     let mut sum = vec![0.0f32; dim];
     for e in embeddings {
@@ -181,6 +175,23 @@ pub fn identity(embeddings: &[Embedding], min: f32) -> Result<Embedding, Refusal
             *s += v;
         }
     }
+    sum
+}
+
+/// The face a sequence shows: the re-normalised mean of its frames' embeddings (`None` for no
+/// frames). Measured against the best single frame with `rollcall eval-liveness` (its
+/// `fusion`, docs/liveness.md).
+pub fn fuse(embeddings: &[Embedding]) -> Option<Embedding> {
+    Embedding::new(sum(embeddings))
+}
+
+/// One identity throughout: every frame's embedding is at least `min` similar to the mean of
+/// the others (one odd frame cannot hide in a mean that includes it) and to the frame before
+/// it (a switch of person half way shows there, where each frame may still resemble a mean
+/// that is half theirs: embeddings share a large common part, and means of many faces drift
+/// toward it). Returns the fused embedding ([`fuse`]): the face recognised.
+pub fn identity(embeddings: &[Embedding], min: f32) -> Result<Embedding, Refusal> {
+    let sum = sum(embeddings);
     let cosine = |a: Vec<f32>, b: Vec<f32>| match (Embedding::new(a), Embedding::new(b)) {
         (Some(a), Some(b)) => a.similarity(&b).0,
         _ => 1.0,
@@ -204,7 +215,7 @@ pub fn identity(embeddings: &[Embedding], min: f32) -> Result<Embedding, Refusal
             });
         }
     }
-    Embedding::new(sum).ok_or(Refusal::NoFace { frame: 0 })
+    fuse(embeddings).ok_or(Refusal::NoFace { frame: 0 })
 }
 
 /// What the head did.

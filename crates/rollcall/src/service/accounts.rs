@@ -249,6 +249,7 @@ impl Accounts {
             id: record.id,
             name: record.name,
             scope: record.scope,
+            require_liveness: record.require_liveness,
         }))
     }
 
@@ -298,11 +299,18 @@ impl Accounts {
         &self,
         name: &KeyName,
         scope: Scope,
+        require_liveness: bool,
     ) -> Result<(KeyRecord, String), AccessError> {
         let key = secret::new_key();
         let record = self
             .store
-            .create_key(name, scope, &secret::sha256_hex(&key), Utc::now())
+            .create_key(
+                name,
+                scope,
+                require_liveness,
+                &secret::sha256_hex(&key),
+                Utc::now(),
+            )
             .await?;
         Ok((record, key))
     }

@@ -13,6 +13,9 @@ pub struct KeyRecord {
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// A single photo sent with this key is recognised but checks nobody in: its check-ins
+    /// must answer a liveness challenge.
+    pub require_liveness: bool,
 }
 
 type KeyRow = (
@@ -22,13 +25,14 @@ type KeyRow = (
     DateTime<Utc>,
     Option<DateTime<Utc>>,
     Option<DateTime<Utc>>,
+    bool,
 );
 
 const KEY_COLUMNS: &str =
-    "SELECT id, name, scope, created_at, last_used_at, revoked_at FROM api_keys";
+    "SELECT id, name, scope, created_at, last_used_at, revoked_at, require_liveness FROM api_keys";
 
 fn record(
-    (id, name, scope, created_at, last_used_at, revoked_at): KeyRow,
+    (id, name, scope, created_at, last_used_at, revoked_at, require_liveness): KeyRow,
 ) -> Result<KeyRecord, StoreError> {
     let scope = Scope::parse(&scope).ok_or_else(|| {
         StoreError::Database(sqlx::Error::Decode(
@@ -42,6 +46,7 @@ fn record(
         created_at,
         last_used_at,
         revoked_at,
+        require_liveness,
     })
 }
 
@@ -50,13 +55,18 @@ impl Store {
         &self,
         name: &KeyName,
         scope: Scope,
+        require_liveness: bool,
         key_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<KeyRecord, StoreError> {
         let id = with_pool!(self, pool => {
-            sqlx::query("INSERT INTO api_keys (name, scope, key_hash, created_at) VALUES (?, ?, ?, ?)")
+            sqlx::query(
+                "INSERT INTO api_keys (name, scope, require_liveness, key_hash, created_at) \
+                 VALUES (?, ?, ?, ?, ?)",
+            )
                 .bind(name.as_str())
                 .bind(scope.as_str())
+                .bind(require_liveness)
                 .bind(key_hash)
                 .bind(DbTime(now))
                 .execute(pool)
@@ -70,6 +80,7 @@ impl Store {
             created_at: now,
             last_used_at: None,
             revoked_at: None,
+            require_liveness,
         })
     }
 

@@ -18,7 +18,11 @@ fn accounts(app: &TestApp) -> Accounts {
 /// A new key of `scope` named `name`.
 async fn new_key(app: &TestApp, name: &str, scope: Scope) -> String {
     let name = KeyName::parse(name).unwrap();
-    accounts(app).create_key(&name, scope).await.unwrap().1
+    accounts(app)
+        .create_key(&name, scope, false)
+        .await
+        .unwrap()
+        .1
 }
 
 fn client_with(key: &str) -> reqwest::Client {
@@ -214,6 +218,7 @@ async fn the_log_pages_newest_first_and_its_csv_neutralises_formulas(app: TestAp
         id: 9,
         name: "=cmd|' /C calc'!A0".into(),
         scope: Scope::Admin,
+        require_liveness: false,
     };
     let actor = Actor::new(&caller, None);
     for target in ["=cmd|' /C calc'!A0", "+1", "-2", "@SUM(A1)"] {

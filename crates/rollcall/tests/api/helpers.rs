@@ -228,7 +228,7 @@ async fn spawn_on(
 pub async fn create_key(store: &Store, name: &str, scope: Scope) -> String {
     let name = KeyName::parse(name).expect("a key name");
     Accounts::new(store.clone(), DEFAULT_SESSION_TTL)
-        .create_key(&name, scope)
+        .create_key(&name, scope, false)
         .await
         .expect("creating a key")
         .1

@@ -6,7 +6,7 @@
 //! person from different days agree far less, down to 0.90), and attacks from one still photo
 //! (repeated, or warped as a picture held at changing angles).
 
-use crate::helpers::{fixture, image_part, photos_of, Form, TestApp, TestConfig};
+use crate::helpers::{client_with_key, fixture, image_part, photos_of, Form, TestApp, TestConfig};
 use rollcall::liveness::pose::yaw;
 use rollcall::liveness::synth::{jpeg, warp, Pose};
 use rollcall::liveness::Instruction;
@@ -14,8 +14,11 @@ use rollcall_vision::image::decode;
 use serde_json::Value;
 
 async fn new_challenge(app: &TestApp) -> Value {
-    let r = app
-        .client
+    new_challenge_as(app, &app.client).await
+}
+
+async fn new_challenge_as(app: &TestApp, client: &reqwest::Client) -> Value {
+    let r = client
         .post(app.url("/verify/challenge"))
         .send()
         .await
@@ -27,11 +30,25 @@ async fn new_challenge(app: &TestApp) -> Value {
 }
 
 async fn send(app: &TestApp, nonce: &str, frames: &[Vec<u8>]) -> (u16, Value) {
+    send_as(app, &app.client, nonce, frames).await
+}
+
+async fn send_as(
+    app: &TestApp,
+    client: &reqwest::Client,
+    nonce: &str,
+    frames: &[Vec<u8>],
+) -> (u16, Value) {
     let form = frames.iter().enumerate().fold(
         Form::new().text("challenge", nonce.to_owned()),
         |form, (i, bytes)| form.part("image", image_part(bytes.clone(), &format!("f{i}.jpg"))),
     );
-    let r = app.post_form("/verify", form).await;
+    let r = client
+        .post(app.url("/verify"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("request");
     let status = r.status().as_u16();
     (status, r.json().await.expect("a JSON body"))
 }
@@ -280,6 +297,155 @@ async fn a_single_photo_is_recognised_but_not_checked_in_when_liveness_is_requir
     assert_eq!(attendance(&app).await.len(), 1);
 }
 
+/// A kiosk key made by `POST /keys` (as the admin page's Keys tab does), and a client
+/// presenting it.
+async fn kiosk_key(app: &TestApp, name: &str, require_liveness: Option<bool>) -> reqwest::Client {
+    let mut body = serde_json::json!({ "name": name, "scope": "verify" });
+    if let Some(required) = require_liveness {
+        body["require_liveness"] = required.into();
+    }
+    let r = app
+        .client
+        .post(app.url("/keys"))
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let status = r.status();
+    let created: Value = r.json().await.expect("json");
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(
+        created["require_liveness"],
+        require_liveness.unwrap_or(false),
+        "{created}"
+    );
+    client_with_key(created["key"].as_str().expect("the key"))
+}
+
+async fn verify_as(app: &TestApp, client: &reqwest::Client, photo: &str) -> Value {
+    let form = Form::new().part("image", image_part(fixture(photo), "p.jpg"));
+    let r = client
+        .post(app.url("/verify"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("request");
+    let status = r.status();
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+async fn a_key_requiring_liveness_checks_nobody_in_from_one_photo(app: TestApp) {
+    let id = register_person(&app).await;
+    let door = kiosk_key(&app, "front door", Some(true)).await;
+    let body = verify_as(&app, &door, &crate::helpers::tony_blair()[1]).await;
+    assert_eq!(body["id"], id, "recognised all the same: {body}");
+    assert_eq!(
+        (&body["checked_in"], &body["liveness"], &body["reason"]),
+        (&false.into(), &"none".into(), &"liveness_required".into()),
+        "{body}"
+    );
+    assert!(attendance(&app).await.is_empty());
+    // Listed with the requirement, and the audit log says it was made so.
+    let keys: Vec<Value> = app.get_json("/keys").await;
+    let listed: Vec<(&Value, &Value)> = keys
+        .iter()
+        .map(|k| (&k["name"], &k["require_liveness"]))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (&"test admin".into(), &false.into()),
+            (&"front door".into(), &true.into())
+        ],
+        "{keys:?}"
+    );
+    let log: Vec<Value> = app.get_json("/audit").await;
+    let created: Vec<&Value> = log
+        .iter()
+        .filter(|e| e["action"] == "key_created")
+        .map(|e| &e["detail"])
+        .collect();
+    assert_eq!(
+        created,
+        [&Value::from("verify, liveness required: front door")],
+        "{log:?}"
+    );
+    // Another kiosk's key, made without it: its single photo checks in.
+    let hall = kiosk_key(&app, "hall", None).await;
+    let body = verify_as(&app, &hall, &crate::helpers::tony_blair()[1]).await;
+    assert_eq!(
+        (&body["checked_in"], &body["liveness"], &body["reason"]),
+        (&true.into(), &"none".into(), &Value::Null),
+        "{body}"
+    );
+    let log = attendance(&app).await;
+    assert_eq!(
+        log.iter()
+            .map(|e| (&e["kiosk"], &e["liveness"]))
+            .collect::<Vec<_>>(),
+        [(&"hall".into(), &"none".into())],
+        "{log:?}"
+    );
+}
+
+async fn a_key_requiring_liveness_checks_in_a_sequence(app: TestApp) {
+    let id = register_person(&app).await;
+    let door = kiosk_key(&app, "front door", Some(true)).await;
+    let challenge = new_challenge_as(&app, &door).await;
+    let frames = bona_fide(&app, instruction_of(&challenge)).await;
+    let (status, body) = send_as(
+        &app,
+        &door,
+        challenge["nonce"].as_str().expect("a nonce"),
+        &frames,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (&body["id"], &body["checked_in"], &body["liveness"]),
+        (&id.into(), &true.into(), &"challenge".into()),
+        "{body}"
+    );
+    let log = attendance(&app).await;
+    assert_eq!(
+        log.iter()
+            .map(|e| (&e["kiosk"], &e["liveness"]))
+            .collect::<Vec<_>>(),
+        [(&"front door".into(), &"challenge".into())],
+        "{log:?}"
+    );
+}
+
+async fn a_key_that_is_not_a_boolean_is_refused(app: TestApp) {
+    let r = app
+        .client
+        .post(app.url("/keys"))
+        .json(&serde_json::json!({ "name": "door", "scope": "verify", "require_liveness": "yes" }))
+        .send()
+        .await
+        .expect("request");
+    let status = r.status();
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(status, 400, "{body}");
+    let keys: Vec<Value> = app.get_json("/keys").await;
+    assert_eq!(keys.len(), 1, "only the test's admin key: {keys:?}");
+}
+
+/// The server's `--require-liveness` wins over a key made without the requirement.
+async fn the_global_flag_wins_over_a_key_without_it(app: TestApp) {
+    let id = register_person(&app).await;
+    let hall = kiosk_key(&app, "hall", Some(false)).await;
+    let body = verify_as(&app, &hall, &crate::helpers::tony_blair()[1]).await;
+    assert_eq!(
+        (&body["id"], &body["checked_in"], &body["reason"]),
+        (&id.into(), &false.into(), &"liveness_required".into()),
+        "{body}"
+    );
+    assert!(attendance(&app).await.is_empty());
+}
+
 async fn no_challenges_when_liveness_is_off(app: TestApp) {
     let r = app
         .client
@@ -318,6 +484,9 @@ mod challenge_mode {
         a_still_or_a_held_up_photo_is_not_live,
         two_faces_in_a_frame_are_refused,
         another_face_mid_sequence_is_refused,
+        a_key_requiring_liveness_checks_nobody_in_from_one_photo,
+        a_key_requiring_liveness_checks_in_a_sequence,
+        a_key_that_is_not_a_boolean_is_refused,
     );
 }
 
@@ -347,7 +516,8 @@ mod liveness_required {
     use super::*;
     crate::on_both_backends!(
         config = super::super::required();
-        a_single_photo_is_recognised_but_not_checked_in_when_liveness_is_required
+        a_single_photo_is_recognised_but_not_checked_in_when_liveness_is_required,
+        the_global_flag_wins_over_a_key_without_it
     );
 }
 

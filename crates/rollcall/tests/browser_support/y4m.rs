@@ -1,5 +1,5 @@
-//! A fake webcam for Chromium: a still photo turned into a short Y4M clip, which
-//! `--use-file-for-fake-video-capture` plays in a loop as the camera.
+//! A fake webcam for Chromium: a still photo, or a sequence of photos, turned into a Y4M clip,
+//! which `--use-file-for-fake-video-capture` plays in a loop as the camera.
 
 use std::path::Path;
 
@@ -16,6 +16,31 @@ pub fn write_from_jpeg(jpeg: &Path, out: &Path) {
     let (y, u, v) = to_yuv420(&rgb);
     let mut file = format!("YUV4MPEG2 W{WIDTH} H{HEIGHT} F30:1 Ip A1:1 C420jpeg\n").into_bytes();
     for _ in 0..FRAMES {
+        file.extend_from_slice(b"FRAME\n");
+        file.extend_from_slice(&y);
+        file.extend_from_slice(&u);
+        file.extend_from_slice(&v);
+    }
+    std::fs::write(out, file).unwrap_or_else(|e| panic!("{}: {e}", out.display()));
+}
+
+/// The side of the square in the top-left corner (on the backdrop, away from the face) that
+/// is white in a clip's first frame and black in the others: a page can tell from it when the
+/// looping clip starts over.
+pub const MARKER: usize = 24;
+
+/// One frame of `photos[i]` for each `i` of `frames`, fitted as [`write_from_jpeg`] does, at
+/// `fps` frames a second; the first frame carries the white [`MARKER`].
+pub fn write_clip(photos: &[&Path], frames: &[usize], fps: u32, out: &Path) {
+    let planes: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> =
+        photos.iter().map(|p| to_yuv420(&fit(&decode(p)))).collect();
+    let mut file = format!("YUV4MPEG2 W{WIDTH} H{HEIGHT} F{fps}:1 Ip A1:1 C420jpeg\n").into_bytes();
+    for (n, &i) in frames.iter().enumerate() {
+        let (mut y, u, v) = planes[i].clone();
+        let level = if n == 0 { 235 } else { 16 };
+        for row in y.chunks_mut(WIDTH).take(MARKER) {
+            row[..MARKER].fill(level);
+        }
         file.extend_from_slice(b"FRAME\n");
         file.extend_from_slice(&y);
         file.extend_from_slice(&u);

@@ -775,7 +775,8 @@
       const revoked = Boolean(k.revoked_at);
       return h('tr', { 'data-key-id': k.id, class: revoked ? 'revoked' : null },
         h('td', { class: 'name', text: k.name }),
-        h('td', {}, h('span', { class: 'pill', text: k.scope })),
+        h('td', {}, h('span', { class: 'pill', text: k.scope }),
+          k.require_liveness ? h('span', { class: 'pill key-liveness', title: 'A single photo is recognised but checks nobody in', text: 'liveness required' }) : null),
         h('td', { class: 'time', title: k.created_at || '', text: dateTime(k.created_at) }),
         h('td', { class: 'time', title: k.last_used_at || '', text: dateTime(k.last_used_at) || 'never' }),
         h('td', { class: 'key-status', text: revoked ? `Revoked ${dateTime(k.revoked_at)}` : 'Active' }),
@@ -800,7 +801,7 @@
     });
 
     /** POST /keys; on success shows the secret once in `result` (made by `show`) and reloads. */
-    async function create(form, name, scope, result, show) {
+    async function create(form, name, scope, requireLiveness, result, show) {
       const submit = form.querySelector('button[type=submit]');
       if (!name) {
         notice(result, 'error', 'Enter a name, so the key can be told apart from the others.');
@@ -808,20 +809,21 @@
         return;
       }
       submit.disabled = true;
-      const res = await api('POST', '/keys', { name, scope });
+      const res = await api('POST', '/keys', { name, scope, require_liveness: requireLiveness });
       submit.disabled = false;
       if (!res.ok) {
         notice(result, 'error', `Could not create the key: ${res.message}`);
         return;
       }
       form.querySelector('input').value = '';
+      form.querySelector('input[type=checkbox]').checked = false;
       result.replaceChildren(show(res.data));
       load();
     }
 
     $('#pair-form').addEventListener('submit', (e) => {
       e.preventDefault();
-      create(e.target, $('#pair-name').value.trim(), 'verify', $('#pair-result'), (k) => {
+      create(e.target, $('#pair-name').value.trim(), 'verify', $('#pair-liveness').checked, $('#pair-result'), (k) => {
         const link = `${window.location.origin}/#pair=${k.key}`;
         return RC.secret(`Pairing link for ${k.name}`, link,
           `Open this link once in the browser of the kiosk “${k.name}”: it keeps the key and forgets the link. `
@@ -830,7 +832,7 @@
     });
     $('#key-form').addEventListener('submit', (e) => {
       e.preventDefault();
-      create(e.target, $('#key-name').value.trim(), $('#key-scope').value, $('#key-result'), (k) => RC.secret(
+      create(e.target, $('#key-name').value.trim(), $('#key-scope').value, $('#key-liveness').checked, $('#key-result'), (k) => RC.secret(
         `Key ${k.name}`, k.key,
         `Copy this ${k.scope} key now: it is shown only once and cannot be recovered. Keep it like a password; `
         + 'clients send it as “Authorization: Bearer KEY”.'));
