@@ -499,11 +499,15 @@ async fn fill_names(admin: &Client, first: &str, last: &str) {
 
 /// Wait for the register form's face check to find one face and enable "Save".
 async fn expect_one_face(admin: &Client) {
+    // Waits for the check's end (not a notice left by the photo before: the new photo's decode
+    // may not have started when the first look comes) and for "Save" to follow it.
     let found = wait_js(
         admin,
         "the face check",
         "const n = document.querySelector('#detect-result .notice'); \
-         return n && n.textContent && !n.classList.contains('notice-warn') ? [n.className, n.textContent] : null;",
+         const save = document.querySelector('#register-save'); \
+         return n && n.textContent && !n.classList.contains('notice-warn') \
+           && (!save.disabled || n.classList.contains('notice-error')) ? [n.className, n.textContent] : null;",
     )
     .await;
     assert!(
