@@ -171,10 +171,14 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
         gallery_synced_at: sync.synced_at,
         gallery_sync_lag_ms: u64::try_from(sync.lag().as_millis()).unwrap_or(u64::MAX),
     };
-    let status = if healthy {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(body))
+    if healthy {
+        return (StatusCode::OK, Json(body)).into_response();
+    }
+    // A load balancer (or a client) asks again after a second, as with every other 503.
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "1")],
+        Json(body),
+    )
+        .into_response()
 }

@@ -22,7 +22,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use faces::{FaceDeletion, FaceRecord, FaceSource, PRIMARY_FACE};
-pub use photos::{PhotoDir, StagedPhoto, Storage};
+pub use photos::{
+    BucketLocation, PhotoBucket, PhotoDir, PhotoLocation, PhotoStore, PhotoStoreError, StagedPhoto,
+    Storage,
+};
 pub use time::DbTime;
 
 #[derive(Debug, thiserror::Error)]
@@ -595,7 +598,7 @@ impl Store {
         Ok(())
     }
 
-    /// Every stored photo path (for the start-up sweep of `img_refs/`).
+    /// Every stored photo path (for the start-up sweep of the photo store).
     pub async fn all_image_paths(&self) -> Result<HashSet<String>, StoreError> {
         const SQL: &str = "SELECT image_path FROM users UNION ALL SELECT image_path FROM faces";
         let paths: Vec<String> =
