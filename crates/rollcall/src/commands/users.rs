@@ -66,7 +66,7 @@ fn list(leading: &Leading, a: ListArgs) -> anyhow::Result<()> {
 }
 
 fn delete(leading: &Leading, a: DeleteArgs) -> anyhow::Result<()> {
-    let settings = super::settings(leading, &[&a.common, &a.database, &a.photos])?;
+    let settings = super::settings(leading, &[&a.common, &a.database, &a.photo_store])?;
     runtime()?.block_on(async {
         let photos = open_photos(&settings).await?;
         let store = open_store(&settings).await?;

@@ -95,15 +95,16 @@ async fn object(bucket: &str, key: &str) -> Vec<u8> {
         .to_vec()
 }
 
-/// A trigger that makes every insert into `table` fail, as a database refusing the write would.
-async fn refuse_inserts(app: &TestApp, table: &str) {
+/// A trigger (`name`) that makes every insert into `table` fail, as a database refusing the
+/// write would.
+async fn refuse_inserts(app: &TestApp, name: &str, table: &str) {
     let sql = match app.store {
         Store::Sqlite(_) => format!(
-            "CREATE TRIGGER refuse BEFORE INSERT ON {table} \
+            "CREATE TRIGGER {name} BEFORE INSERT ON {table} \
              BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
         ),
         Store::Mysql(_) => format!(
-            "CREATE TRIGGER refuse BEFORE INSERT ON {table} FOR EACH ROW \
+            "CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW \
              SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused by the test'"
         ),
     };
@@ -116,16 +117,18 @@ async fn refuse_inserts(app: &TestApp, table: &str) {
 async fn a_registration_whose_rows_fail_leaves_no_photo(app: TestApp) {
     let photos = tony_blair();
     for table in ["users", "gallery_changes"] {
-        refuse_inserts(&app, table).await;
+        let trigger = format!("refuse_register_{table}");
+        refuse_inserts(&app, &trigger, table).await;
         let before = app.snapshot().await;
         let r = app.register("Tony", "Blair", &photos[0]).await;
         assert_eq!(r.status(), 500, "insert into {table} refused");
         assert_eq!(app.snapshot().await, before, "{table}: no row, no photo");
-        app.execute("DROP TRIGGER refuse").await;
+        app.execute(&format!("DROP TRIGGER {trigger}")).await;
     }
     let id = app.register_ok("Tony", "Blair", &photos[0]).await;
     for table in ["faces", "gallery_changes"] {
-        refuse_inserts(&app, table).await;
+        let trigger = format!("refuse_add_face_{table}");
+        refuse_inserts(&app, &trigger, table).await;
         let before = app.snapshot().await;
         let form = Form::new()
             .part("image", image_part(fixture(&photos[1]), "a.jpg"))
@@ -133,7 +136,7 @@ async fn a_registration_whose_rows_fail_leaves_no_photo(app: TestApp) {
         let r = app.post_form(&format!("/users/{id}/faces"), form).await;
         assert_eq!(r.status(), 500, "insert into {table} refused");
         assert_eq!(app.snapshot().await, before, "{table}: no face, no photo");
-        app.execute("DROP TRIGGER refuse").await;
+        app.execute(&format!("DROP TRIGGER {trigger}")).await;
     }
     assert_eq!(app.stored_photos().await.len(), 1);
 }

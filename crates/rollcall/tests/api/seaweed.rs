@@ -82,6 +82,11 @@ fn start_seaweed() -> S3Server {
         "-s3.port.lance=0".into(),
         "-webdav=false".into(),
         "-admin.ui=false".into(),
+        // A missing bucket is an error, as on any S3 store, not created by the first upload.
+        "-s3.autoCreateBucket=false".into(),
+        // Every bucket takes volumes of its own: small ones, and many, for a bucket per test.
+        "-master.volumeSizeLimitMB=4".into(),
+        "-volume.max=2000".into(),
     ];
     // Every other listener on a free port too (their defaults would collide with another
     // test binary's SeaweedFS).
@@ -350,6 +355,8 @@ impl Proxy {
                     continue; // Dropped: the store is down.
                 }
                 let mut cuts = cuts.clone();
+                // Only a cut after this connection opened closes it.
+                cuts.borrow_and_update();
                 tokio::spawn(async move {
                     let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
                         return;

@@ -153,11 +153,6 @@ async fn cli(app: &TestApp, args: &[&str]) {
             cmd.env_remove(key.as_ref());
         }
     }
-    if let Some(bucket) = crate::seaweed::bucket_of(&app.photo_store) {
-        cmd.envs(crate::seaweed::server().aws())
-            .arg("--photo-store")
-            .arg(bucket.url());
-    }
     cmd.arg("--data-dir")
         .arg(app.data_dir.path())
         .arg("--models")
@@ -169,6 +164,11 @@ async fn cli(app: &TestApp, args: &[&str]) {
             &app.database_url,
         ])
         .args(args);
+    if let Some(bucket) = crate::seaweed::bucket_of(&app.photo_store) {
+        cmd.envs(crate::seaweed::server().aws())
+            .arg("--photo-store")
+            .arg(bucket.url());
+    }
     let shown = format!("{args:?}");
     let output = tokio::task::spawn_blocking(move || cmd.output().expect("running rollcall"))
         .await

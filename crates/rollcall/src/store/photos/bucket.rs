@@ -186,7 +186,7 @@ impl PhotoBucket {
             .build()
             .map_err(|e| fail(format!("the S3 settings are not usable: {e}")))?;
         let dir = match &location.prefix {
-            Some(p) => Key::from(p.as_str()).child(DIR_NAME),
+            Some(p) => Key::from(p.as_str()).join(DIR_NAME),
             None => Key::from(DIR_NAME),
         };
         let bucket = PhotoBucket {
@@ -229,7 +229,7 @@ impl PhotoBucket {
     }
 
     fn key(&self, name: &str) -> Key {
-        self.inner.dir.child(name)
+        self.inner.dir.clone().join(name)
     }
 
     /// A store error as the I/O error the services handle (a missing object is `NotFound`;

@@ -4,7 +4,6 @@
 //! final name inside the transaction of its row, before the commit.
 
 use super::{file_name, Storage, DIR_NAME, TEMP_PREFIX};
-use crate::domain::ImageFormat;
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -143,6 +142,7 @@ pub(super) fn remove_file(path: &Path) {
 mod tests {
     use super::super::PhotoStore;
     use super::*;
+    use crate::domain::ImageFormat;
 
     #[tokio::test]
     async fn staged_photos_vanish_unless_placed_and_kept() {
