@@ -299,14 +299,12 @@ impl Settings {
             .unwrap_or_else(|| sqlite_url(&data_dir.join("rollcall.db")));
         let photo_store = match &o.photo_store {
             None => PhotoLocation::DataDir,
-            Some(text) => {
-                PhotoLocation::parse(text, aws_environment()).map_err(|reason| {
-                    ConfigError::Invalid {
-                        setting: "photo_store",
-                        reason,
-                    }
-                })?
-            }
+            Some(text) => PhotoLocation::parse(text, aws_environment()).map_err(|reason| {
+                ConfigError::Invalid {
+                    setting: "photo_store",
+                    reason,
+                }
+            })?,
         };
         // A models directory the user names is used as it is; only the default one (inside
         // the data directory) is filled by downloads on first start.

@@ -1,6 +1,6 @@
 //! `rollcall enroll`: register a folder-per-person tree (ROOT/<First_Last>/*.jpg) in one go.
 
-use super::args::{CommonArgs, DatabaseArgs, PhotoStoreArgs, EmbedderArgs};
+use super::args::{CommonArgs, DatabaseArgs, EmbedderArgs, PhotoStoreArgs};
 use super::{bar_style, read_photo, Leading};
 use crate::app::{open_rollcall, runtime};
 use crate::audit::Actor;
@@ -35,7 +35,10 @@ pub struct EnrollArgs {
 }
 
 pub fn run(leading: &Leading, a: EnrollArgs) -> anyhow::Result<()> {
-    let settings = super::settings(leading, &[&a.common, &a.database, &a.photo_store, &a.embedder])?;
+    let settings = super::settings(
+        leading,
+        &[&a.common, &a.database, &a.photo_store, &a.embedder],
+    )?;
     if a.max_photos == 0 {
         bail!("--max-photos must be at least 1");
     }

@@ -1,6 +1,6 @@
 //! `rollcall register`: register a person from one or more photos, as `POST /register` does.
 
-use super::args::{CommonArgs, DatabaseArgs, PhotoStoreArgs, EmbedderArgs};
+use super::args::{CommonArgs, DatabaseArgs, EmbedderArgs, PhotoStoreArgs};
 use super::{read_photo, Leading};
 use crate::app::{open_rollcall, runtime};
 use crate::audit::Actor;
@@ -39,7 +39,10 @@ pub struct RegisterArgs {
 }
 
 pub fn run(leading: &Leading, a: RegisterArgs) -> anyhow::Result<()> {
-    let settings = super::settings(leading, &[&a.common, &a.database, &a.photo_store, &a.embedder])?;
+    let settings = super::settings(
+        leading,
+        &[&a.common, &a.database, &a.photo_store, &a.embedder],
+    )?;
     let name = PersonName::parse(&a.first_name, &a.last_name)?;
     let photos = a
         .photos

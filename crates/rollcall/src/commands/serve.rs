@@ -1,7 +1,8 @@
 //! `rollcall serve`: build the [`Application`] and serve until stopped.
 
 use super::args::{
-    CommonArgs, DatabaseArgs, PhotoStoreArgs, EmbedderArgs, FrontDoorArgs, ServerArgs, ThresholdArgs,
+    CommonArgs, DatabaseArgs, EmbedderArgs, FrontDoorArgs, PhotoStoreArgs, ServerArgs,
+    ThresholdArgs,
 };
 use super::Leading;
 use crate::app::{runtime, Application};

@@ -273,10 +273,7 @@ impl Rollcall {
                     .read(&photo.image_path)
                     .await?
                     .ok_or_else(|| {
-                        std::io::Error::new(
-                            std::io::ErrorKind::NotFound,
-                            "not in the photo store",
-                        )
+                        std::io::Error::new(std::io::ErrorKind::NotFound, "not in the photo store")
                     })?
                     .into();
                 // The photo was accepted when registered: only its face is needed again.

@@ -94,11 +94,7 @@ impl PhotoStore {
     }
 
     /// Write a photo where nothing names it yet (see the module's protocol).
-    pub async fn stage(
-        &self,
-        bytes: &[u8],
-        format: ImageFormat,
-    ) -> std::io::Result<StagedPhoto> {
+    pub async fn stage(&self, bytes: &[u8], format: ImageFormat) -> std::io::Result<StagedPhoto> {
         let name = format!("{}.{}", uuid::Uuid::new_v4(), format.extension());
         let image_path = format!("{DIR_NAME}/{name}");
         let state = match self {

@@ -41,13 +41,22 @@ async fn register_verify_serve_and_delete_through_the_bucket(app: TestApp) {
         "{keys:?}"
     );
     assert!(!app.img_refs().exists(), "nothing in the data directory");
-    let stored: Vec<String> = app.store.all_image_paths().await.unwrap().into_iter().collect();
+    let stored: Vec<String> = app
+        .store
+        .all_image_paths()
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
     assert_eq!(stored, keys, "the row names the object's key");
 
     let r = app.verify(&photos[1]).await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
-    assert_eq!((v["id"].as_i64(), &v["checked_in"]), (Some(id), &true.into()));
+    assert_eq!(
+        (v["id"].as_i64(), &v["checked_in"]),
+        (Some(id), &true.into())
+    );
 
     let r = app.get(&format!("/users/{id}/photo")).await;
     assert_eq!(r.status(), 200);
@@ -75,7 +84,11 @@ async fn register_verify_serve_and_delete_through_the_bucket(app: TestApp) {
 
     let r = app.delete(&format!("/users/{id}/faces/{face}")).await;
     assert_eq!(r.status(), 200);
-    assert_eq!(seaweed::keys(&bucket).await, keys, "the face's photo is gone");
+    assert_eq!(
+        seaweed::keys(&bucket).await,
+        keys,
+        "the face's photo is gone"
+    );
 
     assert_eq!(app.delete(&format!("/users/{id}")).await.status(), 204);
     assert_eq!(seaweed::keys(&bucket).await, Vec::<String>::new());
@@ -233,7 +246,10 @@ async fn health(app: &TestApp) -> (u16, Option<String>, Value) {
 
 async fn expect_unavailable(r: reqwest::Response, what: &str) {
     assert_eq!(r.status(), 503, "{what}");
-    assert!(r.headers().get("retry-after").is_some(), "{what}: Retry-After");
+    assert!(
+        r.headers().get("retry-after").is_some(),
+        "{what}: Retry-After"
+    );
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "storage_unavailable", "{what}: {body}");
 }
@@ -270,11 +286,7 @@ async fn a_store_that_goes_down_is_said_plainly(backend: Backend) {
         "add faces",
     )
     .await;
-    expect_unavailable(
-        app.get(&format!("/users/{id}/photo")).await,
-        "the photo",
-    )
-    .await;
+    expect_unavailable(app.get(&format!("/users/{id}/photo")).await, "the photo").await;
     assert_eq!(app.snapshot().await, before, "no row, no object");
     let (status, retry, h) = health(&app).await;
     assert_eq!(
@@ -283,11 +295,19 @@ async fn a_store_that_goes_down_is_said_plainly(backend: Backend) {
         "{h}"
     );
     assert!(retry.is_some(), "Retry-After on the 503");
-    assert_eq!(app.verify(&photos[1]).await.status(), 200, "check-ins go on");
+    assert_eq!(
+        app.verify(&photos[1]).await.status(),
+        200,
+        "check-ins go on"
+    );
 
     proxy.restore();
     let (status, retry, h) = health(&app).await;
-    assert_eq!((status, retry, &h["storage"]), (200, None, &"ok".into()), "{h}");
+    assert_eq!(
+        (status, retry, &h["storage"]),
+        (200, None, &"ok".into()),
+        "{h}"
+    );
     app.register_ok("Hugo", "Chavez", hugo).await;
     assert_eq!(seaweed::keys(&bucket).await.len(), 2);
 }
@@ -328,7 +348,9 @@ async fn an_unusable_photo_store_stops_the_start_with_a_clear_error() {
     let missing = format!("rollcall-missing-{}", uuid::Uuid::new_v4().simple());
     let e = start_error(seaweed::location(&missing, &server.endpoint)).await;
     assert!(
-        e.contains(&format!("--photo-store s3://{missing}: the bucket `{missing}` does not exist")),
+        e.contains(&format!(
+            "--photo-store s3://{missing}: the bucket `{missing}` does not exist"
+        )),
         "{e}"
     );
 
@@ -347,7 +369,8 @@ async fn an_unusable_photo_store_stops_the_start_with_a_clear_error() {
     }))
     .await;
     assert!(
-        e.contains(&format!("--photo-store s3://{bucket}: ")) && e.contains("refused the credentials"),
+        e.contains(&format!("--photo-store s3://{bucket}: "))
+            && e.contains("refused the credentials"),
         "{e}"
     );
 
@@ -356,16 +379,25 @@ async fn an_unusable_photo_store_stops_the_start_with_a_clear_error() {
     drop(nobody);
     let e = start_error(seaweed::location(&bucket, &closed)).await;
     assert!(
-        e.contains(&format!("--photo-store s3://{bucket}: cannot write to the bucket at {closed}")),
+        e.contains(&format!(
+            "--photo-store s3://{bucket}: cannot write to the bucket at {closed}"
+        )),
         "{e}"
     );
 
-    let e = start_error(with(&|aws| aws.retain(|(k, _)| !k.starts_with("AWS_ACCESS")))).await;
+    let e = start_error(with(&|aws| {
+        aws.retain(|(k, _)| !k.starts_with("AWS_ACCESS"))
+    }))
+    .await;
     assert!(
         e.contains("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
         "{e}"
     );
-    assert_eq!(seaweed::keys(&bucket).await, Vec::<String>::new(), "no probe left");
+    assert_eq!(
+        seaweed::keys(&bucket).await,
+        Vec::<String>::new(),
+        "no probe left"
+    );
 }
 
 /// The command line takes the store from `ROLLCALL_PHOTO_STORE` and the `AWS_*` variables,

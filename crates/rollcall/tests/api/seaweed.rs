@@ -213,7 +213,10 @@ impl S3Server {
             "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
             hex(&Sha256::digest(canonical.as_bytes()))
         );
-        let mut key = hmac(format!("AWS4{}", self.secret_key).as_bytes(), date.as_bytes());
+        let mut key = hmac(
+            format!("AWS4{}", self.secret_key).as_bytes(),
+            date.as_bytes(),
+        );
         for part in [REGION, "s3", "aws4_request"] {
             key = hmac(&key, part.as_bytes());
         }

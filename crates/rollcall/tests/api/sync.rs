@@ -71,7 +71,14 @@ pub(crate) async fn a_person_registered_on_one_server_is_recognised_on_the_other
     assert_eq!(r.status(), 200);
     let on_b = r.bytes().await.unwrap();
     assert!(!on_b.is_empty());
-    assert_eq!(a.get(&format!("/users/{id}/photo")).await.bytes().await.unwrap(), on_b);
+    assert_eq!(
+        a.get(&format!("/users/{id}/photo"))
+            .await
+            .bytes()
+            .await
+            .unwrap(),
+        on_b
+    );
     let h = health(&b).await;
     assert!(h["gallery_sync_lag_ms"].as_u64().unwrap() < 1000, "{h}");
     assert!(h["gallery_synced_at"].as_str().is_some(), "{h}");
@@ -90,7 +97,11 @@ pub(crate) async fn a_person_deleted_on_one_server_is_no_longer_greeted_by_the_o
     assert_eq!(b.delete(&format!("/users/{id}")).await.status(), 204);
     // On B at once: its own change.
     assert_eq!(gallery_people(&b).await, 0);
-    assert_eq!(b.stored_photos().await, Vec::<String>::new(), "the photo is gone");
+    assert_eq!(
+        b.stored_photos().await,
+        Vec::<String>::new(),
+        "the photo is gone"
+    );
     assert_eq!(a.get(&format!("/users/{id}/photo")).await.status(), 404);
     eventually(WITHIN, "A forgets the person deleted on B", || async {
         gallery_people(&a).await == 0
@@ -211,7 +222,11 @@ pub(crate) async fn the_command_lines_changes_reach_a_running_server(app: TestAp
 
     assert_eq!(app.stored_photos().await.len(), 1);
     cli(&app, &["users", "delete", &id.to_string()]).await;
-    assert_eq!(app.stored_photos().await, Vec::<String>::new(), "the photo is gone");
+    assert_eq!(
+        app.stored_photos().await,
+        Vec::<String>::new(),
+        "the photo is gone"
+    );
     eventually(
         WITHIN,
         "the server forgets the person the CLI deleted",

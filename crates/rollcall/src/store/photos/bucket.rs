@@ -202,7 +202,9 @@ impl PhotoBucket {
             .unwrap_or("Amazon S3");
         bucket.write_probe().await.map_err(|e| {
             fail(match e {
-                Probe::TimedOut => format!("{endpoint} did not answer within {OPERATION_TIMEOUT:?}"),
+                Probe::TimedOut => {
+                    format!("{endpoint} did not answer within {OPERATION_TIMEOUT:?}")
+                }
                 Probe::Failed(object_store::Error::NotFound { .. }) => format!(
                     "the bucket `{}` does not exist at {endpoint}: create it first",
                     location.bucket

@@ -194,7 +194,12 @@ mod tests {
         make(".tmp-d.jpg", false); // another process's registration in flight
         make("e.jpg", false);
         let referenced = HashSet::from(["img_refs/c.jpg".to_owned()]);
-        assert_eq!(photos.sweep(&referenced, super::super::SWEEP_GRACE).unwrap(), 2);
+        assert_eq!(
+            photos
+                .sweep(&referenced, super::super::SWEEP_GRACE)
+                .unwrap(),
+            2
+        );
         let mut left: Vec<String> = std::fs::read_dir(photos.dir())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
