@@ -4,7 +4,7 @@
 //! tests and other programs can make settings without a command line.
 
 use crate::domain::{RetentionDays, Threshold};
-use crate::store::PhotoLocation;
+use crate::photo_location::PhotoLocation;
 use rollcall_vision::models::{EmbedderChoice, ModelConfig};
 use rollcall_vision::PipelineConfig;
 use std::path::{Path, PathBuf};

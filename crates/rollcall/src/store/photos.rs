@@ -19,7 +19,8 @@
 mod bucket;
 mod dir;
 
-pub use bucket::{BucketLocation, PhotoBucket};
+pub use crate::photo_location::{BucketLocation, PhotoLocation};
+pub use bucket::PhotoBucket;
 pub use dir::PhotoDir;
 
 use crate::domain::ImageFormat;
@@ -35,27 +36,6 @@ const TEMP_PREFIX: &str = ".tmp-";
 /// Photos younger than this are left alone by [`PhotoStore::sweep`]: they may belong to a
 /// registration still in flight in another process (the CLI or another server).
 pub const SWEEP_GRACE: Duration = Duration::from_secs(60);
-
-/// Where reference photos go: `--photo-store` (also `ROLLCALL_PHOTO_STORE`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum PhotoLocation {
-    /// `<data-dir>/img_refs/`.
-    #[default]
-    DataDir,
-    Bucket(BucketLocation),
-}
-
-impl PhotoLocation {
-    /// `s3://BUCKET[/prefix]`; the endpoint, region and credentials come from `aws` (the
-    /// `AWS_*` environment variables). `dir` (or nothing) is the data directory.
-    pub fn parse(text: &str, aws: Vec<(String, String)>) -> Result<PhotoLocation, String> {
-        let text = text.trim();
-        if text.is_empty() || text == "dir" {
-            return Ok(PhotoLocation::DataDir);
-        }
-        BucketLocation::parse(text, aws).map(PhotoLocation::Bucket)
-    }
-}
 
 /// The reference photos' store.
 #[derive(Debug, Clone)]
@@ -330,31 +310,6 @@ mod tests {
             "other/a.jpg",
         ] {
             assert_eq!(file_name(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn a_photo_location_is_the_data_dir_or_a_bucket() {
-        assert_eq!(
-            PhotoLocation::parse("", vec![]).unwrap(),
-            PhotoLocation::DataDir
-        );
-        let PhotoLocation::Bucket(b) = PhotoLocation::parse("s3://photos/site-a/", vec![]).unwrap()
-        else {
-            panic!("a bucket")
-        };
-        assert_eq!((b.bucket(), b.prefix()), ("photos", Some("site-a")));
-        for bad in [
-            "photos",
-            "s3://",
-            "s3://UPPER",
-            "s3://a",
-            "s3://photos/../x",
-            "s3://photos//x",
-            "gs://photos",
-            "s3://pho tos",
-        ] {
-            assert!(PhotoLocation::parse(bad, vec![]).is_err(), "{bad}");
         }
     }
 }

@@ -13,6 +13,7 @@
 //! instead of holding it forever.
 
 use super::{file_name, stale, PhotoStoreError, Storage, DIR_NAME, TEMP_PREFIX};
+use crate::photo_location::BucketLocation;
 use futures_util::StreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as Key;
@@ -32,95 +33,6 @@ const RETRY_WITHIN: Duration = Duration::from_secs(15);
 const MAX_RETRIES: usize = 2;
 /// One operation (a put, a get, a listing page by page), whatever happens inside it.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// `s3://BUCKET[/prefix]` and the `AWS_*` settings to reach it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct BucketLocation {
-    bucket: String,
-    prefix: Option<String>,
-    /// `AWS_*` variables (name, value), as the environment gave them.
-    aws: Vec<(String, String)>,
-}
-
-/// Never prints the values of the `AWS_*` settings: they hold the secret key.
-impl std::fmt::Debug for BucketLocation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<&str> = self.aws.iter().map(|(k, _)| k.as_str()).collect();
-        f.debug_struct("BucketLocation")
-            .field("url", &self.url())
-            .field("aws", &names)
-            .finish()
-    }
-}
-
-impl BucketLocation {
-    pub(super) fn parse(text: &str, aws: Vec<(String, String)>) -> Result<BucketLocation, String> {
-        let usage = || format!("`{text}`: use s3://BUCKET or s3://BUCKET/PREFIX");
-        let rest = text.strip_prefix("s3://").ok_or_else(usage)?;
-        let (bucket, prefix) = match rest.split_once('/') {
-            Some((b, p)) => (b, p.trim_end_matches('/')),
-            None => (rest, ""),
-        };
-        // S3's rules for bucket names: 3–63 of a-z 0-9 . -, starting and ending alphanumeric.
-        let bucket_ok = (3..=63).contains(&bucket.len())
-            && bucket
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
-            && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
-        if !bucket_ok {
-            return Err(format!(
-                "{}: `{bucket}` is not a bucket name (3 to 63 lower-case letters, digits, dots \
-                 and hyphens)",
-                usage()
-            ));
-        }
-        let prefix_ok = prefix.split('/').all(|s| {
-            !s.is_empty()
-                && s != "."
-                && s != ".."
-                && s.chars().all(|c| !c.is_control() && !c.is_whitespace())
-        });
-        if !prefix.is_empty() && !prefix_ok {
-            return Err(format!("{}: `{prefix}` is not a key prefix", usage()));
-        }
-        Ok(BucketLocation {
-            bucket: bucket.to_owned(),
-            prefix: (!prefix.is_empty()).then(|| prefix.to_owned()),
-            aws,
-        })
-    }
-
-    /// A bucket reached with these `AWS_*` settings instead of the environment's.
-    pub fn with_aws(mut self, aws: Vec<(String, String)>) -> Self {
-        self.aws = aws;
-        self
-    }
-
-    pub fn bucket(&self) -> &str {
-        &self.bucket
-    }
-
-    pub fn prefix(&self) -> Option<&str> {
-        self.prefix.as_deref()
-    }
-
-    /// `s3://BUCKET[/prefix]`.
-    pub fn url(&self) -> String {
-        match &self.prefix {
-            Some(p) => format!("s3://{}/{p}", self.bucket),
-            None => format!("s3://{}", self.bucket),
-        }
-    }
-
-    fn aws(&self, name: &str) -> Option<&str> {
-        self.aws
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
-    }
-}
 
 /// The bucket, connected.
 #[derive(Clone)]
@@ -152,8 +64,8 @@ impl PhotoBucket {
             location: url.clone(),
             reason,
         };
-        if location.aws("AWS_ACCESS_KEY_ID").is_none()
-            || location.aws("AWS_SECRET_ACCESS_KEY").is_none()
+        if location.aws_var("AWS_ACCESS_KEY_ID").is_none()
+            || location.aws_var("AWS_SECRET_ACCESS_KEY").is_none()
         {
             return Err(fail(
                 "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL for a \
@@ -162,14 +74,14 @@ impl PhotoBucket {
             ));
         }
         let mut builder = AmazonS3Builder::new();
-        for (name, value) in &location.aws {
+        for (name, value) in location.aws_settings() {
             if let Ok(key) = name.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
                 builder = builder.with_config(key, value);
             }
         }
         let seconds = |d: Duration| format!("{}s", d.as_secs());
         let store = builder
-            .with_bucket_name(&location.bucket)
+            .with_bucket_name(location.bucket())
             .with_config(
                 AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
                 seconds(REQUEST_TIMEOUT),
@@ -185,8 +97,8 @@ impl PhotoBucket {
             })
             .build()
             .map_err(|e| fail(format!("the S3 settings are not usable: {e}")))?;
-        let dir = match &location.prefix {
-            Some(p) => Key::from(p.as_str()).join(DIR_NAME),
+        let dir = match location.prefix() {
+            Some(p) => Key::from(p).join(DIR_NAME),
             None => Key::from(DIR_NAME),
         };
         let bucket = PhotoBucket {
@@ -197,8 +109,8 @@ impl PhotoBucket {
             }),
         };
         let endpoint = location
-            .aws("AWS_ENDPOINT_URL")
-            .or(location.aws("AWS_ENDPOINT"))
+            .aws_var("AWS_ENDPOINT_URL")
+            .or(location.aws_var("AWS_ENDPOINT"))
             .unwrap_or("Amazon S3");
         bucket.write_probe().await.map_err(|e| {
             fail(match e {
@@ -207,7 +119,7 @@ impl PhotoBucket {
                 }
                 Probe::Failed(object_store::Error::NotFound { .. }) => format!(
                     "the bucket `{}` does not exist at {endpoint}: create it first",
-                    location.bucket
+                    location.bucket()
                 ),
                 Probe::Failed(
                     e @ (object_store::Error::PermissionDenied { .. }
