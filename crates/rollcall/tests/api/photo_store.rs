@@ -16,6 +16,9 @@ use serde_json::Value;
 use std::collections::HashSet;
 use std::time::Duration;
 
+/// `AWS_*` settings, (name, value).
+type Aws = Vec<(String, String)>;
+
 fn s3() -> TestConfig {
     TestConfig {
         s3: true,
@@ -355,7 +358,7 @@ async fn an_unusable_photo_store_stops_the_start_with_a_clear_error() {
     );
 
     let bucket = server.fresh_bucket().await;
-    let with = |change: &dyn Fn(&mut Vec<(String, String)>)| {
+    let with = |change: &dyn Fn(&mut Aws)| {
         let mut aws = server.aws();
         change(&mut aws);
         let PhotoLocation::Bucket(b) = seaweed::location(&bucket, &server.endpoint) else {
