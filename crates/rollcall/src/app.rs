@@ -7,7 +7,7 @@ use crate::domain::RetentionDays;
 use crate::http::{app, AppState};
 use crate::server;
 use crate::service::{Options, Rollcall};
-use crate::store::{PhotoDir, Store};
+use crate::store::{PhotoStore, Store};
 use anyhow::Context;
 use rollcall_vision::FacePipeline;
 use std::future::Future;
@@ -220,6 +220,7 @@ async fn open_rollcall_with(
     settings: &Settings,
     pipeline: Arc<FacePipeline>,
 ) -> anyhow::Result<Rollcall> {
+    let photos = open_photos(settings).await?;
     let store = open_store(settings).await?;
     let options = Options {
         threshold: settings.threshold,
@@ -228,8 +229,15 @@ async fn open_rollcall_with(
         workers: settings.workers,
         queue: settings.queue,
     };
-    let photos = PhotoDir::new(&settings.data_dir);
     Ok(Rollcall::open(store, photos, pipeline, &options).await?)
+}
+
+/// Open the photo store `--photo-store` names (the data directory by default): a bucket that
+/// is missing, refuses the credentials or does not answer stops the command here.
+pub async fn open_photos(settings: &Settings) -> anyhow::Result<PhotoStore> {
+    let photos = PhotoStore::open(&settings.photo_store, &settings.data_dir).await?;
+    tracing::info!("reference photos in {}", photos.describe());
+    Ok(photos)
 }
 
 /// Open the database only (commands that need no face model), applying pending migrations.

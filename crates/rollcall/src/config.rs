@@ -4,6 +4,7 @@
 //! tests and other programs can make settings without a command line.
 
 use crate::domain::{RetentionDays, Threshold};
+use crate::photo_location::PhotoLocation;
 use rollcall_vision::models::{EmbedderChoice, ModelConfig};
 use rollcall_vision::PipelineConfig;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,9 @@ pub struct Settings {
     pub bind: String,
     pub data_dir: PathBuf,
     pub database_url: String,
+    /// Where reference photos go: the data directory, or an S3-compatible bucket (with the
+    /// `AWS_*` environment variables read when the settings were resolved).
+    pub photo_store: PhotoLocation,
     pub models: ModelConfig,
     /// `None`: derived for the gallery from `false_accept_rate`.
     pub threshold: Option<Threshold>,
@@ -161,6 +165,15 @@ impl PublicUrl {
     }
 }
 
+/// The `AWS_*` environment variables (endpoint, region, credentials, `AWS_ALLOW_HTTP`), for a
+/// photo store in a bucket.
+fn aws_environment() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, _)| k.starts_with("AWS_"))
+        .collect()
+}
+
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./data";
 pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(300);
@@ -187,6 +200,7 @@ pub struct Overrides {
     pub bind: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
+    pub photo_store: Option<String>,
     pub models: Option<PathBuf>,
     pub embedder: Option<EmbedderChoice>,
     pub facenet_weights: Option<PathBuf>,
@@ -235,6 +249,7 @@ impl Overrides {
             bind: self.bind.or(fallback.bind),
             data_dir: self.data_dir.or(fallback.data_dir),
             database_url: self.database_url.or(fallback.database_url),
+            photo_store: self.photo_store.or(fallback.photo_store),
             models: self.models.or(fallback.models),
             embedder: self.embedder.or(fallback.embedder),
             facenet_weights: self.facenet_weights.or(fallback.facenet_weights),
@@ -282,6 +297,15 @@ impl Settings {
         let database_url = o
             .database_url
             .unwrap_or_else(|| sqlite_url(&data_dir.join("rollcall.db")));
+        let photo_store = match &o.photo_store {
+            None => PhotoLocation::DataDir,
+            Some(text) => PhotoLocation::parse(text, aws_environment()).map_err(|reason| {
+                ConfigError::Invalid {
+                    setting: "photo_store",
+                    reason,
+                }
+            })?,
+        };
         // A models directory the user names is used as it is; only the default one (inside
         // the data directory) is filled by downloads on first start.
         let fetch_missing = o.models.is_none();
@@ -402,6 +426,7 @@ impl Settings {
             bind: o.bind.unwrap_or_else(|| DEFAULT_BIND.to_owned()),
             data_dir,
             database_url,
+            photo_store,
             models: ModelConfig {
                 models_dir,
                 embedder: o.embedder.unwrap_or(EmbedderChoice::Auto),

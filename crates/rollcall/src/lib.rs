@@ -23,6 +23,7 @@ pub mod http;
 pub mod liveness;
 pub mod matching;
 pub mod operating_point;
+pub mod photo_location;
 pub mod quality;
 pub mod server;
 pub mod service;

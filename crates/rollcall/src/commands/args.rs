@@ -27,6 +27,16 @@ pub struct DatabaseArgs {
     pub database_url: Option<String>,
 }
 
+/// Commands that read, write or delete reference photos.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PhotoStoreArgs {
+    /// Where reference photos go: s3://BUCKET[/PREFIX] for any S3-compatible store (endpoint,
+    /// region and credentials from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY; AWS_ALLOW_HTTP=true for plain http) [default: DATA_DIR/img_refs].
+    #[arg(long, env = "ROLLCALL_PHOTO_STORE", value_name = "URL")]
+    pub photo_store: Option<String>,
+}
+
 /// Commands that read model files.
 #[derive(Args, Debug, Clone, Default)]
 pub struct ModelsDirArgs {
@@ -228,6 +238,12 @@ impl Given for CommonArgs {
 impl Given for DatabaseArgs {
     fn add_to(&self, o: &mut Overrides) {
         o.database_url = self.database_url.clone();
+    }
+}
+
+impl Given for PhotoStoreArgs {
+    fn add_to(&self, o: &mut Overrides) {
+        o.photo_store = self.photo_store.clone();
     }
 }
 

@@ -1,6 +1,6 @@
 //! `rollcall enroll`: register a folder-per-person tree (ROOT/<First_Last>/*.jpg) in one go.
 
-use super::args::{CommonArgs, DatabaseArgs, EmbedderArgs};
+use super::args::{CommonArgs, DatabaseArgs, EmbedderArgs, PhotoStoreArgs};
 use super::{bar_style, read_photo, Leading};
 use crate::app::{open_rollcall, runtime};
 use crate::audit::Actor;
@@ -29,11 +29,16 @@ pub struct EnrollArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
     #[command(flatten)]
+    pub photo_store: PhotoStoreArgs,
+    #[command(flatten)]
     pub embedder: EmbedderArgs,
 }
 
 pub fn run(leading: &Leading, a: EnrollArgs) -> anyhow::Result<()> {
-    let settings = super::settings(leading, &[&a.common, &a.database, &a.embedder])?;
+    let settings = super::settings(
+        leading,
+        &[&a.common, &a.database, &a.photo_store, &a.embedder],
+    )?;
     if a.max_photos == 0 {
         bail!("--max-photos must be at least 1");
     }

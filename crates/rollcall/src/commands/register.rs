@@ -1,6 +1,6 @@
 //! `rollcall register`: register a person from one or more photos, as `POST /register` does.
 
-use super::args::{CommonArgs, DatabaseArgs, EmbedderArgs};
+use super::args::{CommonArgs, DatabaseArgs, EmbedderArgs, PhotoStoreArgs};
 use super::{read_photo, Leading};
 use crate::app::{open_rollcall, runtime};
 use crate::audit::Actor;
@@ -33,11 +33,16 @@ pub struct RegisterArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
     #[command(flatten)]
+    pub photo_store: PhotoStoreArgs,
+    #[command(flatten)]
     pub embedder: EmbedderArgs,
 }
 
 pub fn run(leading: &Leading, a: RegisterArgs) -> anyhow::Result<()> {
-    let settings = super::settings(leading, &[&a.common, &a.database, &a.embedder])?;
+    let settings = super::settings(
+        leading,
+        &[&a.common, &a.database, &a.photo_store, &a.embedder],
+    )?;
     let name = PersonName::parse(&a.first_name, &a.last_name)?;
     let photos = a
         .photos

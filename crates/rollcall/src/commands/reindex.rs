@@ -1,6 +1,6 @@
 //! `rollcall reindex`: re-embed stored reference photos with the current embedder.
 
-use super::args::{CommonArgs, DatabaseArgs, EmbedderArgs};
+use super::args::{CommonArgs, DatabaseArgs, EmbedderArgs, PhotoStoreArgs};
 use super::{bar_style, Leading};
 use crate::app::{open_rollcall, runtime};
 use crate::audit::Actor;
@@ -18,11 +18,16 @@ pub struct ReindexArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
     #[command(flatten)]
+    pub photo_store: PhotoStoreArgs,
+    #[command(flatten)]
     pub embedder: EmbedderArgs,
 }
 
 pub fn run(leading: &Leading, a: ReindexArgs) -> anyhow::Result<()> {
-    let settings = super::settings(leading, &[&a.common, &a.database, &a.embedder])?;
+    let settings = super::settings(
+        leading,
+        &[&a.common, &a.database, &a.photo_store, &a.embedder],
+    )?;
     runtime()?.block_on(async {
         let rollcall = open_rollcall(&settings).await?;
         let bar = ProgressBar::new(0).with_style(bar_style());

@@ -1,7 +1,8 @@
 //! `rollcall serve`: build the [`Application`] and serve until stopped.
 
 use super::args::{
-    CommonArgs, DatabaseArgs, EmbedderArgs, FrontDoorArgs, ServerArgs, ThresholdArgs,
+    CommonArgs, DatabaseArgs, EmbedderArgs, FrontDoorArgs, PhotoStoreArgs, ServerArgs,
+    ThresholdArgs,
 };
 use super::Leading;
 use crate::app::{runtime, Application};
@@ -20,6 +21,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
     #[command(flatten)]
+    pub photo_store: PhotoStoreArgs,
+    #[command(flatten)]
     pub embedder: EmbedderArgs,
 }
 
@@ -29,6 +32,7 @@ pub fn run(leading: &Leading, a: ServeArgs) -> anyhow::Result<()> {
         &[
             &a.common,
             &a.database,
+            &a.photo_store,
             &a.embedder,
             &a.threshold,
             &a.server,

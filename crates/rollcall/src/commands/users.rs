@@ -1,11 +1,10 @@
 //! `rollcall users list|delete`.
 
-use super::args::{CommonArgs, DatabaseArgs};
+use super::args::{CommonArgs, DatabaseArgs, PhotoStoreArgs};
 use super::Leading;
-use crate::app::{open_store, runtime};
+use crate::app::{open_photos, open_store, runtime};
 use crate::audit::Actor;
 use crate::service::People;
-use crate::store::PhotoDir;
 use crate::view::{UserJson, UserLine};
 use anyhow::bail;
 use clap::{Args, Subcommand};
@@ -39,6 +38,8 @@ pub struct DeleteArgs {
     pub common: CommonArgs,
     #[command(flatten)]
     pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub photo_store: PhotoStoreArgs,
 }
 
 pub fn run(leading: &Leading, c: UsersCommand) -> anyhow::Result<()> {
@@ -65,10 +66,11 @@ fn list(leading: &Leading, a: ListArgs) -> anyhow::Result<()> {
 }
 
 fn delete(leading: &Leading, a: DeleteArgs) -> anyhow::Result<()> {
-    let settings = super::settings(leading, &[&a.common, &a.database])?;
+    let settings = super::settings(leading, &[&a.common, &a.database, &a.photo_store])?;
     runtime()?.block_on(async {
+        let photos = open_photos(&settings).await?;
         let store = open_store(&settings).await?;
-        let people = People::new(store.clone(), PhotoDir::new(&settings.data_dir));
+        let people = People::new(store.clone(), photos);
         let deleted = people.delete(a.id, a.with_history, &Actor::cli()).await;
         store.close().await;
         if deleted?.is_none() {

@@ -1,7 +1,7 @@
 //! `rollcall verify`: who is in a photo, as `POST /verify` decides it, without checking anyone
 //! in. Exits non-zero when the largest face is not recognised, so scripts can branch on it.
 
-use super::args::{CommonArgs, DatabaseArgs, EmbedderArgs, ThresholdArgs};
+use super::args::{CommonArgs, DatabaseArgs, EmbedderArgs, PhotoStoreArgs, ThresholdArgs};
 use super::{read_photo, Leading};
 use crate::app::{open_rollcall, runtime};
 use crate::domain::display_name;
@@ -23,13 +23,21 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
     #[command(flatten)]
+    pub photo_store: PhotoStoreArgs,
+    #[command(flatten)]
     pub embedder: EmbedderArgs,
 }
 
 pub fn run(leading: &Leading, a: VerifyArgs) -> anyhow::Result<()> {
     let settings = super::settings(
         leading,
-        &[&a.common, &a.database, &a.embedder, &a.threshold],
+        &[
+            &a.common,
+            &a.database,
+            &a.photo_store,
+            &a.embedder,
+            &a.threshold,
+        ],
     )?;
     let photo = read_photo(&a.photo)?;
     runtime()?.block_on(async {

@@ -293,7 +293,7 @@ impl From<StoreError> for ApiError {
             &e,
             StoreError::Database(
                 sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
-            )
+            ) | StoreError::CommitUnknown(_)
         );
         if unreachable {
             ApiError::new(ErrorCode::DatabaseUnavailable, e.to_string())

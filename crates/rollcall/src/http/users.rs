@@ -1,13 +1,13 @@
 //! `/users`: list, get, photo, delete; a person's reference faces: add, list, photo, delete.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::form::Form;
 use super::openapi::{AddFaceForm, ErrorBody};
 use super::AppState;
 use crate::audit::Actor;
 use crate::domain::ImageFormat;
 use crate::service::{Pick, ServiceError};
-use crate::store::UserRecord;
+use crate::store::{StoreError, UserRecord};
 use crate::view::{ReferenceJson, UserJson};
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::{Path, Query, State};
@@ -75,6 +75,7 @@ pub async fn get(
         )),
         (status = 400, description = "The id is not a number", body = ErrorBody),
         (status = 404, description = "No such user, or their photo file is missing", body = ErrorBody),
+        (status = 503, description = "`storage_unavailable`: the photo store cannot be read", body = ErrorBody),
     )
 )]
 pub async fn photo(
@@ -83,24 +84,31 @@ pub async fn photo(
 ) -> Result<Response, ApiError> {
     let user = find(&state, &id).await?;
     let missing = format!("the photo of user {} is missing", user.id);
-    serve_photo(state.rollcall.photo_file(&user), missing, CACHE_AN_HOUR).await
+    serve_photo(state.rollcall.photo(&user).await, missing, CACHE_AN_HOUR)
 }
 
 const CACHE_AN_HOUR: &str = "private, max-age=3600";
 /// Face 0's photo changes when it is deleted and another face takes its place.
 const ALWAYS_ASK: &str = "private, no-cache";
 
-/// A stored photo as an answer (404 with `missing` when its file is not there).
-async fn serve_photo(
-    path: Option<std::path::PathBuf>,
+/// A stored photo as an answer: 404 with `missing` when it is not in the store, 503
+/// `storage_unavailable` when the store cannot be read.
+fn serve_photo(
+    photo: Result<Option<Vec<u8>>, ServiceError>,
     missing: String,
     cache: &'static str,
 ) -> Result<Response, ApiError> {
-    let bytes = match path {
-        Some(path) => tokio::fs::read(&path).await.ok(),
-        None => None,
-    }
-    .ok_or_else(|| ApiError::not_found(missing))?;
+    let bytes = match photo {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Err(ApiError::not_found(missing)),
+        Err(e @ ServiceError::Store(StoreError::Photo(_))) => {
+            return Err(ApiError::new(
+                ErrorCode::StorageUnavailable,
+                format!("the photo store cannot be read: {e}"),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    };
     // The type the bytes are, not the one the file name says.
     let mime = ImageFormat::sniff(&bytes).map_or("application/octet-stream", ImageFormat::mime);
     Ok((
@@ -242,6 +250,7 @@ pub async fn faces(
         )),
         (status = 400, description = "An id is not a number", body = ErrorBody),
         (status = 404, description = "No such user or face, or its photo file is missing", body = ErrorBody),
+        (status = 503, description = "`storage_unavailable`: the photo store cannot be read", body = ErrorBody),
     )
 )]
 pub async fn face_photo(
@@ -249,9 +258,9 @@ pub async fn face_photo(
     Path((id, face)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (id, face) = (parse_id(&id)?, parse_face(&face)?);
-    let path = state.rollcall.face_photo_file(id, face).await?;
+    let photo = state.rollcall.face_photo(id, face).await;
     let missing = format!("the photo of face {face} of user {id} is missing");
-    serve_photo(Some(path), missing, ALWAYS_ASK).await
+    serve_photo(photo, missing, ALWAYS_ASK)
 }
 
 #[utoipa::path(

@@ -5,7 +5,6 @@ use super::{Pick, Rollcall, ServiceError, Verification};
 use crate::audit::{Action, Actor, Entry, Target};
 use crate::site_settings::SiteSettings;
 use crate::store::{CheckIn, FaceDeletion, FaceRecord, FaceSource, FacesAdded, UserRecord};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// A kiosk frame is clearly its person when its similarity clears the threshold by this share
@@ -31,20 +30,18 @@ impl Rollcall {
             .ok_or(ServiceError::UserNotFound(user_id))
     }
 
-    /// The photo file of one reference face.
-    pub async fn face_photo_file(
+    /// The photo of one reference face; `None` when it is not in the store.
+    pub async fn face_photo(
         &self,
         user_id: i64,
         face_id: i64,
-    ) -> Result<PathBuf, ServiceError> {
+    ) -> Result<Option<Vec<u8>>, ServiceError> {
         let faces = self.faces_of(user_id).await?;
         let face = faces
             .iter()
             .find(|f| f.id == face_id)
             .ok_or(ServiceError::FaceNotFound { user_id, face_id })?;
-        self.photos
-            .resolve(&face.image_path)
-            .ok_or(ServiceError::FaceNotFound { user_id, face_id })
+        Ok(self.photos.read(&face.image_path).await?)
     }
 
     /// Delete one reference face (never the last one); face 0 is replaced by the oldest other.
@@ -62,7 +59,7 @@ impl Rollcall {
             FaceDeletion::NoUser => return Err(ServiceError::UserNotFound(user_id)),
             FaceDeletion::NoFace => return Err(ServiceError::FaceNotFound { user_id, face_id }),
             FaceDeletion::LastFace => return Err(ServiceError::LastFace(user_id)),
-            FaceDeletion::Deleted { image_path } => self.photos.remove(&[image_path]),
+            FaceDeletion::Deleted { image_path } => self.photos.remove(&[image_path]).await,
         }
         self.follow_own_change().await;
         self.store

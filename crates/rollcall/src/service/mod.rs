@@ -34,10 +34,9 @@ use crate::gallery::{Candidate, Gallery, LoadReport};
 use crate::operating_point::{self, OperatingPoint, Rule};
 use crate::quality::PoorQuality;
 use crate::store::{
-    AttendanceFilter, AttendanceRecord, PhotoDir, Storage, Store, StoreError, UserRecord,
+    AttendanceFilter, AttendanceRecord, PhotoStore, Storage, Store, StoreError, UserRecord,
 };
 use rollcall_vision::{Detection, EmbedderKind, FacePipeline, ImageError, PipelineError};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -112,7 +111,7 @@ pub enum ServiceError {
     Internal(String),
 }
 
-/// Reading or writing a reference photo file: the store's photo error, wherever it happens.
+/// Reading or writing a reference photo: the store's photo error, wherever it happens.
 impl From<std::io::Error> for ServiceError {
     fn from(e: std::io::Error) -> Self {
         ServiceError::Store(StoreError::Photo(e))
@@ -153,7 +152,7 @@ pub struct Options {
 /// The attendance system: database, photos, gallery, face pipeline, check-in rules.
 pub struct Rollcall {
     store: Store,
-    photos: PhotoDir,
+    photos: PhotoStore,
     gallery: Gallery,
     sync: sync::GallerySync,
     user_count: user_count::UserCount,
@@ -162,11 +161,11 @@ pub struct Rollcall {
 }
 
 impl Rollcall {
-    /// Load the gallery from `store` (already migrated) and clean `img_refs/` of files left by
-    /// interrupted registrations and deletions.
+    /// Load the gallery from `store` (already migrated) and clean the photo store of photos
+    /// left by interrupted registrations and deletions.
     pub async fn open(
         store: Store,
-        photos: PhotoDir,
+        photos: PhotoStore,
         pipeline: Arc<FacePipeline>,
         options: &Options,
     ) -> Result<Rollcall, ServiceError> {
@@ -179,10 +178,11 @@ impl Rollcall {
             default,
             model: operating_point::model_tail(pipeline.model_id()),
         };
-        let removed = photos.sweep(&store.all_image_paths().await?)?;
+        let removed = photos.sweep(&store.all_image_paths().await?).await?;
         if removed > 0 {
             tracing::info!(
-                "removed {removed} reference photo file(s) left by interrupted operations"
+                "removed {removed} reference photo(s) left by interrupted operations from {}",
+                photos.describe()
             );
         }
         let gallery = Gallery::new(pipeline.model_id(), rule);
@@ -244,9 +244,9 @@ impl Rollcall {
         Ok(self.store.get_user(id).await?)
     }
 
-    /// The stored reference photo of a user, if its path is one of ours.
-    pub fn photo_file(&self, user: &UserRecord) -> Option<PathBuf> {
-        self.photos.resolve(&user.image_path)
+    /// The stored reference photo of a user; `None` when it is not in the store.
+    pub async fn photo(&self, user: &UserRecord) -> Result<Option<Vec<u8>>, ServiceError> {
+        Ok(self.photos.read(&user.image_path).await?)
     }
 
     /// The check-ins the filter matches.
@@ -272,12 +272,9 @@ impl Rollcall {
         Ok(self.store.ping().await?)
     }
 
-    /// Can reference photos be written? (`/health`; the probe runs off the async runtime.)
+    /// Can reference photos be written? (`/health`)
     pub async fn storage(&self) -> Storage {
-        let photos = self.photos.clone();
-        tokio::task::spawn_blocking(move || photos.probe())
-            .await
-            .unwrap_or(Storage::Unavailable)
+        self.photos.probe().await
     }
 
     /// `sqlite` or `mysql`.

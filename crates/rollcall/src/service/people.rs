@@ -1,11 +1,11 @@
 //! Registered people: register from photos, add a reference face, delete, re-embed.
 //! A person's rows and photos are all-or-nothing: photos are staged, the rows committed, then
-//! the photos kept (a crash in between leaves files the next start sweeps).
+//! the photos kept (a crash in between leaves photos the next start sweeps).
 
 use super::{warn_other_models, Pick, ReferenceFace, Rollcall, ServiceError};
 use crate::audit::{Action, Actor, Entry, Target};
 use crate::domain::{FaceChoice, ImageFormat, PersonName};
-use crate::store::{FaceSource, FacesAdded, NewFace, PhotoDir, StagedPhoto, Store, UserRecord};
+use crate::store::{FaceSource, FacesAdded, NewFace, PhotoStore, StagedPhoto, Store, UserRecord};
 use rollcall_vision::image::strip_metadata;
 use std::sync::Arc;
 
@@ -90,8 +90,9 @@ impl Rollcall {
             detail.push_str(&format!("; {ids}"));
         }
         let audit = Entry::new(by, Action::Register).detail(detail);
-        let staged = self.stage_faces(faces, source)?;
-        let user = self
+        let staged = self.stage_faces(faces, source).await?;
+        let written = image_paths(&staged);
+        let created = self
             .store
             .create_user(
                 name,
@@ -100,7 +101,8 @@ impl Rollcall {
                 crate::attendance::now_micros(),
                 audit,
             )
-            .await?;
+            .await;
+        let user = self.unless_failed(created, &written).await?;
         self.follow_own_change().await;
         metrics::counter!("rollcall_registrations_total").increment(1);
         Ok(user)
@@ -165,7 +167,8 @@ impl Rollcall {
         if !details.is_empty() {
             audit = audit.detail(details.join("; "));
         }
-        let staged = self.stage_faces(faces, source)?;
+        let staged = self.stage_faces(faces, source).await?;
+        let written = image_paths(&staged);
         let added = self
             .store
             .add_faces(
@@ -176,35 +179,68 @@ impl Rollcall {
                 crate::attendance::now_micros(),
                 &audit,
             )
-            .await?;
-        if matches!(added, FacesAdded::Added(_)) {
-            self.follow_own_change().await;
+            .await;
+        let added = self.unless_failed(added, &written).await?;
+        match added {
+            FacesAdded::Added(_) => self.follow_own_change().await,
+            // Nothing was stored: the photos go now, not in the background.
+            FacesAdded::NoUser | FacesAdded::AtCap => self.photos.discard(&written).await,
         }
         Ok(added)
     }
 
-    /// Each face's photo staged (without its metadata), with its embedding.
-    fn stage_faces(
+    /// What the store answered; when it failed, the photos staged for it are deleted before
+    /// the error is answered (a rolled-back row leaves no photo behind, even in a bucket).
+    async fn unless_failed<T>(
+        &self,
+        result: Result<T, crate::store::StoreError>,
+        written: &[String],
+    ) -> Result<T, ServiceError> {
+        match result {
+            Ok(t) => Ok(t),
+            // The rows may exist: their photos stay (see `StoreError::CommitUnknown`).
+            Err(e @ crate::store::StoreError::CommitUnknown(_)) => Err(e.into()),
+            Err(e) => {
+                self.photos.discard(written).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Each face's photo staged (without its metadata), with its embedding: all or none.
+    async fn stage_faces(
         &self,
         faces: Vec<(Arc<[u8]>, ReferenceFace)>,
         source: FaceSource,
     ) -> Result<Vec<NewFace>, ServiceError> {
         let mut staged = Vec::with_capacity(faces.len());
         for (bytes, face) in faces {
-            staged.push(NewFace {
-                embedding: face.embedding.to_le_bytes(),
-                photo: self.stage_photo(&bytes, face.format)?,
-                source,
-            });
+            match self.stage_photo(&bytes, face.format).await {
+                Ok(photo) => staged.push(NewFace {
+                    embedding: face.embedding.to_le_bytes(),
+                    photo,
+                    source,
+                }),
+                Err(e) => {
+                    let written = image_paths(&staged);
+                    drop(staged);
+                    self.photos.discard(&written).await;
+                    return Err(e);
+                }
+            }
         }
         Ok(staged)
     }
 
-    /// Write a reference photo under a temp name, without its metadata (GPS position, device,
-    /// times, thumbnails, comments): only what shows the picture is kept.
-    fn stage_photo(&self, bytes: &[u8], format: ImageFormat) -> Result<StagedPhoto, ServiceError> {
+    /// Write a reference photo where no row names it yet, without its metadata (GPS position,
+    /// device, times, thumbnails, comments): only what shows the picture is kept.
+    async fn stage_photo(
+        &self,
+        bytes: &[u8],
+        format: ImageFormat,
+    ) -> Result<StagedPhoto, ServiceError> {
         let clean = strip_metadata(bytes)?;
-        Ok(self.photos.stage(&clean, format)?)
+        Ok(self.photos.stage(&clean, format).await?)
     }
 
     /// Delete a person, their embeddings and photos (and, with `history`, their check-ins).
@@ -243,11 +279,14 @@ impl Rollcall {
                 continue;
             }
             let result = async {
-                let path = self
+                let bytes: Arc<[u8]> = self
                     .photos
-                    .resolve(&photo.image_path)
-                    .ok_or_else(|| ServiceError::Internal("not a reference photo path".into()))?;
-                let bytes: Arc<[u8]> = tokio::fs::read(&path).await?.into();
+                    .read(&photo.image_path)
+                    .await?
+                    .ok_or_else(|| {
+                        std::io::Error::new(std::io::ErrorKind::NotFound, "not in the photo store")
+                    })?
+                    .into();
                 // The photo was accepted when registered: only its face is needed again.
                 let pick = Pick {
                     choice: FaceChoice::Subject,
@@ -291,16 +330,16 @@ impl Rollcall {
 /// commands that only manage people need.
 pub struct People {
     store: Store,
-    photos: PhotoDir,
+    photos: PhotoStore,
 }
 
 impl People {
-    pub fn new(store: Store, photos: PhotoDir) -> Self {
+    pub fn new(store: Store, photos: PhotoStore) -> Self {
         People { store, photos }
     }
 
     /// Delete a person's rows (and, with `history`, their check-ins) in one transaction, then
-    /// their photo files: a crash between the two leaves files that the next start sweeps, never
+    /// their photos: a crash between the two leaves photos that the next start sweeps, never
     /// a row without its photo. The audit entry commits with the rows. `None` when there is no
     /// such person.
     pub async fn delete(
@@ -316,9 +355,17 @@ impl People {
         let Some(paths) = self.store.delete_user(user_id, history, &audit).await? else {
             return Ok(None);
         };
-        self.photos.remove(&paths);
+        self.photos.remove(&paths).await;
         Ok(Some(()))
     }
+}
+
+/// The `image_path`s the staged faces' rows will store.
+fn image_paths(faces: &[NewFace]) -> Vec<String> {
+    faces
+        .iter()
+        .map(|f| f.photo.image_path().to_owned())
+        .collect()
 }
 
 /// `duplicate of user:1, user:2 allowed` for the audit entry, when there were any.

@@ -22,7 +22,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use faces::{FaceDeletion, FaceRecord, FaceSource, PRIMARY_FACE};
-pub use photos::{PhotoDir, StagedPhoto, Storage};
+pub use photos::{
+    BucketLocation, PhotoBucket, PhotoDir, PhotoLocation, PhotoStore, PhotoStoreError, StagedPhoto,
+    Storage,
+};
 pub use time::DbTime;
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +43,12 @@ pub enum StoreError {
     MigrationLock(u64),
     #[error("unsupported database URL `{0}`: use sqlite://FILE or mysql://USER:PASS@HOST:PORT/DB")]
     UnsupportedUrl(String),
+    /// The connection broke while a `COMMIT` was on its way: the rows may or may not exist, so
+    /// the photos they would name are kept (a leftover is swept; a missing photo is a face lost).
+    #[error(
+        "the database connection broke during the commit (the change may have been stored): {0}"
+    )]
+    CommitUnknown(sqlx::Error),
 }
 
 impl StoreError {
@@ -285,6 +294,7 @@ macro_rules! commit_keeping {
         if let Err(e) = $tx.commit().await {
             if matches!(e, sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed) {
                 $placed.into_iter().for_each(photos::PlacedPhoto::keep);
+                return Err(StoreError::CommitUnknown(e));
             }
             return Err(e.into());
         }
@@ -646,7 +656,7 @@ impl Store {
         Ok(())
     }
 
-    /// Every stored photo path (for the start-up sweep of `img_refs/`).
+    /// Every stored photo path (for the start-up sweep of the photo store).
     pub async fn all_image_paths(&self) -> Result<HashSet<String>, StoreError> {
         const SQL: &str = "SELECT image_path FROM users UNION ALL SELECT image_path FROM faces";
         let paths: Vec<String> =

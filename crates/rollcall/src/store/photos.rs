@@ -1,115 +1,179 @@
-//! Reference photos on disk: `<data-dir>/img_refs/<uuid>.<ext>`.
+//! Reference photos, in one of two stores behind [`PhotoStore`]: files in
+//! `<data-dir>/img_refs/` (the default, [`PhotoDir`]) or objects in an S3-compatible bucket
+//! (`--photo-store s3://BUCKET[/prefix]`, [`PhotoBucket`]). Rows store the same
+//! `img_refs/<uuid>.<ext>` either way.
 //!
 //! A photo and the row naming it must appear and disappear together. Registration therefore
-//! runs: [`PhotoDir::stage`] (write `img_refs/.tmp-<uuid>.<ext>`) → insert the rows in a
-//! transaction → [`StagedPhoto::place`] (rename to `<uuid>.<ext>`) → commit →
-//! [`PlacedPhoto::keep`]. An error at any step drops the guards, which delete what was written;
-//! a kill leaves at most a temp file or a placed file no committed row names, and
-//! [`PhotoDir::sweep`] deletes both at the next start. A committed row always names a file that
-//! was renamed into place before the commit.
+//! runs: [`PhotoStore::stage`] → insert the rows in a transaction → [`StagedPhoto::place`] →
+//! commit → [`PlacedPhoto::keep`]. An error at any step drops the guards, which delete what was
+//! written; a kill leaves only photos no committed row names, and [`PhotoStore::sweep`] deletes
+//! them at the next start once they are older than [`SWEEP_GRACE`]. A committed row always
+//! names a photo that was in place before the commit.
+//!
+//! - In the directory, `stage` writes `img_refs/.tmp-<uuid>.<ext>` and `place` renames it.
+//! - A bucket has no atomic rename: `stage` writes the object under its final random key, and
+//!   `place` has nothing left to do. Until the commit the key is named by no row, so a failed
+//!   transaction deletes the object, and a crash leaves an unreferenced object for the sweep
+//!   (which goes by the objects' last-modified time).
+
+mod bucket;
+mod dir;
+
+pub use crate::photo_location::{BucketLocation, PhotoLocation};
+pub use bucket::PhotoBucket;
+pub use dir::PhotoDir;
 
 use crate::domain::ImageFormat;
 use std::collections::HashSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-/// The directory name inside the data directory, as stored in `image_path`.
+/// The directory name inside the data directory (and the key prefix inside a bucket), as
+/// stored in `image_path`.
 pub const DIR_NAME: &str = "img_refs";
 const TEMP_PREFIX: &str = ".tmp-";
 
-/// Placed files younger than this are left alone by [`PhotoDir::sweep`]: they may belong to a
-/// registration still in flight in another process (the CLI beside a running server).
-const SWEEP_GRACE: Duration = Duration::from_secs(60);
+/// Photos younger than this are left alone by [`PhotoStore::sweep`]: they may belong to a
+/// registration still in flight in another process (the CLI or another server).
+pub const SWEEP_GRACE: Duration = Duration::from_secs(60);
 
+/// The reference photos' store.
 #[derive(Debug, Clone)]
-pub struct PhotoDir {
-    data_dir: PathBuf,
+pub enum PhotoStore {
+    Dir(PhotoDir),
+    Bucket(PhotoBucket),
 }
 
-impl PhotoDir {
-    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        PhotoDir {
-            data_dir: data_dir.into(),
+/// A photo store that cannot be used at start, said for the person who configured it.
+#[derive(Debug, thiserror::Error)]
+#[error("--photo-store {location}: {reason}")]
+pub struct PhotoStoreError {
+    pub location: String,
+    pub reason: String,
+}
+
+impl PhotoStore {
+    /// Open the store `location` names and check that a photo can be written there: a missing
+    /// bucket, refused credentials or an unreachable store stop the start with one clear line.
+    pub async fn open(
+        location: &PhotoLocation,
+        data_dir: &Path,
+    ) -> Result<PhotoStore, PhotoStoreError> {
+        match location {
+            PhotoLocation::DataDir => Ok(PhotoStore::Dir(PhotoDir::new(data_dir))),
+            PhotoLocation::Bucket(b) => Ok(PhotoStore::Bucket(PhotoBucket::open(b).await?)),
         }
     }
 
-    pub fn dir(&self) -> PathBuf {
-        self.data_dir.join(DIR_NAME)
+    /// For log lines: the folder or the bucket URL (never credentials).
+    pub fn describe(&self) -> String {
+        match self {
+            PhotoStore::Dir(d) => d.dir().display().to_string(),
+            PhotoStore::Bucket(b) => b.location().to_owned(),
+        }
     }
 
-    /// The file a stored `image_path` names. `None` for paths that try to leave the directory.
-    pub fn resolve(&self, image_path: &str) -> Option<PathBuf> {
-        let name = image_path.strip_prefix(DIR_NAME)?.strip_prefix('/')?;
-        let ok = !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\']);
-        ok.then(|| self.dir().join(name))
-    }
-
-    /// Write `bytes` to a temp file; nothing is visible under a final name yet.
-    pub fn stage(&self, bytes: &[u8], format: ImageFormat) -> std::io::Result<StagedPhoto> {
-        let dir = self.dir();
-        super::private::create_dir(&dir)?;
+    /// Write a photo where nothing names it yet (see the module's protocol).
+    pub async fn stage(&self, bytes: &[u8], format: ImageFormat) -> std::io::Result<StagedPhoto> {
         let name = format!("{}.{}", uuid::Uuid::new_v4(), format.extension());
-        let temp = dir.join(format!("{TEMP_PREFIX}{name}"));
-        let staged = StagedPhoto {
-            temp,
-            target: dir.join(&name),
-            image_path: format!("{DIR_NAME}/{name}"),
-        };
-        let mut file = super::private::create_file(&staged.temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        Ok(staged)
-    }
-
-    /// Delete the files of deleted rows (after their transaction committed). A failure is logged:
-    /// the next start's sweep retries it.
-    pub fn remove(&self, image_paths: &[String]) {
-        for p in image_paths {
-            if let Some(path) = self.resolve(p) {
-                if let Err(e) = std::fs::remove_file(&path) {
-                    if e.kind() != std::io::ErrorKind::NotFound {
-                        tracing::warn!("could not delete {}: {e}", path.display());
-                    }
+        let image_path = format!("{DIR_NAME}/{name}");
+        let state = match self {
+            PhotoStore::Dir(d) => {
+                let t = d.stage(bytes, &name)?;
+                Staged::Temp {
+                    temp: t.temp,
+                    target: t.target,
                 }
             }
+            PhotoStore::Bucket(b) => {
+                b.put(&name, bytes).await?;
+                Staged::Object(b.clone(), name)
+            }
+        };
+        Ok(StagedPhoto { image_path, state })
+    }
+
+    /// Delete what the photos `image_paths` were staged as, and wait for it: for a registration
+    /// whose rows were not stored (the guards do it too, but a bucket's deletes would only run
+    /// later, in the background).
+    pub async fn discard(&self, image_paths: &[String]) {
+        match self {
+            PhotoStore::Dir(d) => {
+                for p in image_paths {
+                    if let Some(name) = file_name(p) {
+                        dir::remove_file(&d.dir().join(format!("{TEMP_PREFIX}{name}")));
+                    }
+                }
+                d.remove(image_paths);
+            }
+            PhotoStore::Bucket(b) => b.remove(image_paths).await,
         }
     }
 
-    /// Delete temp files and placed files that no row names (`referenced` holds the stored
-    /// `image_path`s). Returns how many files were deleted.
-    pub fn sweep(&self, referenced: &HashSet<String>) -> std::io::Result<usize> {
-        let entries = match std::fs::read_dir(self.dir()) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(e),
-        };
-        let now = SystemTime::now();
-        let mut removed = 0;
-        for entry in entries {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let meta = entry.metadata()?;
-            if !meta.is_file() {
-                continue;
-            }
-            let young = meta
-                .modified()
-                .ok()
-                .and_then(|m| now.duration_since(m).ok())
-                .is_some_and(|age| age < SWEEP_GRACE);
-            let stale = if name.starts_with(TEMP_PREFIX) {
-                !young
-            } else {
-                !young && !referenced.contains(&format!("{DIR_NAME}/{name}"))
-            };
-            if stale {
-                std::fs::remove_file(entry.path())?;
-                removed += 1;
-            }
+    /// The bytes of a stored photo; `None` when the path is not one of ours or the photo is not
+    /// there. An error is a store that cannot be read.
+    pub async fn read(&self, image_path: &str) -> std::io::Result<Option<Vec<u8>>> {
+        match self {
+            PhotoStore::Dir(d) => d.read(image_path).await,
+            PhotoStore::Bucket(b) => b.read(image_path).await,
         }
-        Ok(removed)
     }
+
+    /// Delete the photos of deleted rows (after their transaction committed). A failure is
+    /// logged: the next start's sweep retries it.
+    pub async fn remove(&self, image_paths: &[String]) {
+        match self {
+            PhotoStore::Dir(d) => d.remove(image_paths),
+            PhotoStore::Bucket(b) => b.remove(image_paths).await,
+        }
+    }
+
+    /// Delete leftovers older than [`SWEEP_GRACE`]: temp files, and photos no row names
+    /// (`referenced` holds the stored `image_path`s). Returns how many were deleted.
+    pub async fn sweep(&self, referenced: &HashSet<String>) -> std::io::Result<usize> {
+        self.sweep_older_than(referenced, SWEEP_GRACE).await
+    }
+
+    /// [`sweep`](Self::sweep) with another grace period.
+    pub async fn sweep_older_than(
+        &self,
+        referenced: &HashSet<String>,
+        grace: Duration,
+    ) -> std::io::Result<usize> {
+        match self {
+            PhotoStore::Dir(d) => d.sweep(referenced, grace),
+            PhotoStore::Bucket(b) => b.sweep(referenced, grace).await,
+        }
+    }
+
+    /// Can a photo be written now? (`/health`)
+    pub async fn probe(&self) -> Storage {
+        match self {
+            PhotoStore::Dir(d) => {
+                let d = d.clone();
+                tokio::task::spawn_blocking(move || d.probe())
+                    .await
+                    .unwrap_or(Storage::Unavailable)
+            }
+            PhotoStore::Bucket(b) => b.probe().await,
+        }
+    }
+}
+
+/// The file or object name a stored `image_path` names: `None` for paths that try to leave
+/// the store, or name a temp file.
+fn file_name(image_path: &str) -> Option<&str> {
+    let name = image_path.strip_prefix(DIR_NAME)?.strip_prefix('/')?;
+    let ok = !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\']);
+    ok.then_some(name)
+}
+
+/// Whether the sweep deletes `name` (a file or object directly in `img_refs/`).
+fn stale(name: &str, young: bool, referenced: &HashSet<String>) -> bool {
+    if young {
+        return false;
+    }
+    name.starts_with(TEMP_PREFIX) || !referenced.contains(&format!("{DIR_NAME}/{name}"))
 }
 
 /// Whether reference photos can be written: what `/health` reports as `storage`, and what a
@@ -119,7 +183,8 @@ pub enum Storage {
     Ok,
     /// No space (or quota) left on the disk.
     Full,
-    /// The folder cannot be written: read-only, permissions, missing, failing.
+    /// The store cannot be written: a read-only, missing or failing folder; a bucket that is
+    /// unreachable, missing, or refuses the credentials.
     Unavailable,
 }
 
@@ -144,36 +209,21 @@ impl Storage {
     }
 }
 
-impl PhotoDir {
-    /// Can a photo be written now? A small temp file is written and deleted (a full disk or a
-    /// read-only mount only shows when writing).
-    pub fn probe(&self) -> Storage {
-        let dir = self.dir();
-        let probe = dir.join(format!("{TEMP_PREFIX}probe-{}", uuid::Uuid::new_v4()));
-        let written = super::private::create_dir(&dir)
-            .and_then(|()| super::private::create_file(&probe))
-            .and_then(|mut file| file.write_all(&[0u8; PROBE_BYTES]));
-        let _ = std::fs::remove_file(&probe);
-        match written {
-            Ok(()) => Storage::Ok,
-            Err(e) => {
-                let state = Storage::of_error(&e);
-                tracing::warn!("photo store {}: {}: {e}", dir.display(), state.as_str());
-                state
-            }
-        }
-    }
-}
-
-/// The probe's size: a page of a typical file system.
-const PROBE_BYTES: usize = 4096;
-
-/// A photo written under a temp name. Dropping it deletes the temp file.
+/// A photo written where no row names it yet. Dropping it deletes what was written.
 #[derive(Debug)]
 pub struct StagedPhoto {
-    temp: PathBuf,
-    target: PathBuf,
     image_path: String,
+    state: Staged,
+}
+
+#[derive(Debug)]
+enum Staged {
+    /// In the directory under its temp name, to be renamed to `target`.
+    Temp { temp: PathBuf, target: PathBuf },
+    /// In the bucket under its final name already.
+    Object(PhotoBucket, String),
+    /// Placed: the [`PlacedPhoto`] owns it now.
+    Moved,
 }
 
 impl StagedPhoto {
@@ -182,45 +232,63 @@ impl StagedPhoto {
         &self.image_path
     }
 
-    /// Rename into place (call inside the transaction, before commit).
+    /// Put under the final name (call inside the transaction, before commit).
     pub fn place(mut self) -> std::io::Result<PlacedPhoto> {
-        std::fs::rename(&self.temp, &self.target)?;
-        let target = std::mem::take(&mut self.target);
-        self.temp = PathBuf::new();
-        Ok(PlacedPhoto { path: Some(target) })
+        let written = match std::mem::replace(&mut self.state, Staged::Moved) {
+            Staged::Temp { temp, target } => {
+                if let Err(e) = std::fs::rename(&temp, &target) {
+                    self.state = Staged::Temp { temp, target };
+                    return Err(e);
+                }
+                Some(Written::File(target))
+            }
+            Staged::Object(bucket, name) => Some(Written::Object(bucket, name)),
+            Staged::Moved => None,
+        };
+        Ok(PlacedPhoto { written })
     }
 }
 
 impl Drop for StagedPhoto {
     fn drop(&mut self) {
-        if !self.temp.as_os_str().is_empty() {
-            let _ = std::fs::remove_file(&self.temp);
+        match std::mem::replace(&mut self.state, Staged::Moved) {
+            Staged::Temp { temp, .. } => {
+                let _ = std::fs::remove_file(temp);
+            }
+            Staged::Object(bucket, name) => bucket.delete_in_background(name),
+            Staged::Moved => {}
         }
     }
 }
 
 /// A photo under its final name whose row is not committed yet. Dropping it without
-/// [`PlacedPhoto::keep`] deletes the file.
+/// [`PlacedPhoto::keep`] deletes it.
 #[derive(Debug)]
 pub struct PlacedPhoto {
-    path: Option<PathBuf>,
+    written: Option<Written>,
+}
+
+#[derive(Debug)]
+enum Written {
+    File(PathBuf),
+    Object(PhotoBucket, String),
 }
 
 impl PlacedPhoto {
-    /// The row is committed: the file stays.
+    /// The row is committed: the photo stays.
     pub fn keep(mut self) {
-        self.path = None;
-    }
-
-    pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
+        self.written = None;
     }
 }
 
 impl Drop for PlacedPhoto {
     fn drop(&mut self) {
-        if let Some(p) = self.path.take() {
-            let _ = std::fs::remove_file(p);
+        match self.written.take() {
+            Some(Written::File(p)) => {
+                let _ = std::fs::remove_file(p);
+            }
+            Some(Written::Object(bucket, name)) => bucket.delete_in_background(name),
+            None => {}
         }
     }
 }
@@ -230,55 +298,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn staged_photos_vanish_unless_placed_and_kept() {
-        let tmp = tempfile::tempdir().unwrap();
-        let photos = PhotoDir::new(tmp.path());
-        let count = || std::fs::read_dir(photos.dir()).unwrap().count();
-
-        drop(photos.stage(b"abc", ImageFormat::Jpeg).unwrap());
-        assert_eq!(count(), 0);
-
-        let placed = photos
-            .stage(b"abc", ImageFormat::Png)
-            .unwrap()
-            .place()
-            .unwrap();
-        assert_eq!(count(), 1);
-        drop(placed);
-        assert_eq!(count(), 0);
-
-        let staged = photos.stage(b"abc", ImageFormat::Png).unwrap();
-        let stored = staged.image_path().to_owned();
-        staged.place().unwrap().keep();
-        assert!(photos.resolve(&stored).unwrap().exists());
-        assert!(photos.resolve("img_refs/../rollcall.db").is_none());
-        assert!(photos.resolve("/etc/passwd").is_none());
-    }
-
-    #[test]
-    fn the_sweep_deletes_old_temp_and_unreferenced_files_only() {
-        let tmp = tempfile::tempdir().unwrap();
-        let photos = PhotoDir::new(tmp.path());
-        std::fs::create_dir_all(photos.dir()).unwrap();
-        let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
-        let make = |name: &str, old: bool| {
-            let file = std::fs::File::create(photos.dir().join(name)).unwrap();
-            if old {
-                file.set_modified(an_hour_ago).unwrap();
-            }
-        };
-        make(".tmp-a.jpg", true); // interrupted before the insert
-        make("b.jpg", true); // placed, but its transaction never committed
-        make("c.jpg", true); // referenced by a row
-        make(".tmp-d.jpg", false); // another process's registration in flight
-        make("e.jpg", false);
-        let referenced = HashSet::from(["img_refs/c.jpg".to_owned()]);
-        assert_eq!(photos.sweep(&referenced).unwrap(), 2);
-        let mut left: Vec<String> = std::fs::read_dir(photos.dir())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        left.sort();
-        assert_eq!(left, vec![".tmp-d.jpg", "c.jpg", "e.jpg"]);
+    fn only_names_directly_in_the_store_are_resolved() {
+        assert_eq!(file_name("img_refs/a.jpg"), Some("a.jpg"));
+        for bad in [
+            "img_refs/../rollcall.db",
+            "img_refs/.tmp-a.jpg",
+            "img_refs/",
+            "img_refs/a/b.jpg",
+            "img_refs\\a.jpg",
+            "/etc/passwd",
+            "other/a.jpg",
+        ] {
+            assert_eq!(file_name(bad), None, "{bad}");
+        }
     }
 }

@@ -351,13 +351,13 @@ async fn a_check_in_barely_above_the_threshold_adds_no_reference(app: TestApp) {
 async fn concurrent_kiosk_references_never_pass_the_cap(app: TestApp) {
     use rollcall::audit::{Action, Actor, Entry};
     use rollcall::domain::ImageFormat;
-    use rollcall::store::{FaceSource, FacesAdded, NewFace, PhotoDir};
+    use rollcall::store::{FaceSource, FacesAdded, NewFace, PhotoDir, PhotoStore};
 
     let tony = tony_blair();
     let id = app.register_ok("Tony", "Blair", &tony[0]).await;
     let model = app.store.get_user(id).await.unwrap().unwrap().model;
     let other = app.another_pool().await;
-    let photos = PhotoDir::new(app.data_dir.path());
+    let photos = PhotoStore::Dir(PhotoDir::new(app.data_dir.path()));
     let bytes = fixture(&tony[1]);
     const CAP: i64 = 3;
     const ATTEMPTS: usize = 12;
@@ -370,7 +370,7 @@ async fn concurrent_kiosk_references_never_pass_the_cap(app: TestApp) {
         };
         let face = NewFace {
             embedding: vec![0u8; 128 * 4],
-            photo: photos.stage(&bytes, ImageFormat::Jpeg).unwrap(),
+            photo: photos.stage(&bytes, ImageFormat::Jpeg).await.unwrap(),
             source: FaceSource::Kiosk,
         };
         let model = model.clone();

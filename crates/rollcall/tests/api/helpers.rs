@@ -7,7 +7,7 @@ use rollcall::auth::{Role, Scope};
 use rollcall::config::{Overrides, Settings};
 use rollcall::domain::{KeyName, Password, Username};
 use rollcall::service::{Accounts, DEFAULT_SESSION_TTL};
-use rollcall::store::Store;
+use rollcall::store::{PhotoLocation, Store};
 use rollcall_vision::models::{EmbedderChoice, ModelConfig};
 use rollcall_vision::{FacePipeline, PipelineConfig};
 use std::path::{Path, PathBuf};
@@ -77,6 +77,11 @@ pub struct TestConfig {
     pub liveness: Option<rollcall::liveness::Mode>,
     pub require_liveness: bool,
     pub liveness_instruction: Option<rollcall::liveness::Instruction>,
+    /// Photos in a fresh bucket of the test S3 server ([`crate::seaweed`]) instead of the data
+    /// directory.
+    pub s3: bool,
+    /// This photo store (wins over `s3`).
+    pub photo_store: Option<PhotoLocation>,
 }
 
 impl Default for TestConfig {
@@ -97,6 +102,8 @@ impl Default for TestConfig {
             liveness: None,
             require_liveness: false,
             liveness_instruction: None,
+            s3: false,
+            photo_store: None,
         }
     }
 }
@@ -118,6 +125,8 @@ pub struct TestApp {
     pub data_dir: Arc<tempfile::TempDir>,
     /// The test database, for a second instance over the same data.
     pub database_url: String,
+    /// Where the photos are: the data directory or a bucket of the test S3 server.
+    pub photo_store: PhotoLocation,
     mysql_db: Option<String>,
 }
 
@@ -179,7 +188,15 @@ async fn spawn_on(
     mysql_db: Option<String>,
     config: TestConfig,
 ) -> TestApp {
-    let settings = Settings::resolve(Overrides {
+    let photo_store = match (config.photo_store, config.s3) {
+        (Some(location), _) => location,
+        (None, true) => {
+            let server = crate::seaweed::server();
+            crate::seaweed::location(&server.fresh_bucket().await, &server.endpoint)
+        }
+        (None, false) => PhotoLocation::DataDir,
+    };
+    let mut settings = Settings::resolve(Overrides {
         bind: Some("127.0.0.1:0".into()),
         data_dir: Some(data_dir.path().to_owned()),
         database_url: Some(url.clone()),
@@ -204,6 +221,7 @@ async fn spawn_on(
         ..Overrides::default()
     })
     .expect("test settings");
+    settings.photo_store = photo_store.clone();
     let application = Application::build_with_pipeline(&settings, pipeline())
         .await
         .expect("building the application");
@@ -220,6 +238,7 @@ async fn spawn_on(
         store,
         data_dir: Arc::new(data_dir),
         database_url: url,
+        photo_store,
         mysql_db,
     }
 }
@@ -387,7 +406,7 @@ impl TestApp {
     /// A second server over this one's data, reaching the database at `database_url` (this
     /// one's, or the same database through another road: a proxy, or none).
     pub async fn second_server_at(&self, database_url: &str) -> TestApp {
-        let settings = Settings::resolve(Overrides {
+        let mut settings = Settings::resolve(Overrides {
             bind: Some("127.0.0.1:0".into()),
             data_dir: Some(self.data_dir.path().to_owned()),
             database_url: Some(database_url.to_owned()),
@@ -396,6 +415,7 @@ impl TestApp {
             ..Overrides::default()
         })
         .expect("settings of the second server");
+        settings.photo_store = self.photo_store.clone();
         let application = Application::build_with_pipeline(&settings, pipeline())
             .await
             .expect("building the second server");
@@ -410,6 +430,7 @@ impl TestApp {
             store,
             data_dir: self.data_dir.clone(),
             database_url: database_url.to_owned(),
+            photo_store: self.photo_store.clone(),
             mysql_db: None,
         }
     }
@@ -540,7 +561,20 @@ impl TestApp {
         Snapshot {
             users,
             attendance,
-            files: self.files(),
+            files: self.stored_photos().await,
+        }
+    }
+
+    /// The names of the stored photos, temp files included: files in img_refs/, or the keys
+    /// under img_refs/ in the bucket (anything else in the bucket too, in full).
+    pub async fn stored_photos(&self) -> Vec<String> {
+        match crate::seaweed::bucket_of(&self.photo_store) {
+            None => self.files(),
+            Some(b) => crate::seaweed::keys(b.bucket())
+                .await
+                .into_iter()
+                .map(|k| k.strip_prefix("img_refs/").map_or(k.clone(), str::to_owned))
+                .collect(),
         }
     }
 }

@@ -143,7 +143,7 @@ crate::on_both_backends!(
 /// photos and the person is recognised again.
 async fn other_model_embeddings_wait_for_reindex(app: TestApp) {
     use rollcall::service::{Options, Rollcall};
-    use rollcall::store::{PhotoDir, Store};
+    use rollcall::store::{PhotoDir, PhotoStore, Store};
     let photos = tony_blair();
     let id = app.register_ok("Tony", "Blair", &photos[0]).await;
     let sql = "UPDATE users SET model = 'some-older-model' WHERE id = ?";
@@ -163,7 +163,7 @@ async fn other_model_embeddings_wait_for_reindex(app: TestApp) {
     };
     let restarted = Rollcall::open(
         app.store.clone(),
-        PhotoDir::new(app.data_dir.path()),
+        PhotoStore::Dir(PhotoDir::new(app.data_dir.path())),
         crate::helpers::pipeline(),
         &options,
     )

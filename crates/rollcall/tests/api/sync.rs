@@ -55,7 +55,7 @@ async fn recognised(app: &TestApp, photo: &str) -> Option<i64> {
     }
 }
 
-async fn a_person_registered_on_one_server_is_recognised_on_the_other(a: TestApp) {
+pub(crate) async fn a_person_registered_on_one_server_is_recognised_on_the_other(a: TestApp) {
     let b = a.second_server().await;
     let photos = tony_blair();
     let id = a.register_ok("Tony", "Blair", &photos[0]).await;
@@ -66,16 +66,25 @@ async fn a_person_registered_on_one_server_is_recognised_on_the_other(a: TestApp
     )
     .await;
     assert_eq!(recognised(&b, &photos[1]).await, Some(id));
-    // The photo is A's, in the shared photo directory; B finds its path in the database.
+    // The photo is A's, in the shared photo store; B finds its path in the database.
     let r = b.get(&format!("/users/{id}/photo")).await;
     assert_eq!(r.status(), 200);
-    assert!(!r.bytes().await.unwrap().is_empty());
+    let on_b = r.bytes().await.unwrap();
+    assert!(!on_b.is_empty());
+    assert_eq!(
+        a.get(&format!("/users/{id}/photo"))
+            .await
+            .bytes()
+            .await
+            .unwrap(),
+        on_b
+    );
     let h = health(&b).await;
     assert!(h["gallery_sync_lag_ms"].as_u64().unwrap() < 1000, "{h}");
     assert!(h["gallery_synced_at"].as_str().is_some(), "{h}");
 }
 
-async fn a_person_deleted_on_one_server_is_no_longer_greeted_by_the_other(a: TestApp) {
+pub(crate) async fn a_person_deleted_on_one_server_is_no_longer_greeted_by_the_other(a: TestApp) {
     let b = a.second_server().await;
     let photos = tony_blair();
     let id = a.register_ok("Tony", "Blair", &photos[0]).await;
@@ -88,6 +97,12 @@ async fn a_person_deleted_on_one_server_is_no_longer_greeted_by_the_other(a: Tes
     assert_eq!(b.delete(&format!("/users/{id}")).await.status(), 204);
     // On B at once: its own change.
     assert_eq!(gallery_people(&b).await, 0);
+    assert_eq!(
+        b.stored_photos().await,
+        Vec::<String>::new(),
+        "the photo is gone"
+    );
+    assert_eq!(a.get(&format!("/users/{id}/photo")).await.status(), 404);
     eventually(WITHIN, "A forgets the person deleted on B", || async {
         gallery_people(&a).await == 0
     })
@@ -141,7 +156,11 @@ async fn cli(app: &TestApp, args: &[&str]) {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rollcall"));
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy();
-        if key.starts_with("ROLLCALL_") || key == "DATABASE_URL" || key == "RUST_LOG" {
+        if key.starts_with("ROLLCALL_")
+            || key.starts_with("AWS_")
+            || key == "DATABASE_URL"
+            || key == "RUST_LOG"
+        {
             cmd.env_remove(key.as_ref());
         }
     }
@@ -156,6 +175,11 @@ async fn cli(app: &TestApp, args: &[&str]) {
             &app.database_url,
         ])
         .args(args);
+    if let Some(bucket) = crate::seaweed::bucket_of(&app.photo_store) {
+        cmd.envs(crate::seaweed::server().aws())
+            .arg("--photo-store")
+            .arg(bucket.url());
+    }
     let shown = format!("{args:?}");
     let output = tokio::task::spawn_blocking(move || cmd.output().expect("running rollcall"))
         .await
@@ -167,7 +191,7 @@ async fn cli(app: &TestApp, args: &[&str]) {
     );
 }
 
-async fn the_command_lines_changes_reach_a_running_server(app: TestApp) {
+pub(crate) async fn the_command_lines_changes_reach_a_running_server(app: TestApp) {
     let photos = tony_blair();
     let photo = crate::helpers::shared_dir()
         .join("fixtures")
@@ -196,7 +220,13 @@ async fn the_command_lines_changes_reach_a_running_server(app: TestApp) {
     assert_eq!(recognised(&app, &photos[1]).await, Some(id));
     assert_eq!(app.get(&format!("/users/{id}/photo")).await.status(), 200);
 
+    assert_eq!(app.stored_photos().await.len(), 1);
     cli(&app, &["users", "delete", &id.to_string()]).await;
+    assert_eq!(
+        app.stored_photos().await,
+        Vec::<String>::new(),
+        "the photo is gone"
+    );
     eventually(
         WITHIN,
         "the server forgets the person the CLI deleted",
@@ -204,6 +234,51 @@ async fn the_command_lines_changes_reach_a_running_server(app: TestApp) {
     )
     .await;
     assert_eq!(recognised(&app, &photos[2]).await, None);
+}
+
+/// Rounds of verifies sent to both servers at once.
+const ROUNDS: usize = 4;
+
+/// One person seen by the kiosks of two servers at the same moment is checked in once: the
+/// database keeps the cooldown, not each server's memory.
+pub(crate) async fn simultaneous_verifies_on_two_servers_record_one_check_in(a: TestApp) {
+    let b = a.second_server().await;
+    let photos = tony_blair();
+    let id = a.register_ok("Tony", "Blair", &photos[0]).await;
+    eventually(WITHIN, "B knows the person", || async {
+        gallery_people(&b).await == 1
+    })
+    .await;
+    for round in 0..ROUNDS {
+        a.execute("DELETE FROM attendance").await;
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let tasks: Vec<_> = [(&a, &photos[1]), (&b, &photos[2])]
+            .into_iter()
+            .map(|(server, photo)| {
+                let (client, url) = (server.client.clone(), server.url("/verify"));
+                let (bytes, start) = (fixture(photo), start.clone());
+                tokio::spawn(async move {
+                    let form = Form::new().part("image", image_part(bytes, "kiosk.jpg"));
+                    start.wait().await;
+                    let r = client.post(url).multipart(form).send().await.unwrap();
+                    assert_eq!(r.status(), 200);
+                    r.json::<Value>().await.unwrap()
+                })
+            })
+            .collect();
+        let mut checked_in = 0;
+        for task in tasks {
+            let v = task.await.unwrap();
+            assert_eq!(v["id"].as_i64(), Some(id), "{v}");
+            checked_in += usize::from(v["checked_in"] == true);
+        }
+        let log: Value = a.get_json(&format!("/attendance?user_id={id}")).await;
+        assert_eq!(
+            (checked_in, log.as_array().unwrap().len()),
+            (1, 1),
+            "round {round}: {log}"
+        );
+    }
 }
 
 /// Every connection of `store`'s pool, held: the server's queries wait for one, as when the
@@ -342,4 +417,5 @@ crate::on_both_backends!(
     the_command_lines_changes_reach_a_running_server,
     a_server_cut_off_from_the_database_serves_from_memory_and_catches_up,
     a_change_that_commits_late_is_not_missed,
+    simultaneous_verifies_on_two_servers_record_one_check_in,
 );
