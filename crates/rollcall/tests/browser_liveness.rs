@@ -29,21 +29,7 @@ async fn a_still_photo_at_the_kiosk_is_not_checked_in() {
     register(&data_dir, &faces.join("Tony_Blair_0048.jpg"));
     let server = Server::start_admin_with(&data_dir, &["--anonymous-verify"]).await;
     let driver = Driver::start(work.path()).await;
-    let kiosk = driver
-        .session(
-            Some(&camera),
-            &work.path().join("profile-kiosk"),
-            (1366, 768),
-        )
-        .await;
-    kiosk.goto(&server.url).await.expect("open the kiosk");
-    wait_js(
-        &kiosk,
-        "the camera",
-        "const v = document.querySelector('#video'); \
-         return document.querySelector('#camera').dataset.state === 'live' && v.videoWidth > 0 ? true : null;",
-    )
-    .await;
+    let kiosk = open_kiosk(&driver, &camera, work.path(), &server).await;
     kiosk
         .execute(
             "document.querySelector('#status').dataset.state = 'pressed';",
@@ -93,6 +79,27 @@ async fn a_still_photo_at_the_kiosk_is_not_checked_in() {
     assert_eq!(log, json!([]), "nobody is checked in");
     kiosk.close().await.expect("close the kiosk");
     drop(driver);
+}
+
+/// The kiosk page in a browser whose camera plays `camera`, once the camera is live.
+async fn open_kiosk(
+    driver: &Driver,
+    camera: &Path,
+    work: &Path,
+    server: &Server,
+) -> fantoccini::Client {
+    let kiosk = driver
+        .session(Some(camera), &work.join("profile-kiosk"), (1366, 768))
+        .await;
+    kiosk.goto(&server.url).await.expect("open the kiosk");
+    wait_js(
+        &kiosk,
+        "the camera",
+        "const v = document.querySelector('#video'); \
+         return document.querySelector('#camera').dataset.state === 'live' && v.videoWidth > 0 ? true : null;",
+    )
+    .await;
+    kiosk
 }
 
 /// Register Tony Blair from `reference` with the CLI, as an operator would.
@@ -196,21 +203,7 @@ async fn a_head_turning_at_the_kiosk_is_checked_in_once() {
     )
     .await;
     let driver = Driver::start(work.path()).await;
-    let kiosk = driver
-        .session(
-            Some(&camera),
-            &work.path().join("profile-kiosk"),
-            (1366, 768),
-        )
-        .await;
-    kiosk.goto(&server.url).await.expect("open the kiosk");
-    wait_js(
-        &kiosk,
-        "the camera",
-        "const v = document.querySelector('#video'); \
-         return document.querySelector('#camera').dataset.state === 'live' && v.videoWidth > 0 ? true : null;",
-    )
-    .await;
+    let kiosk = open_kiosk(&driver, &camera, work.path(), &server).await;
     // Keep the request the page sends to /verify, to send it again afterwards.
     kiosk
         .execute(
