@@ -204,50 +204,55 @@ async fn a_head_turning_at_the_kiosk_is_checked_in_once() {
     .await;
     let driver = Driver::start(work.path()).await;
     let kiosk = open_kiosk(&driver, &camera, work.path(), &server).await;
-    // Keep the request the page sends to /verify, to send it again afterwards.
+    // Keep the request the page sends to /verify, to send it again afterwards. And hold the
+    // challenge's answer back until the clip starts over (its marker turns white), so that the
+    // recording, which starts when the answer arrives, starts facing the way the turn starts,
+    // however long the challenge took to come.
     kiosk
         .execute(
-            "document.querySelector('#status').dataset.state = 'pressed'; \
-             const original = window.fetch; \
-             window.sentVerify = null; \
-             window.fetch = function (url, init) { \
-               if (String(url).endsWith('/verify') && init && init.body instanceof FormData) \
-                 window.sentVerify = { url: String(url), init }; \
-               return original.apply(this, arguments); \
-             };",
-            vec![],
-        )
-        .await
-        .expect("watch the requests");
-    // Press "Check in" as the clip starts over (its marker turns white), so the recording
-    // starts facing the way the turn starts.
-    let pressed = kiosk
-        .execute_async(
             &format!(
-                "const done = arguments[arguments.length - 1]; \
+                "document.querySelector('#status').dataset.state = 'pressed'; \
                  const video = document.querySelector('#video'); \
                  const canvas = document.createElement('canvas'); \
                  canvas.width = {m}; canvas.height = {m}; \
                  const ctx = canvas.getContext('2d', {{ willReadFrequently: true }}); \
-                 const started = performance.now(); \
-                 let dark = false; \
-                 const check = () => {{ \
-                   ctx.drawImage(video, 0, 0, {m}, {m}, 0, 0, {m}, {m}); \
-                   const bright = ctx.getImageData({h}, {h}, 1, 1).data[0] > 160; \
-                   if (!bright) dark = true; \
-                   if (bright && dark) {{ document.querySelector('#capture').click(); done(true); return; }} \
-                   if (performance.now() - started > 20000) {{ done(false); return; }} \
+                 const clipStart = () => new Promise((resolve) => {{ \
+                   const started = performance.now(); \
+                   let dark = false; \
+                   const check = () => {{ \
+                     ctx.drawImage(video, 0, 0, {m}, {m}, 0, 0, {m}, {m}); \
+                     const bright = ctx.getImageData({h}, {h}, 1, 1).data[0] > 160; \
+                     if (!bright) dark = true; \
+                     if (bright && dark) {{ resolve(true); return; }} \
+                     if (performance.now() - started > 20000) {{ resolve(false); return; }} \
+                     video.requestVideoFrameCallback(check); \
+                   }}; \
                    video.requestVideoFrameCallback(check); \
-                 }}; \
-                 video.requestVideoFrameCallback(check);",
+                 }}); \
+                 const original = window.fetch; \
+                 window.sentVerify = null; \
+                 window.markerSeen = null; \
+                 window.fetch = async function (url, init) {{ \
+                   if (String(url).endsWith('/verify') && init && init.body instanceof FormData) \
+                     window.sentVerify = {{ url: String(url), init }}; \
+                   const answer = await original.apply(this, arguments); \
+                   if (String(url).endsWith('/verify/challenge')) window.markerSeen = await clipStart(); \
+                   return answer; \
+                 }};",
                 m = y4m::MARKER,
                 h = y4m::MARKER / 2
             ),
             vec![],
         )
         .await
-        .expect("press at the clip's start");
-    assert_eq!(pressed, json!(true), "the clip's marker was never seen");
+        .expect("watch the requests");
+    kiosk
+        .find(Locator::Css("#capture"))
+        .await
+        .expect("the check-in button")
+        .click()
+        .await
+        .expect("press check in");
     let answer = wait_js(
         &kiosk,
         "the kiosk's answer",
@@ -256,6 +261,11 @@ async fn a_head_turning_at_the_kiosk_is_checked_in_once() {
            document.querySelector('#status-title').textContent, document.querySelector('#status-detail').textContent];",
     )
     .await;
+    let marker = kiosk
+        .execute("return window.markerSeen;", vec![])
+        .await
+        .expect("the marker");
+    assert_eq!(marker, json!(true), "the clip's marker was never seen");
     assert_eq!(
         (&answer[0], &answer[1]),
         (&json!("welcome"), &json!("Welcome, Tony Blair")),
