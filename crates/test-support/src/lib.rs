@@ -1,9 +1,11 @@
 //! What the tests of both crates share: where the shared fixtures and models are (production
 //! code never knows), a reader for the `.npy` golden outputs of the Python reference,
-//! [`layout`], checks that keep the source tree's shape (no import circles, no huge files), and
+//! [`layout`], checks that keep the source tree's shape (no import circles, no huge files),
+//! [`log_capture`], a log writer whose lines a test can count, and
 //! (feature `tcp-proxy`) `tcp_proxy`, a proxy a test cuts between a server and its database.
 
 pub mod layout;
+pub mod log_capture;
 #[cfg(feature = "tcp-proxy")]
 pub mod tcp_proxy;
 

@@ -75,23 +75,9 @@ mod tests {
     use crate::http::error::ApiError;
     use axum::routing::get;
     use axum::Router;
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
+    use rollcall_test_support::log_capture::LogCapture;
+    use std::sync::Arc;
     use tower::ServiceExt;
-
-    /// Everything logged, as text.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     async fn lines_for(uri: &str) -> Vec<String> {
         lines_for_each(&[uri]).await
@@ -99,7 +85,7 @@ mod tests {
 
     /// The lines above DEBUG logged while one app answers each of `uris` in turn.
     async fn lines_for_each(uris: &[&str]) -> Vec<String> {
-        let captured = Captured::default();
+        let captured = LogCapture::default();
         let writer = captured.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_writer(move || writer.clone())
@@ -124,10 +110,10 @@ mod tests {
                 .unwrap();
             let _ = app.clone().oneshot(request).await.unwrap();
         }
-        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-        text.lines()
+        captured
+            .lines()
+            .into_iter()
             .filter(|l| !l.contains("DEBUG"))
-            .map(str::to_owned)
             .collect()
     }
 

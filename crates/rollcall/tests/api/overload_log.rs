@@ -10,39 +10,11 @@ use crate::helpers::{
     TestConfig,
 };
 use rollcall::http::outage_log::SUMMARY_EVERY;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use rollcall_test_support::log_capture::LogCapture;
 use std::time::{Duration, Instant};
 
-/// Everything the server logged, as text.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn lines(&self) -> Vec<String> {
-        String::from_utf8_lossy(&self.0.lock().unwrap())
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    fn clear(&self) {
-        self.0.lock().unwrap().clear();
-    }
-}
-
 /// A runtime whose threads (workers and blocking pool) log to `captured`.
-fn logging_runtime(captured: &Captured) -> (tokio::runtime::Runtime, tracing::Dispatch) {
+fn logging_runtime(captured: &LogCapture) -> (tokio::runtime::Runtime, tracing::Dispatch) {
     let writer = captured.clone();
     let dispatch = tracing::Dispatch::new(
         tracing_subscriber::fmt()
@@ -110,7 +82,7 @@ fn count(lines: &[String], needle: &str) -> usize {
 }
 
 /// Wait until the run of `code` has ended (its summary line), at most 15 s.
-async fn run_ended(captured: &Captured, code: &str) -> String {
+async fn run_ended(captured: &LogCapture, code: &str) -> String {
     let start = Instant::now();
     loop {
         let ended = captured
@@ -131,7 +103,7 @@ async fn run_ended(captured: &Captured, code: &str) -> String {
 
 #[test]
 fn a_full_queue_storm_is_a_few_lines_not_one_per_503() {
-    let captured = Captured::default();
+    let captured = LogCapture::default();
     let (runtime, dispatch) = logging_runtime(&captured);
     let _guard = tracing::dispatcher::set_default(&dispatch);
     runtime.block_on(async {
@@ -188,7 +160,7 @@ fn a_full_queue_storm_is_a_few_lines_not_one_per_503() {
 
 #[test]
 fn a_database_outage_storm_is_a_few_lines_not_one_per_503() {
-    let captured = Captured::default();
+    let captured = LogCapture::default();
     let (runtime, dispatch) = logging_runtime(&captured);
     let _guard = tracing::dispatcher::set_default(&dispatch);
     runtime.block_on(async {
