@@ -224,6 +224,7 @@ async fn open_rollcall_with(
     let store = open_store(settings).await?;
     let options = Options {
         threshold: settings.threshold,
+        margin: settings.margin,
         false_accept_rate: settings.false_accept_rate,
         cooldown: settings.cooldown,
         workers: settings.workers,

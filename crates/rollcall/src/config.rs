@@ -41,6 +41,8 @@ pub struct Settings {
     pub models: ModelConfig,
     /// `None`: derived for the gallery from `false_accept_rate`.
     pub threshold: Option<Threshold>,
+    /// With a configured threshold: how much the best person must beat the runner-up by.
+    pub margin: Option<f64>,
     /// Strangers accepted as someone, per attempt, that the derived threshold allows.
     pub false_accept_rate: f64,
     pub cooldown: Duration,
@@ -205,6 +207,7 @@ pub struct Overrides {
     pub embedder: Option<EmbedderChoice>,
     pub facenet_weights: Option<PathBuf>,
     pub threshold: Option<f32>,
+    pub margin: Option<f64>,
     pub false_accept_rate: Option<f64>,
     pub cooldown_secs: Option<u64>,
     pub max_upload_bytes: Option<usize>,
@@ -254,6 +257,7 @@ impl Overrides {
             embedder: self.embedder.or(fallback.embedder),
             facenet_weights: self.facenet_weights.or(fallback.facenet_weights),
             threshold: self.threshold.or(fallback.threshold),
+            margin: self.margin.or(fallback.margin),
             false_accept_rate: self.false_accept_rate.or(fallback.false_accept_rate),
             cooldown_secs: self.cooldown_secs.or(fallback.cooldown_secs),
             max_upload_bytes: self.max_upload_bytes.or(fallback.max_upload_bytes),
@@ -318,6 +322,28 @@ impl Settings {
                     setting: "threshold",
                     reason: e.to_string(),
                 })?;
+        // A margin belongs to a threshold chosen with it: the derived rule derives its own.
+        let margin = match (o.margin, threshold) {
+            (None, _) => None,
+            (Some(m), _) if !(0.0..=1.0).contains(&m) => {
+                return Err(ConfigError::Invalid {
+                    setting: "margin",
+                    reason: format!(
+                        "{m} is not a similarity gap between 0 and 1 (e.g. 0.02: the best person \
+                         must beat the next by 0.02)"
+                    ),
+                });
+            }
+            (Some(_), None) => {
+                return Err(ConfigError::Invalid {
+                    setting: "margin",
+                    reason: "is set together with threshold (without one, both are derived from \
+                             false_accept_rate)"
+                        .into(),
+                });
+            }
+            (Some(m), Some(_)) => Some(m),
+        };
         let false_accept_rate = o
             .false_accept_rate
             .unwrap_or(crate::operating_point::DEFAULT_FALSE_ACCEPT_RATE);
@@ -434,6 +460,7 @@ impl Settings {
                 fetch_missing,
             },
             threshold,
+            margin,
             false_accept_rate,
             cooldown: o
                 .cooldown_secs
@@ -667,6 +694,24 @@ mod tests {
     }
 
     #[test]
+    fn a_margin_comes_with_a_threshold() {
+        let s = Settings::resolve(Overrides {
+            threshold: Some(0.9),
+            margin: Some(0.02),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(s.margin, Some(0.02));
+        let err = Settings::resolve(Overrides {
+            margin: Some(0.02),
+            ..Overrides::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("margin") && err.contains("threshold"), "{err}");
+    }
+
+    #[test]
     fn bad_values_are_refused() {
         for bad in [
             Overrides {
@@ -687,6 +732,20 @@ mod tests {
             },
             Overrides {
                 false_accept_rate: Some(f64::NAN),
+                ..Overrides::default()
+            },
+            Overrides {
+                margin: Some(0.02),
+                ..Overrides::default()
+            },
+            Overrides {
+                threshold: Some(0.9),
+                margin: Some(-0.01),
+                ..Overrides::default()
+            },
+            Overrides {
+                threshold: Some(0.9),
+                margin: Some(f64::NAN),
                 ..Overrides::default()
             },
             Overrides {

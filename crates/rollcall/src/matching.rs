@@ -5,7 +5,8 @@
 //! - [`cosine`]: the similarity of two L2-normalised embeddings;
 //! - [`best_of_references`]: a person's score is the best over their reference embeddings;
 //! - [`best_match`]: the most similar person, ties to the smaller key;
-//! - [`accepts`]: a match is accepted when its similarity is at or above the threshold.
+//! - [`accepts`]: a match is accepted when its similarity is at or above the threshold;
+//! - [`accepts_with_margin`]: and, under the margin rule, beats the runner-up by the margin.
 
 /// Cosine similarity of two unit vectors (the one definition, beside [`Embedding`]).
 ///
@@ -59,6 +60,13 @@ where
 /// The accept rule: the same person when the similarity is at or above the threshold.
 pub fn accepts(similarity: f64, threshold: f64) -> bool {
     similarity >= threshold
+}
+
+/// The accept rule with a margin: the best person's similarity reaches the threshold and beats
+/// the runner-up's (the best *other* person; none: nobody to confuse them with) by at least the
+/// margin. A margin of 0 is [`accepts`].
+pub fn accepts_with_margin(best: f64, runner_up: Option<f64>, threshold: f64, margin: f64) -> bool {
+    accepts(best, threshold) && (margin <= 0.0 || runner_up.is_none_or(|r| best - r >= margin))
 }
 
 #[cfg(test)]
@@ -116,5 +124,23 @@ mod tests {
         assert!(accepts(0.97, 0.962));
         assert!(!accepts(0.9619999, 0.962));
         assert!(accepts(-1.0, -1.0));
+    }
+
+    #[test]
+    fn under_a_margin_the_runner_up_must_be_left_behind_by_it() {
+        assert!(accepts_with_margin(0.96, Some(0.94), 0.95, 0.02));
+        assert!(!accepts_with_margin(0.96, Some(0.945), 0.95, 0.02));
+        assert!(
+            !accepts_with_margin(0.949, Some(0.5), 0.95, 0.02),
+            "below the threshold"
+        );
+        assert!(
+            accepts_with_margin(0.96, None, 0.95, 0.02),
+            "nobody else registered"
+        );
+        assert!(
+            accepts_with_margin(0.96, Some(0.96), 0.95, 0.0),
+            "no margin: a tie passes"
+        );
     }
 }

@@ -8,8 +8,13 @@
 //!   lie above t, a fitted exponential tail below that;
 //! - [`per_comparison_rate`]: a stranger's probe meets R references; if those comparisons were
 //!   independent, P(accepted as someone) = 1 − (1 − q(t))^R, so q(t) = 1 − (1 − FAR)^(1/R);
-//! - [`Rule::derive`]: the model's threshold and the gallery's own, the larger in force; an
-//!   explicit `--threshold` wins; without either, the embedder's default.
+//! - [`MarginRow`]: the margin rule measured on galleries drawn from the calibration photos
+//!   (`rollcall eval`'s margin rule, `eval/margin_rule.rs`): for a gallery's size and the requested rate, a
+//!   threshold and a margin by which the best person must also beat the runner-up;
+//! - [`Rule::derive`]: the margin rule where a calibrated gallery is large enough, else the
+//!   model's threshold; the gallery's own scores raise either when its members look more alike
+//!   than the calibration's people; an explicit `--threshold` wins; without any, the embedder's
+//!   default.
 //!
 //! docs/accuracy.md gives the method, its assumptions and how it was checked.
 
@@ -122,6 +127,7 @@ impl ScoreHistogram {
             bin_width: BIN_WIDTH,
             comparisons: self.total,
             bins,
+            margin_rule: Vec::new(),
         }
     }
 
@@ -147,6 +153,55 @@ pub struct Calibration {
     pub comparisons: u64,
     /// (lower edge of a bin, pairs in it), ascending, from the top 5 % of scores up.
     pub bins: Vec<(f64, u64)>,
+    /// The margin rule for galleries of the calibrated sizes at [`MARGIN_RULE_RATES`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub margin_rule: Vec<MarginRow>,
+}
+
+/// The false-accept rates the shipped margin rule is tabulated for; a rate in between uses the
+/// next lower one (never more strangers than asked for, as measured).
+pub const MARGIN_RULE_RATES: [f64; 8] = [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2];
+
+/// One point of the margin rule, measured on galleries of `people` with `references` each
+/// drawn from the calibration photos: at `threshold` with `margin`, at most
+/// `false_accept_rate` of their strangers were accepted, and of the margins tried this one
+/// accepted most genuine probes.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub struct MarginRow {
+    pub people: usize,
+    pub references: usize,
+    pub false_accept_rate: f64,
+    pub threshold: f64,
+    pub margin: f64,
+    /// Strangers accepted in the calibration's galleries (at most the rate).
+    pub stranger_rate: f64,
+    /// Genuine probes accepted as the right person in the calibration's galleries.
+    pub true_accept_rate: f64,
+}
+
+/// The row for a gallery of `people` holding `references` in all, at `far`: of the rows of the
+/// largest tabulated rate not above `far`, those of the smallest calibrated gallery at least as
+/// large in people and in references per person (rounded up; capped at the most calibrated:
+/// more references per person only raise strangers' best scores, which the threshold of a
+/// larger gallery covers). `None` when no calibrated gallery is large enough.
+pub fn margin_row(
+    rows: &[MarginRow],
+    people: usize,
+    references: usize,
+    far: f64,
+) -> Option<MarginRow> {
+    let rate = rows
+        .iter()
+        .map(|r| r.false_accept_rate)
+        .filter(|&r| r <= far * (1.0 + 1e-9))
+        .max_by(f64::total_cmp)?;
+    let at_rate = || rows.iter().filter(move |r| r.false_accept_rate == rate);
+    let most = at_rate().map(|r| r.references).max()?;
+    let per_person = references.div_ceil(people.max(1)).clamp(1, most);
+    at_rate()
+        .filter(|r| r.people >= people.max(1) && r.references >= per_person)
+        .min_by_key(|r| (r.people * r.references, r.references))
+        .copied()
 }
 
 /// The calibrations shipped with rollcall, by model id.
@@ -155,12 +210,21 @@ const CALIBRATIONS: [(&str, &str); 1] = [(
     include_str!("../calibration/face-api-resnet128-flip.json"),
 )];
 
-/// The impostor tail measured for `model`, if one is shipped (FaceNet's is not: its weights are
-/// not at hand where the calibration was made).
-pub fn model_tail(model: &str) -> Option<Tail> {
+/// The calibration shipped for `model`, if any (FaceNet's is not: its weights are not at hand
+/// where the calibration was made).
+pub fn model_calibration(model: &str) -> Option<Calibration> {
     let (_, text) = CALIBRATIONS.iter().find(|(id, _)| *id == model)?;
-    let calibration: Calibration = serde_json::from_str(text).ok()?;
-    ScoreHistogram::from_calibration(&calibration).tail()
+    serde_json::from_str(text).ok()
+}
+
+/// The impostor tail measured for `model`, if one is shipped.
+pub fn model_tail(model: &str) -> Option<Tail> {
+    ScoreHistogram::from_calibration(&model_calibration(model)?).tail()
+}
+
+/// The margin rule measured for `model` (empty when none is shipped).
+pub fn model_margin_rule(model: &str) -> Vec<MarginRow> {
+    model_calibration(model).map_or_else(Vec::new, |c| c.margin_rule)
 }
 
 /// q(t) = P(impostor score ≥ t): empirical down to [`MIN_PAIRS_ABOVE`] pairs, then
@@ -258,6 +322,8 @@ pub enum Source {
     Configured,
     /// From the model's impostor scores and the number of references.
     Model,
+    /// The margin rule measured on galleries of the calibration photos ([`MarginRow`]).
+    Sampled,
     /// From the gallery's own member-vs-member scores (higher than the model's, or the model
     /// has no calibration).
     Gallery,
@@ -270,6 +336,7 @@ impl Source {
         match self {
             Source::Configured => "configured",
             Source::Model => "model",
+            Source::Sampled => "sampled",
             Source::Gallery => "gallery",
             Source::Default => "default",
         }
@@ -280,6 +347,9 @@ impl Source {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct OperatingPoint {
     pub threshold: Threshold,
+    /// How much the best person must beat the runner-up (the best other person) by; 0: the
+    /// best person alone decides.
+    pub margin: f64,
     /// The false-accept rate per probe it was derived for.
     pub false_accept_rate: f64,
     pub source: Source,
@@ -297,9 +367,29 @@ pub struct Rule {
     pub default: Threshold,
     /// The model's impostor tail ([`model_tail`]), if calibrated.
     pub model: Option<Tail>,
+    /// The model's margin rule ([`model_margin_rule`]); empty: the best person alone decides.
+    pub margins: Vec<MarginRow>,
+    /// `--margin`, with a configured threshold (0 when not given).
+    pub configured_margin: f64,
 }
 
 impl Rule {
+    /// The rule the server applies for `model`: its shipped calibration (tail and margin rule),
+    /// if any, at `false_accept_rate`; nothing configured.
+    pub fn for_model(model: &str, false_accept_rate: f64, default: Threshold) -> Rule {
+        let calibration = model_calibration(model);
+        Rule {
+            false_accept_rate,
+            configured: None,
+            default,
+            model: calibration
+                .as_ref()
+                .and_then(|c| ScoreHistogram::from_calibration(c).tail()),
+            margins: calibration.map_or_else(Vec::new, |c| c.margin_rule),
+            configured_margin: 0.0,
+        }
+    }
+
     /// The model's threshold for `references` comparisons, if the model is calibrated.
     pub fn model_threshold(&self, references: usize) -> Option<f64> {
         let q = per_comparison_rate(self.false_accept_rate, references);
@@ -328,29 +418,50 @@ impl Rule {
     }
 
     /// The threshold in force for a gallery of `people` with `references` in all, whose
-    /// members' pairs are `pairs`.
+    /// members' pairs are `pairs`. Where a calibrated gallery is large enough, the margin rule
+    /// measured on it (no independence assumed); else the model's threshold. Either is raised
+    /// by as much as the gallery's own scores lie above the model's ([`Rule::gallery_threshold`]).
     pub fn derive(
         &self,
         pairs: &ScoreHistogram,
         people: usize,
         references: usize,
     ) -> OperatingPoint {
-        let (value, source) = if let Some(t) = self.configured {
-            (t.value(), Source::Configured)
+        let (value, margin, source) = if let Some(t) = self.configured {
+            (
+                f64::from(t.value()),
+                self.configured_margin,
+                Source::Configured,
+            )
         } else {
-            match (
-                self.model_threshold(references),
-                self.gallery_threshold(pairs, references),
-            ) {
-                (Some(m), Some(g)) if g > m => (g as f32, Source::Gallery),
-                (Some(m), _) => (m as f32, Source::Model),
-                (None, Some(g)) => (g as f32, Source::Gallery),
-                (None, None) => (self.default.value(), Source::Default),
+            let model = self.model_threshold(references);
+            let gallery = self.gallery_threshold(pairs, references);
+            // A row that let no genuine probe through is not a rule but a sign of mislabelled
+            // strangers in its galleries (LFW has one man under two names, scoring 0.997): the
+            // model's threshold answers there.
+            let sampled = margin_row(&self.margins, people, references, self.false_accept_rate)
+                .filter(|row| self.model.is_some() && row.true_accept_rate > 0.0);
+            match (model, gallery, sampled) {
+                (Some(m), gallery, Some(row)) => match gallery.map(|g| g - m) {
+                    Some(shift) if shift > 0.0 => {
+                        (row.threshold + shift, row.margin, Source::Gallery)
+                    }
+                    _ => (row.threshold, row.margin, Source::Sampled),
+                },
+                (Some(m), Some(g), None) if g > m => (g, 0.0, Source::Gallery),
+                (Some(m), _, None) => (m, 0.0, Source::Model),
+                (None, Some(g), _) => (g, 0.0, Source::Gallery),
+                (None, None, _) => (f64::from(self.default.value()), 0.0, Source::Default),
             }
         };
         OperatingPoint {
             // Derived values are bin edges or a fitted tail's point: clamped into the range.
-            threshold: Threshold::new(value.clamp(-1.0, 1.0)).unwrap_or(self.default),
+            threshold: Threshold::new((value as f32).clamp(-1.0, 1.0)).unwrap_or(self.default),
+            margin: if margin.is_finite() {
+                margin.clamp(0.0, 2.0)
+            } else {
+                0.0
+            },
             false_accept_rate: self.false_accept_rate,
             source,
             people,
@@ -403,6 +514,8 @@ mod tests {
             configured: None,
             default: Threshold::new(0.55).unwrap(),
             model: exponential(100_000).tail(),
+            margins: Vec::new(),
+            configured_margin: 0.0,
         };
         let t = |far: f64, r: usize| {
             Rule {
@@ -429,6 +542,8 @@ mod tests {
             configured: Some(configured),
             default: Threshold::new(0.55).unwrap(),
             model: exponential(100_000).tail(),
+            margins: Vec::new(),
+            configured_margin: 0.0,
         };
         let point = rule.derive(&exponential(MIN_GALLERY_PAIRS), 300, 300);
         assert_eq!(
@@ -461,6 +576,8 @@ mod tests {
             configured: None,
             default: Threshold::new(0.55).unwrap(),
             model: exponential(100_000).tail(),
+            margins: Vec::new(),
+            configured_margin: 0.0,
         };
         let point = rule.derive(&lookalikes, 200, 200);
         assert_eq!(point.source, Source::Gallery);
@@ -481,5 +598,106 @@ mod tests {
         for p in [1e-2, 1e-3, 1e-5] {
             assert_eq!(a.inverse(p), b.inverse(p));
         }
+    }
+
+    fn row(people: usize, references: usize, far: f64, threshold: f64) -> MarginRow {
+        MarginRow {
+            people,
+            references,
+            false_accept_rate: far,
+            threshold,
+            margin: 0.01,
+            stranger_rate: 0.0,
+            true_accept_rate: 0.5,
+        }
+    }
+
+    #[test]
+    fn a_site_reads_the_smallest_calibrated_gallery_at_least_as_large_at_the_rate_below() {
+        let rows = vec![
+            row(50, 1, 1e-3, 0.950),
+            row(100, 1, 1e-3, 0.951),
+            row(50, 3, 1e-3, 0.952),
+            row(200, 3, 1e-3, 0.953),
+            row(50, 1, 1e-2, 0.940),
+        ];
+        let of = |people, references, far| {
+            margin_row(&rows, people, references, far)
+                .map(|r| (r.people, r.references, r.threshold))
+        };
+        assert_eq!(of(50, 50, 1e-3), Some((50, 1, 0.950)));
+        assert_eq!(of(51, 51, 1e-3), Some((100, 1, 0.951)));
+        assert_eq!(
+            of(60, 120, 1e-3),
+            Some((200, 3, 0.953)),
+            "two references each"
+        );
+        assert_eq!(
+            of(40, 200, 1e-3),
+            Some((50, 3, 0.952)),
+            "more references than calibrated"
+        );
+        assert_eq!(of(0, 0, 1e-3), Some((50, 1, 0.950)), "an empty gallery");
+        assert_eq!(of(201, 201, 1e-3), None, "past the largest");
+        // A rate between two tabulated ones reads the lower; below them all, nothing.
+        assert_eq!(of(50, 50, 5e-3), Some((50, 1, 0.950)));
+        assert_eq!(of(50, 50, 1e-2), Some((50, 1, 0.940)));
+        assert_eq!(of(50, 50, 1e-4), None);
+    }
+
+    #[test]
+    fn the_margin_rule_applies_where_calibrated_and_the_gallery_raises_it() {
+        let rule = Rule {
+            false_accept_rate: 1e-3,
+            configured: None,
+            default: Threshold::new(0.55).unwrap(),
+            model: exponential(100_000).tail(),
+            margins: vec![row(100, 1, 1e-3, 0.62)],
+            configured_margin: 0.0,
+        };
+        let empty = ScoreHistogram::default();
+        let point = rule.derive(&empty, 100, 100);
+        assert_eq!(point.source, Source::Sampled);
+        assert_eq!((point.threshold.value(), point.margin), (0.62, 0.01));
+        // Past the calibrated galleries: the model's threshold, no margin.
+        let past = rule.derive(&empty, 101, 101);
+        assert_eq!((past.source, past.margin), (Source::Model, 0.0));
+        assert_eq!(
+            past.threshold.value(),
+            rule.model_threshold(101).unwrap() as f32
+        );
+        // A row under which no genuine probe passed is not used either.
+        let useless = Rule {
+            margins: vec![MarginRow {
+                true_accept_rate: 0.0,
+                ..row(100, 1, 1e-3, 0.997)
+            }],
+            ..rule.clone()
+        };
+        assert_eq!(useless.derive(&empty, 100, 100).source, Source::Model);
+        // Members scoring 0.1 higher than the model's people raise the sampled threshold too.
+        let mut lookalikes = ScoreHistogram::default();
+        for i in 0..MIN_GALLERY_PAIRS {
+            let u = (i as f64 + 0.5) / MIN_GALLERY_PAIRS as f64;
+            lookalikes.add(0.6 - u.ln() / 40.0);
+        }
+        let raised = rule.derive(&lookalikes, 100, 100);
+        assert_eq!(raised.source, Source::Gallery);
+        assert_eq!(raised.margin, 0.01);
+        assert!(
+            (f64::from(raised.threshold.value()) - 0.72).abs() < 0.005,
+            "{raised:?}"
+        );
+        // A configured threshold comes with its configured margin, or none.
+        let configured = Rule {
+            configured: Some(Threshold::new(0.7).unwrap()),
+            configured_margin: 0.03,
+            ..rule.clone()
+        }
+        .derive(&empty, 100, 100);
+        assert_eq!(
+            (configured.source, configured.margin),
+            (Source::Configured, 0.03)
+        );
     }
 }

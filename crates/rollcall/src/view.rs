@@ -75,6 +75,9 @@ pub struct FaceJson {
     pub checked_in: bool,
     /// The most similar registered person's similarity; null when nobody is registered.
     pub best_similarity: Option<f64>,
+    /// The next most similar person's, when the margin rule compared them (the best reached
+    /// the threshold); shown to admins only.
+    pub runner_up_similarity: Option<f64>,
 }
 
 /// The registered person a face matched.
@@ -102,10 +105,12 @@ pub struct Recognised {
     pub similarity: f64,
     /// The threshold in force.
     pub threshold: f64,
+    /// How much the best person must beat the next by (0: the best alone decides).
+    pub margin: f64,
     /// The false-accept rate per attempt the threshold was derived for.
     pub false_accept_rate: f64,
-    /// `model`, `gallery`, `configured` or `default`: see docs/accuracy.md.
-    #[schema(value_type = String, example = "model")]
+    /// `sampled`, `model`, `gallery`, `configured` or `default`: see docs/accuracy.md.
+    #[schema(value_type = String, example = "sampled")]
     pub threshold_source: &'static str,
     pub model: String,
     /// False when the person was already checked in within the cooldown.
@@ -126,6 +131,11 @@ pub struct Recognised {
     pub reason: Option<&'static str>,
 }
 
+/// A margin to 6 decimals (it is a difference of f32 similarities, or a tabulated value).
+pub fn round_margin(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
 /// Similarities to 6 decimals: an f32 printed as f64 shows noise digits (0.9200000166893005).
 pub fn round(x: f32) -> f64 {
     (f64::from(x) * 1e6).round() / 1e6
@@ -144,6 +154,7 @@ impl From<&VerifiedFace> for FaceJson {
             }),
             checked_in: matches!(f.check_in, Some(CheckIn::Recorded(_))),
             best_similarity: f.best.as_ref().map(|c| round(c.similarity.0)),
+            runner_up_similarity: f.runner_up.map(|s| round(s.0)),
         }
     }
 }

@@ -111,17 +111,24 @@ async fn kiosk_and_admin_in_chromium() {
          return t.includes('2 people') ? t : null;",
     )
     .await;
-    let rule = rollcall::operating_point::Rule {
-        false_accept_rate: rollcall::operating_point::DEFAULT_FALSE_ACCEPT_RATE,
-        configured: None,
-        default: rollcall::domain::Threshold::new(0.962).unwrap(),
-        model: rollcall::operating_point::model_tail("face-api-resnet128-flip"),
+    let rule = rollcall::operating_point::Rule::for_model(
+        "face-api-resnet128-flip",
+        rollcall::operating_point::DEFAULT_FALSE_ACCEPT_RATE,
+        rollcall::domain::Threshold::new(0.962).unwrap(),
+    );
+    let point = rule.derive(&rollcall::operating_point::ScoreHistogram::default(), 2, 2);
+    let derived = f64::from(point.threshold.value());
+    // The page shows the margin to at most four decimals, without trailing zeros.
+    let shown = (point.margin * 1e4).round() / 1e4;
+    let margin = if shown > 0.0 {
+        format!(", margin {shown}")
+    } else {
+        String::new()
     };
-    let derived = f64::from(rule.model_threshold(2).unwrap() as f32);
     assert_eq!(
         line,
         json!(format!(
-            "threshold in force {derived:.3} — at most 1 stranger in 1,000 attempts, 2 people"
+            "threshold in force {derived:.3}{margin} — at most 1 stranger in 1,000 attempts, 2 people"
         ))
     );
     // Escaping: the tricky name is text, not markup.

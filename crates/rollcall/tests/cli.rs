@@ -20,17 +20,21 @@ use shared::models_dir;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-/// The threshold the server derives for one face-api reference at the default false-accept rate
-/// (from the shipped calibration, as `verify` does), as `/verify` rounds it.
-fn derived_for_one_reference() -> f64 {
-    let rule = rollcall::operating_point::Rule {
-        false_accept_rate: rollcall::operating_point::DEFAULT_FALSE_ACCEPT_RATE,
-        configured: None,
-        default: rollcall::domain::Threshold::new(0.962).unwrap(),
-        model: rollcall::operating_point::model_tail("face-api-resnet128-flip"),
-    };
-    let t = rule.model_threshold(1).expect("face-api is calibrated") as f32;
-    (f64::from(t) * 1e6).round() / 1e6
+/// The rule the server derives for one face-api reference at the default false-accept rate
+/// (from the shipped calibration, as `verify` does): threshold and margin as `/verify` rounds
+/// them, and their source.
+fn derived_for_one_reference() -> (f64, f64, &'static str) {
+    let rule = rollcall::operating_point::Rule::for_model(
+        "face-api-resnet128-flip",
+        rollcall::operating_point::DEFAULT_FALSE_ACCEPT_RATE,
+        rollcall::domain::Threshold::new(0.962).unwrap(),
+    );
+    let point = rule.derive(&rollcall::operating_point::ScoreHistogram::default(), 1, 1);
+    (
+        (f64::from(point.threshold.value()) * 1e6).round() / 1e6,
+        (point.margin * 1e6).round() / 1e6,
+        point.source.as_str(),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -163,10 +167,10 @@ fn verify_names_a_registered_person_exits_0_and_records_nothing() {
         "{face}"
     );
     let footer = lines.last().expect("the threshold line");
-    let threshold = format!(
-        "threshold {:.3}, model face-api",
-        derived_for_one_reference()
-    );
+    let threshold = match derived_for_one_reference() {
+        (t, m, _) if m > 0.0 => format!("threshold {t:.3}, margin {m}, model face-api"),
+        (t, _, _) => format!("threshold {t:.3}, model face-api"),
+    };
     assert!(footer.starts_with(&threshold), "{footer}");
     // "who is in it (records nothing)"
     assert!(data.export(&[]).is_empty());
@@ -240,12 +244,14 @@ fn verify_json_gives_threshold_model_and_each_face() {
     assert!(run.stderr.contains("gallery: 1 people"), "{}", run.stderr);
     assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
     let json = run.json();
+    let (threshold, margin, source) = derived_for_one_reference();
     assert_eq!(
         json["threshold"].as_f64(),
-        Some(derived_for_one_reference()),
+        Some(threshold),
         "the threshold in force for one reference, as `/verify` rounds it"
     );
-    assert_eq!(json["threshold_source"], "model");
+    assert_eq!(json["margin"].as_f64(), Some(margin));
+    assert_eq!(json["threshold_source"], source);
     assert_eq!(json["false_accept_rate"], 0.001);
     let model = json["model"].as_str().expect("model");
     assert!(model.starts_with("face-api"), "{model}");

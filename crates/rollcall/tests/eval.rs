@@ -132,7 +132,11 @@ fn tar_at_far_takes_the_lowest_threshold_within_the_target() {
 
 /// Two enrolled people (0, 1); four genuine probes and three strangers.
 fn probes() -> Vec<ProbeMatch> {
-    let m = |truth, best| ProbeMatch { truth, best };
+    let m = |truth, best| ProbeMatch {
+        truth,
+        best,
+        runner_up: None,
+    };
     vec![
         m(Some(0), Some((0, 0.9))), // right person
         m(Some(0), Some((1, 0.7))), // wrong person
@@ -323,6 +327,7 @@ fn evaluate_pairs(dataset: &Dataset, embeddings: &Embeddings, pairs: Vec<Pair>) 
     let settings = Settings {
         threshold: 0.9,
         threshold_source: "configured".to_owned(),
+        accept_margin: 0.0,
         rule: None,
         margin: None,
         references: 1,
@@ -412,6 +417,8 @@ fn eval_names_the_person_the_server_would_name() {
             configured: None,
             default: rollcall::domain::Threshold::new(0.5).unwrap(),
             model: None,
+            margins: Vec::new(),
+            configured_margin: 0.0,
         },
     );
     for (k, refs) in people.iter().enumerate() {
@@ -579,9 +586,10 @@ fn eval_binary_is_reproducible_and_rejects_strangers() {
             && id["rank1"].is_number()
             && id["true_accept_rate"].is_number()
     );
-    // Without --threshold, the threshold derived for these 8 people from the shipped
-    // calibration; the site table has the rows this small set allows.
-    assert_eq!(id["threshold_source"], "model", "{id}");
+    // Without --threshold, the rule derived for these 8 people from the shipped calibration
+    // (its margin rule's smallest galleries); the site table has the rows this small set allows.
+    assert_eq!(id["threshold_source"], "sampled", "{id}");
+    assert!(id["margin"].is_number(), "{id}");
     assert!(v["sites"].is_array(), "{}", v["sites"]);
     // The galleries drawn from each half: none of 10 people or more fit in 12 people's halves.
     assert_eq!(v["held_out_galleries"], serde_json::json!([]), "{v}");
@@ -721,6 +729,7 @@ fn accuracy_floor_on_a_fixed_subset_of_lfw() {
     let settings = Settings {
         threshold: decimal_threshold(pipeline.default_threshold()),
         threshold_source: "default".to_owned(),
+        accept_margin: 0.0,
         rule: None,
         margin: None,
         references: 1,
@@ -824,6 +833,8 @@ fn sites_keep_the_false_accept_rate_they_were_derived_for() {
         configured: None,
         default: rollcall::domain::Threshold::new(0.5).unwrap(),
         model: pairs.tail(),
+        margins: Vec::new(),
+        configured_margin: 0.0,
     };
     let rows = sites(&dataset, &embeddings, &rule, None);
     assert_eq!(rows, sites(&dataset, &embeddings, &rule, None));
@@ -912,6 +923,8 @@ fn sampled_galleries_keep_the_rate_asked_with_and_without_a_margin() {
         configured: None,
         default: rollcall::domain::Threshold::new(0.5).unwrap(),
         model: pairs.tail(),
+        margins: Vec::new(),
+        configured_margin: 0.0,
     };
     let rows = sites(&dataset, &embeddings, &rule, Some(&calibration));
     assert_eq!(
@@ -946,6 +959,40 @@ fn sampled_galleries_keep_the_rate_asked_with_and_without_a_margin() {
         );
     }
     assert_eq!(read, 9);
+
+    // With the margin rule tabulated as the server takes it, each site's rule in force is the
+    // one eval picks for it (raised where the site's own pairs lie higher than the
+    // calibration's), and the site's figures are measured under it.
+    let served = Rule {
+        margins: calibration.table(&[0.05]),
+        ..rule.clone()
+    };
+    let mut as_picked = 0;
+    for (row, under_server) in
+        rows.iter()
+            .zip(sites(&dataset, &embeddings, &served, Some(&calibration)))
+    {
+        let Some(m) = &row.margin_rule else {
+            assert_eq!(under_server.margin, 0.0, "{under_server:?}");
+            continue;
+        };
+        assert_eq!(under_server.margin, m.margin, "{row:?}");
+        let picked = (m.threshold * 1e6).round() / 1e6;
+        match under_server.threshold_source {
+            "sampled" => {
+                as_picked += 1;
+                assert_eq!(under_server.threshold, picked, "{row:?}");
+                assert_eq!(under_server.true_accept_rate, m.true_accept_rate, "{row:?}");
+                assert_eq!(
+                    under_server.stranger_accept_rate, m.stranger_accept_rate,
+                    "{row:?}"
+                );
+            }
+            "gallery" => assert!(under_server.threshold > picked, "{under_server:?}"),
+            other => panic!("{other}: {under_server:?}"),
+        }
+    }
+    assert!(as_picked >= 3, "{as_picked} sites as picked");
 
     // The other half's galleries of each size (1,200–4,700 strangers over four draws), at the
     // calibration's points: the rate asked (4.9–7.4 % measured).

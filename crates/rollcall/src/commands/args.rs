@@ -67,6 +67,10 @@ pub struct ThresholdArgs {
     /// from --false-accept-rate].
     #[arg(long, env = "ROLLCALL_THRESHOLD", value_name = "SIMILARITY")]
     pub threshold: Option<f32>,
+    /// With --threshold: how much more similar the best person must be than the next one (0:
+    /// the best alone decides) [default: derived with the threshold, else 0].
+    #[arg(long, env = "ROLLCALL_MARGIN", value_name = "SIMILARITY")]
+    pub margin: Option<f64>,
     /// Strangers accepted as someone per attempt that the derived threshold allows, for the
     /// people registered now (0.001: one in 1,000) [default: 0.001].
     #[arg(long, env = "ROLLCALL_FALSE_ACCEPT_RATE", value_name = "RATE")]
@@ -264,6 +268,7 @@ impl Given for EmbedderArgs {
 impl Given for ThresholdArgs {
     fn add_to(&self, o: &mut Overrides) {
         o.threshold = self.threshold;
+        o.margin = self.margin;
         o.false_accept_rate = self.false_accept_rate;
     }
 }

@@ -139,12 +139,11 @@ pub async fn run(o: Options) -> anyhow::Result<GalleryBench> {
     anyhow::ensure!(o.people > 0, "--gallery needs at least one person");
     anyhow::ensure!(o.searches > 0, "--searches needs at least one search");
     let (dim, model) = shape(o.embedder);
-    let rule = Rule {
-        false_accept_rate: operating_point::DEFAULT_FALSE_ACCEPT_RATE,
-        configured: None,
-        default: Threshold::new(0.5).expect("in range"),
-        model: operating_point::model_tail(model),
-    };
+    let rule = Rule::for_model(
+        model,
+        operating_point::DEFAULT_FALSE_ACCEPT_RATE,
+        Threshold::new(0.5).expect("in range"),
+    );
     let gallery = Gallery::new(model, rule);
     let mut database = None;
 

@@ -10,7 +10,7 @@ use crate::eval::{
     decimal_threshold, derived_threshold, embed, evaluate, plots, sites, Evaluation, PairSet,
     Settings,
 };
-use crate::operating_point::{self, Rule};
+use crate::operating_point::{self, Calibration, Rule};
 use anyhow::Context;
 use clap::Args;
 use rollcall_vision::embedder::FaceApiCrop;
@@ -124,42 +124,6 @@ pub fn run(leading: &Leading, args: EvalArgs) -> anyhow::Result<()> {
         }
     };
 
-    if let Some(path) = &args.write_calibration {
-        let (pairs, people, photos) = sites::calibration_pairs(&dataset, &embeddings);
-        let made_from = format!(
-            "{photos} photos of the {people} people at even positions by name of {} people \
-             (rollcall eval --write-calibration)",
-            dataset.people.len()
-        );
-        let calibration = pairs.to_calibration(pipeline.model_id(), &made_from);
-        std::fs::write(path, serde_json::to_string(&calibration)? + "\n")
-            .with_context(|| format!("writing {}", path.display()))?;
-        eprintln!(
-            "eval: calibration of {} impostor pairs written to {}",
-            pairs.total(),
-            path.display()
-        );
-    }
-    // As the server decides: the flag or environment, else the configuration file, else the
-    // threshold derived for the enrolled set from the false-accept rate.
-    let default = Threshold::new(pipeline.default_threshold())?;
-    let rule = Rule {
-        false_accept_rate: config.false_accept_rate,
-        configured: None,
-        default,
-        model: operating_point::model_tail(pipeline.model_id()),
-    };
-    let references = usize::try_from(args.references).unwrap_or(1);
-    let (threshold, threshold_source) = match config.threshold {
-        Some(t) => (decimal_threshold(t.value()), "configured"),
-        None => {
-            let point = derived_threshold(&dataset, &embeddings, references, &rule);
-            (
-                decimal_threshold(point.threshold.value()),
-                point.source.as_str(),
-            )
-        }
-    };
     // Galleries drawn from the calibration half, for the margin rule's measurements.
     let margin = crate::eval::strangers::margin_calibration(
         &dataset,
@@ -168,9 +132,51 @@ pub fn run(leading: &Leading, args: EvalArgs) -> anyhow::Result<()> {
         pipeline.model_id(),
         crate::eval::margin_rule::FLOOR,
     );
+    if let Some(path) = &args.write_calibration {
+        let (pairs, people, photos) = sites::calibration_pairs(&dataset, &embeddings);
+        let made_from = format!(
+            "{photos} photos of the {people} people at even positions by name of {} people; \
+             margin rule: {} (rollcall eval --write-calibration)",
+            dataset.people.len(),
+            margin.made_from
+        );
+        let calibration = Calibration {
+            margin_rule: margin.table(&operating_point::MARGIN_RULE_RATES),
+            ..pairs.to_calibration(pipeline.model_id(), &made_from)
+        };
+        std::fs::write(path, serde_json::to_string(&calibration)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!(
+            "eval: calibration of {} impostor pairs and {} margin-rule rows written to {}",
+            pairs.total(),
+            calibration.margin_rule.len(),
+            path.display()
+        );
+    }
+    // As the server decides: the flag or environment, else the configuration file, else the
+    // threshold derived for the enrolled set from the false-accept rate.
+    let default = Threshold::new(pipeline.default_threshold())?;
+    let rule = Rule::for_model(pipeline.model_id(), config.false_accept_rate, default);
+    let references = usize::try_from(args.references).unwrap_or(1);
+    let (threshold, accept_margin, threshold_source) = match config.threshold {
+        Some(t) => (
+            decimal_threshold(t.value()),
+            config.margin.unwrap_or(0.0),
+            "configured",
+        ),
+        None => {
+            let point = derived_threshold(&dataset, &embeddings, references, &rule);
+            (
+                decimal_threshold(point.threshold.value()),
+                point.margin,
+                point.source.as_str(),
+            )
+        }
+    };
     let settings = Settings {
         threshold,
         threshold_source: threshold_source.to_owned(),
+        accept_margin,
         rule: Some(rule),
         margin: Some(margin),
         references,

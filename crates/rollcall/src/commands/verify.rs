@@ -5,7 +5,7 @@ use super::args::{CommonArgs, DatabaseArgs, EmbedderArgs, PhotoStoreArgs, Thresh
 use super::{read_photo, Leading};
 use crate::app::{open_rollcall, runtime};
 use crate::domain::display_name;
-use crate::view::{round, FaceJson};
+use crate::view::{round, round_margin, FaceJson};
 use anyhow::bail;
 use clap::Args;
 use std::path::PathBuf;
@@ -13,7 +13,7 @@ use std::path::PathBuf;
 #[derive(Args, Debug, Clone)]
 pub struct VerifyArgs {
     pub photo: PathBuf,
-    /// Print JSON: { "threshold", "false_accept_rate", "threshold_source", "model", "faces": [...] } (the faces as `/verify` lists them).
+    /// Print JSON: { "threshold", "margin", "false_accept_rate", "threshold_source", "model", "faces": [...] } (the faces as `/verify` lists them).
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
@@ -47,6 +47,7 @@ pub fn run(leading: &Leading, a: VerifyArgs) -> anyhow::Result<()> {
             let faces: Vec<_> = v.faces.iter().map(FaceJson::from).collect();
             let out = serde_json::json!({
                 "threshold": round(v.operating_point.threshold.value()),
+                "margin": round_margin(v.operating_point.margin),
                 "false_accept_rate": v.operating_point.false_accept_rate,
                 "threshold_source": v.operating_point.source.as_str(),
                 "model": v.model,
@@ -73,10 +74,19 @@ pub fn run(leading: &Leading, a: VerifyArgs) -> anyhow::Result<()> {
                     i + 1
                 );
             }
-            println!(
-                "threshold {}, model {}",
-                v.operating_point.threshold, v.model
-            );
+            if v.operating_point.margin > 0.0 {
+                println!(
+                    "threshold {}, margin {}, model {}",
+                    v.operating_point.threshold,
+                    round_margin(v.operating_point.margin),
+                    v.model
+                );
+            } else {
+                println!(
+                    "threshold {}, model {}",
+                    v.operating_point.threshold, v.model
+                );
+            }
         }
         if !v.faces[0].matched {
             bail!("the largest face is not recognised");

@@ -518,12 +518,11 @@ fn identity_threshold(pipeline: &FacePipeline) -> f32 {
     let default = crate::domain::Threshold::new(pipeline.default_threshold());
     match default {
         Ok(default) => {
-            let rule = crate::operating_point::Rule {
-                false_accept_rate: crate::operating_point::DEFAULT_FALSE_ACCEPT_RATE,
-                configured: None,
+            let rule = crate::operating_point::Rule::for_model(
+                pipeline.model_id(),
+                crate::operating_point::DEFAULT_FALSE_ACCEPT_RATE,
                 default,
-                model: crate::operating_point::model_tail(pipeline.model_id()),
-            };
+            );
             crate::gallery::Gallery::new(pipeline.model_id(), rule)
                 .operating_point()
                 .threshold

@@ -1,7 +1,8 @@
 //! Would a margin rule help? Accept the best person only when they also beat the second-best
 //! *other* person by a margin: measured on the attendance scenario, for each margin, as the true
 //! accepts at the lowest threshold keeping the false-accept rate (wrong names / all probes)
-//! within a bound. Not used by the server: docs/accuracy.md reports why.
+//! within a bound, both picked on the same photos (in-sample; the server's rule is picked on
+//! one half and measured on the other: [`super::margin_rule`]).
 
 use super::embed::Embeddings;
 use super::scenario::Split;
@@ -39,9 +40,11 @@ pub(crate) fn best_two(
         let Some(s) = matching::best_of_references(probe, refs.iter().copied()) else {
             continue;
         };
-        if s > top[0].0 {
+        // Ties to the smaller person, as [`matching::best_match`].
+        let beats = |(t, who): (f64, usize)| s > t || (s == t && *person < who);
+        if beats(top[0]) {
             top = [(s, *person), top[0]];
-        } else if s > top[1].0 {
+        } else if beats(top[1]) {
             top[1] = (s, *person);
         }
     }

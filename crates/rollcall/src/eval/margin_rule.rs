@@ -1,7 +1,7 @@
-//! The margin rule, as measured by `eval` (the server does not apply it: docs/accuracy.md,
-//! "Margin rule", says why): accept the best person only when they also beat the second-best
-//! *other* person by a margin, with the threshold and the margin picked for a gallery from the
-//! requested false-accept rate.
+//! The margin rule, as measured by `eval` and tabulated for the server
+//! ([`crate::operating_point::MarginRow`], written by `eval --write-calibration`): accept the
+//! best person only when they also beat the second-best *other* person by a margin, with the
+//! threshold and the margin picked for a gallery from the requested false-accept rate.
 //!
 //! [`crate::operating_point`] predicts a stranger's best score over R references from one
 //! comparison's distribution, assuming the comparisons independent; it says nothing of the gap
@@ -17,6 +17,7 @@
 //! at which at most FAR of its stranger probes pass both; of those pairs, the one under which
 //! most genuine probes pass. docs/accuracy.md has the measurements on the other half.
 
+use crate::operating_point::MarginRow;
 use serde::{Deserialize, Serialize};
 
 /// The margins considered (0: the best person alone decides).
@@ -69,12 +70,6 @@ pub struct MarginPoint {
     pub predicted_true_accept_rate: f64,
     /// The calibrated gallery it came from (people, references each).
     pub calibrated: (usize, usize),
-}
-
-/// The accept rule with a margin: the best person's score reaches the threshold and beats the
-/// runner-up (the best *other* person; none: no one to confuse) by at least the margin.
-pub fn accepts(best: f64, runner_up: Option<f64>, threshold: f64, margin: f64) -> bool {
-    crate::matching::accepts(best, threshold) && runner_up.is_none_or(|r| best - r >= margin)
 }
 
 impl SampledGalleries {
@@ -142,21 +137,10 @@ fn grid_above(score: f64) -> f64 {
 }
 
 impl MarginCalibration {
-    /// The smallest calibrated gallery with at least `people` people and at least `references`
-    /// references each (capped at the most calibrated); `None` past the largest.
-    pub fn galleries_for(&self, people: usize, references: usize) -> Option<&SampledGalleries> {
-        let most = self.galleries.iter().map(|g| g.references).max()?;
-        let r = references.clamp(1, most);
-        self.galleries
-            .iter()
-            .filter(|g| g.people >= people && g.references >= r)
-            .min_by_key(|g| (g.people * g.references, g.references))
-    }
-
     /// The (threshold, margin) for a gallery of `people` holding `references` in all: of the
     /// margins of [`MARGINS`] whose threshold keeps the strangers within `far`, the one passing
     /// most genuine probes (ties: the smaller margin). `None` when no calibrated gallery is
-    /// large enough.
+    /// large enough (or none of those has a threshold above the floor at `far`).
     pub fn pick(&self, people: usize, references: usize, far: f64) -> Option<MarginPoint> {
         self.best_of(people, references, far, &MARGINS)
     }
@@ -184,9 +168,44 @@ impl MarginCalibration {
         far: f64,
         margins: &[f64],
     ) -> Option<MarginPoint> {
-        let per_person = references.div_ceil(people.max(1));
-        let galleries = self.galleries_for(people.max(1), per_person)?;
-        self.best_in(galleries, far, margins)
+        // Read from the rows as the server reads the shipped table, so that eval measures
+        // the server's choice of calibrated gallery.
+        let rows = self.rows(&[far], margins);
+        let row = crate::operating_point::margin_row(&rows, people, references, far)?;
+        Some(MarginPoint {
+            threshold: row.threshold,
+            margin: row.margin,
+            predicted_stranger_rate: row.stranger_rate,
+            predicted_true_accept_rate: row.true_accept_rate,
+            calibrated: (row.people, row.references),
+        })
+    }
+
+    /// The margin rule as the server takes it ([`crate::operating_point::Calibration`]): for
+    /// each rate and calibrated gallery, the pick of [`MARGINS`]. A gallery with no threshold
+    /// above the floor at a rate has no row there (a site that size reads the next larger).
+    pub fn table(&self, rates: &[f64]) -> Vec<MarginRow> {
+        self.rows(rates, &MARGINS)
+    }
+
+    fn rows(&self, rates: &[f64], margins: &[f64]) -> Vec<MarginRow> {
+        let mut rows = Vec::new();
+        for &far in rates {
+            for galleries in &self.galleries {
+                if let Some(p) = self.best_in(galleries, far, margins) {
+                    rows.push(MarginRow {
+                        people: galleries.people,
+                        references: galleries.references,
+                        false_accept_rate: far,
+                        threshold: p.threshold,
+                        margin: p.margin,
+                        stranger_rate: p.predicted_stranger_rate,
+                        true_accept_rate: p.predicted_true_accept_rate,
+                    });
+                }
+            }
+        }
+        rows
     }
 
     fn best_in(
@@ -276,34 +295,5 @@ mod tests {
         assert!(picked.predicted_stranger_rate <= 0.001);
         // Past the largest calibrated gallery: nothing.
         assert_eq!(c.pick(101, 101, 0.001), None);
-    }
-
-    #[test]
-    fn a_larger_gallery_in_people_and_references_is_used_for_a_smaller_one() {
-        let sized = |people, references| SampledGalleries {
-            people,
-            references,
-            ..galleries(vec![], vec![])
-        };
-        let c = MarginCalibration {
-            model: "m".into(),
-            made_from: "test".into(),
-            floor: FLOOR,
-            galleries: vec![sized(50, 1), sized(100, 1), sized(50, 3), sized(200, 3)],
-        };
-        let of = |p, r| c.galleries_for(p, r).map(|g| (g.people, g.references));
-        assert_eq!(of(50, 1), Some((50, 1)));
-        assert_eq!(of(51, 1), Some((100, 1)));
-        assert_eq!(of(60, 2), Some((200, 3)));
-        assert_eq!(of(40, 5), Some((50, 3)), "more references than calibrated");
-        assert_eq!(of(201, 1), None);
-    }
-
-    #[test]
-    fn a_probe_within_the_margin_of_a_second_person_is_not_accepted() {
-        assert!(accepts(0.96, Some(0.94), 0.95, 0.02));
-        assert!(!accepts(0.96, Some(0.945), 0.95, 0.02));
-        assert!(!accepts(0.949, Some(0.5), 0.95, 0.02));
-        assert!(accepts(0.96, None, 0.95, 0.02), "nobody else registered");
     }
 }

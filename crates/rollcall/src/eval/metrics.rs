@@ -309,6 +309,8 @@ pub fn tar_at_far(pairs: &[Scored], target: f64) -> Option<TarAtFar> {
 pub struct ProbeMatch {
     pub truth: Option<usize>,
     pub best: Option<(usize, f64)>,
+    /// The second-best *other* person's score (`None` with nobody else comparable).
+    pub runner_up: Option<f64>,
 }
 
 /// Open-set identification rates at one threshold. A probe is *accepted* when its best match
@@ -375,11 +377,17 @@ fn ratio(n: usize, of: usize) -> f64 {
 }
 
 pub fn open_set_at(probes: &[ProbeMatch], threshold: f64) -> OpenSetRates {
+    open_set_under(probes, threshold, 0.0)
+}
+
+/// [`open_set_at`] under the margin rule: the best person is accepted only when they also
+/// beat the runner-up by `margin` ([`matching::accepts_with_margin`]).
+pub fn open_set_under(probes: &[ProbeMatch], threshold: f64, margin: f64) -> OpenSetRates {
     let (mut ta, mut mis, mut fr, mut sa) = (0, 0, 0, 0);
     for p in probes {
         let accepted = p
             .best
-            .filter(|&(_, s)| matching::accepts(s, threshold))
+            .filter(|&(_, s)| matching::accepts_with_margin(s, p.runner_up, threshold, margin))
             .map(|(who, _)| who);
         match (p.truth, accepted) {
             (Some(t), Some(who)) if t == who => ta += 1,
@@ -554,6 +562,7 @@ mod tests {
         ProbeMatch {
             truth,
             best: Some((who, score)),
+            runner_up: None,
         }
     }
 

@@ -57,8 +57,10 @@ pub struct PairSet {
 pub struct Settings {
     /// The threshold in force: configured, or [`derived_threshold`] for the enrolled set.
     pub threshold: f64,
-    /// Where it came from (`configured`, `model`, `gallery`, `default`).
+    /// Where it came from (`configured`, `sampled`, `model`, `gallery`, `default`).
     pub threshold_source: String,
+    /// The margin in force with it (0: the best person alone decides).
+    pub accept_margin: f64,
     /// How thresholds are derived for the site table; `None`: no site table.
     pub rule: Option<crate::operating_point::Rule>,
     /// Galleries drawn from the calibration half ([`strangers::margin_calibration`]): the site
@@ -92,10 +94,11 @@ pub fn evaluate(
     let split = scenario::attendance_split(dataset, settings.references);
     let (probes, not_enrolled) = scenario::match_probes(&split, embeddings);
     let counts = ProbeCounts::of(&probes);
-    let at_threshold = metrics::open_set_at(&probes, settings.threshold);
+    let at_threshold = metrics::open_set_under(&probes, settings.threshold, settings.accept_margin);
     let identification = Identification {
         threshold: settings.threshold,
         threshold_source: settings.threshold_source.clone(),
+        margin: settings.accept_margin,
         true_accept_rate: at_threshold.true_accept_rate,
         false_accept_rate: at_threshold.false_accept_rate,
         false_reject_rate: at_threshold.false_reject_rate,

@@ -91,8 +91,11 @@ pub struct Identification {
     /// The threshold in force (the figures below are at it): `--threshold` when given, else the
     /// one derived for this enrolled set from the false-accept rate.
     pub threshold: f64,
-    /// `configured`, `model`, `gallery` or `default`, as `/health` says it.
+    /// `configured`, `sampled`, `model`, `gallery` or `default`, as `/health` says it.
     pub threshold_source: String,
+    /// The margin in force with the threshold (0: the best person alone decides); the figures
+    /// at the threshold apply it, the sweeps do not.
+    pub margin: f64,
     pub true_accept_rate: f64,
     pub false_accept_rate: f64,
     pub false_reject_rate: f64,
@@ -254,7 +257,11 @@ impl Report {
         };
         row(
             &mut s,
-            &format!("in force ({})", i.threshold_source),
+            &if i.margin > 0.0 {
+                format!("in force ({}, margin {})", i.threshold_source, i.margin)
+            } else {
+                format!("in force ({})", i.threshold_source)
+            },
             &i.at_threshold,
         );
         row(&mut s, "most right", &i.best);
@@ -333,11 +340,12 @@ impl Report {
             );
             let _ = writeln!(
                 s,
-                "  {:>8} {:>4} {:>9} {:>9} {:>9} {:>22} {:>10} {:>8}",
+                "  {:>8} {:>4} {:>9} {:>9} {:>7} {:>9} {:>22} {:>10} {:>8}",
                 "enrolled",
                 "refs",
                 "FAR asked",
                 "threshold",
+                "margin",
                 "source",
                 "strangers acc.",
                 "wrong name",
@@ -346,11 +354,12 @@ impl Report {
             for r in &self.sites {
                 let _ = writeln!(
                     s,
-                    "  {:>8} {:>4} {:>9} {:>9} {:>9} {:>22} {:>10} {:>8}",
+                    "  {:>8} {:>4} {:>9} {:>9} {:>7} {:>9} {:>22} {:>10} {:>8}",
                     r.enrolled,
                     r.references,
                     r.requested_false_accept_rate,
                     thr(r.threshold),
+                    r.margin,
                     r.threshold_source,
                     format!(
                         "{} ({}/{}, {}p)",

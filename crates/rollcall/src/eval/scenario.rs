@@ -128,15 +128,14 @@ pub fn match_probes(split: &Split, embeddings: &Embeddings) -> (Vec<ProbeMatch>,
         .probes
         .iter()
         .map(|&(photo, truth)| {
-            let best = embeddings.embedding(photo).and_then(|probe| {
-                matching::best_match(
-                    probe,
-                    gallery
-                        .iter()
-                        .map(|(person, refs)| (*person, refs.iter().copied())),
-                )
-            });
-            ProbeMatch { truth, best }
+            let ranked = embeddings
+                .embedding(photo)
+                .and_then(|probe| super::margin::best_two(probe, &gallery));
+            ProbeMatch {
+                truth,
+                best: ranked.map(|(who, score, _)| (who, score)),
+                runner_up: ranked.and_then(|(_, _, second)| second),
+            }
         })
         .collect();
     (matches, not_enrolled)

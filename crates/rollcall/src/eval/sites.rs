@@ -101,7 +101,9 @@ pub struct SiteRow {
     pub enrolled: usize,
     pub references: usize,
     pub requested_false_accept_rate: f64,
+    /// The server's rule for this gallery: its threshold and margin.
     pub threshold: f64,
+    pub margin: f64,
     pub threshold_source: &'static str,
     pub genuine_probes: usize,
     pub stranger_probes: usize,
@@ -194,7 +196,7 @@ fn outcome(probes: &[SiteProbe], threshold: f64, margin: f64) -> Outcome {
     let (mut right, mut wrong, mut strangers_accepted) = (0, 0, 0);
     let mut stranger_people = std::collections::BTreeSet::new();
     for p in probes {
-        if !margin_rule::accepts(p.score, p.runner_up, threshold, margin) {
+        if !crate::matching::accepts_with_margin(p.score, p.runner_up, threshold, margin) {
             continue;
         }
         match p.truth {
@@ -260,7 +262,7 @@ fn site(
             }
         }
     }
-    let plain = outcome(&probes, threshold, f64::NEG_INFINITY);
+    let in_force = outcome(&probes, threshold, point.margin);
     let references: usize = gallery.iter().map(|(_, r)| r.len()).sum();
     let far = point.false_accept_rate;
     let row = |picked: Option<margin_rule::MarginPoint>| {
@@ -286,14 +288,15 @@ fn site(
         references: refs,
         requested_false_accept_rate: far,
         threshold: (threshold * 1e6).round() / 1e6,
+        margin: point.margin,
         threshold_source: point.source.as_str(),
         genuine_probes: genuine,
         stranger_probes: strangers,
-        stranger_accept_rate: rate(plain.strangers_accepted, strangers),
-        strangers_accepted: plain.strangers_accepted,
-        stranger_people_accepted: plain.stranger_people,
-        misidentification_rate: rate(plain.wrong, genuine),
-        true_accept_rate: rate(plain.right, genuine),
+        stranger_accept_rate: rate(in_force.strangers_accepted, strangers),
+        strangers_accepted: in_force.strangers_accepted,
+        stranger_people_accepted: in_force.stranger_people,
+        misidentification_rate: rate(in_force.wrong, genuine),
+        true_accept_rate: rate(in_force.right, genuine),
         sampled: row(margin.and_then(|c| c.without_margin(gallery.len(), references, far))),
         margin_rule: row(margin.and_then(|c| c.pick(gallery.len(), references, far))),
     }

@@ -105,6 +105,18 @@ pub struct Candidate {
     pub similarity: Similarity,
 }
 
+/// A face judged against the gallery ([`Gallery::judge`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Judgement {
+    /// The most similar person, accepted or not; `None` for an empty gallery.
+    pub best: Option<Candidate>,
+    /// The most similar *other* person's similarity, when the margin rule had to look (the
+    /// best reached the threshold and the margin is not 0).
+    pub runner_up: Option<Similarity>,
+    /// `best` is accepted: at or above the threshold, and ahead of the runner-up by the margin.
+    pub matched: bool,
+}
+
 /// What loading found besides the usable embeddings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoadReport {
@@ -386,6 +398,43 @@ impl Gallery {
             last_name: person.last_name().to_owned(),
             similarity: Similarity(similarity as f32),
         })
+    }
+
+    /// Judge `face` under `point`: the most similar person, accepted when their similarity
+    /// reaches the threshold and (under a margin) beats the runner-up's by the margin. One read
+    /// of the gallery for both, so a registration in between cannot split them.
+    pub fn judge(&self, face: &Embedding, point: &OperatingPoint) -> Judgement {
+        let members = self.read();
+        let Some(arena) = members.arenas.iter().find(|a| a.dim() == face.dim()) else {
+            return Judgement::default();
+        };
+        let Some((user_id, similarity)) = arena.best(face.values()) else {
+            return Judgement::default();
+        };
+        let similarity = Similarity(similarity as f32);
+        let threshold = point.threshold.value();
+        // The runner-up only matters to a face the threshold already lets in.
+        let runner_up = (point.margin > 0.0 && point.threshold.accepts(similarity))
+            .then(|| arena.best_except(face.values(), Some(user_id)))
+            .flatten()
+            .map(|(_, s)| Similarity(s as f32));
+        let matched = crate::matching::accepts_with_margin(
+            f64::from(similarity.0),
+            runner_up.map(|s| f64::from(s.0)),
+            f64::from(threshold),
+            point.margin,
+        );
+        let person = &members.people[&user_id];
+        Judgement {
+            best: Some(Candidate {
+                user_id,
+                first_name: person.first_name().to_owned(),
+                last_name: person.last_name().to_owned(),
+                similarity,
+            }),
+            runner_up,
+            matched,
+        }
     }
 
     /// The best similarity of anyone but `except` (the runner-up to a match); `None` when

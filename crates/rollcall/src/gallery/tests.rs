@@ -10,6 +10,8 @@ fn rule() -> Rule {
         configured: None,
         default: Threshold::new(0.55).unwrap(),
         model: None,
+        margins: Vec::new(),
+        configured_margin: 0.0,
     }
 }
 

@@ -98,10 +98,12 @@ pub struct NotRecognised {
     pub message: String,
     /// The threshold in force.
     pub threshold: f64,
+    /// How much the best person must beat the next by (0: the best alone decides).
+    pub margin: f64,
     /// The false-accept rate per attempt the threshold was derived for.
     pub false_accept_rate: f64,
-    /// `model`, `gallery`, `configured` or `default`.
-    #[schema(example = "model")]
+    /// `sampled`, `model`, `gallery`, `configured` or `default`.
+    #[schema(example = "sampled")]
     pub threshold_source: String,
     /// Every face of the frame, largest first.
     pub faces: Vec<FaceJson>,

@@ -67,6 +67,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     metrics::gauge!("rollcall_gallery_people").set(state.rollcall.gallery_len() as f64);
     let point = state.rollcall.operating_point();
     metrics::gauge!("rollcall_threshold").set(f64::from(point.threshold.value()));
+    metrics::gauge!("rollcall_threshold_margin").set(point.margin);
     metrics::gauge!("rollcall_threshold_false_accept_rate").set(point.false_accept_rate);
     metrics::gauge!("rollcall_gallery_sync_lag_seconds")
         .set(state.rollcall.gallery_sync().lag().as_secs_f64());
@@ -103,10 +104,12 @@ pub struct Health {
     embedder: EmbedderKind,
     /// The threshold in force (derived for the people registered now, unless configured).
     threshold: f64,
+    /// How much more similar than the next person the best must be (0: the best alone decides).
+    margin: f64,
     /// The false-accept rate per attempt it was derived for.
     false_accept_rate: f64,
-    /// `model`, `gallery`, `configured` or `default` (docs/accuracy.md).
-    #[schema(example = "model")]
+    /// `sampled`, `model`, `gallery`, `configured` or `default` (docs/accuracy.md).
+    #[schema(example = "sampled")]
     threshold_source: &'static str,
     /// People and reference faces the threshold was derived for (those of the model in use).
     gallery_people: usize,
@@ -175,6 +178,7 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
         model: state.rollcall.model().to_owned(),
         embedder: state.rollcall.embedder(),
         threshold: crate::view::round(point.threshold.value()),
+        margin: crate::view::round_margin(point.margin),
         false_accept_rate: point.false_accept_rate,
         threshold_source: point.source.as_str(),
         gallery_people: point.people,

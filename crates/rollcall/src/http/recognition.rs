@@ -14,7 +14,7 @@ use crate::liveness::Liveness;
 use crate::service::{Pick, Verification};
 use crate::store::{AttendanceRecord, CheckIn};
 use crate::subject::clear_subject;
-use crate::view::{round, DetectJson, EventRef, FaceJson, Recognised, UserJson};
+use crate::view::{round, round_margin, DetectJson, EventRef, FaceJson, Recognised, UserJson};
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::State;
 use axum::{Extension, Json};
@@ -148,8 +148,11 @@ pub(super) fn answer(
     let mut faces: Vec<FaceJson> = v.faces.iter().map(FaceJson::from).collect();
     if !caller.is_admin() {
         // How close a stranger came to someone is a hint for whoever tries faces on a kiosk.
-        for face in faces.iter_mut().filter(|f| f.matched.is_none()) {
-            face.best_similarity = None;
+        for face in faces.iter_mut() {
+            if face.matched.is_none() {
+                face.best_similarity = None;
+            }
+            face.runner_up_similarity = None;
         }
     }
     let top = &v.faces[0];
@@ -165,6 +168,7 @@ pub(super) fn answer(
                 last_name: person.last_name.clone(),
                 similarity: round(person.similarity.0),
                 threshold: round(v.operating_point.threshold.value()),
+                margin: round_margin(v.operating_point.margin),
                 false_accept_rate: v.operating_point.false_accept_rate,
                 threshold_source: v.operating_point.source.as_str(),
                 model: v.model.clone(),
@@ -181,6 +185,7 @@ pub(super) fn answer(
             "the person in the photo is not registered (no one is similar enough)",
         )
         .with("threshold", round(v.operating_point.threshold.value()))
+        .with("margin", round_margin(v.operating_point.margin))
         .with("false_accept_rate", v.operating_point.false_accept_rate)
         .with("threshold_source", v.operating_point.source.as_str())
         .with("faces", serde_json::to_value(&faces).unwrap_or_default())

@@ -4,7 +4,8 @@
 use super::people::without_embedding;
 use super::{Rollcall, ServiceError};
 use crate::domain::Kiosk;
-use crate::gallery::Candidate;
+use crate::domain::Similarity;
+use crate::gallery::{Candidate, Judgement};
 use crate::operating_point::OperatingPoint;
 use crate::store::CheckIn;
 use rollcall_vision::Detection;
@@ -16,7 +17,9 @@ pub struct VerifiedFace {
     pub detection: Detection,
     /// The most similar registered person, matched or not.
     pub best: Option<Candidate>,
-    /// `best` is at or above the threshold.
+    /// The most similar other person's similarity, when the margin rule looked at it.
+    pub runner_up: Option<Similarity>,
+    /// `best` is accepted: at or above the threshold, and ahead of the runner-up by the margin.
     pub matched: bool,
     /// Set when a check-in was attempted (matched faces, when recording).
     pub check_in: Option<CheckIn>,
@@ -53,10 +56,11 @@ impl Rollcall {
         let mut seen = std::collections::HashSet::new();
         for face in analysis.faces {
             let embedding = face.embedding.as_ref().ok_or_else(without_embedding)?;
-            let best = self.gallery.best(embedding);
-            let matched = best
-                .as_ref()
-                .is_some_and(|c| point.threshold.accepts(c.similarity));
+            let Judgement {
+                best,
+                runner_up,
+                matched,
+            } = self.gallery.judge(embedding, &point);
             let mut check_in = None;
             if let (true, true, Some(c)) = (matched, record, &best) {
                 // The same person twice in one frame is checked in once.
@@ -79,6 +83,7 @@ impl Rollcall {
             faces.push(VerifiedFace {
                 detection: face.detection,
                 best,
+                runner_up,
                 matched,
                 check_in,
             });

@@ -12,13 +12,15 @@ use std::sync::Arc;
 /// stored as a reference would pull the person's references towards whoever it might be.
 pub const CLEAR_MARGIN: f32 = 0.25;
 
-/// …and beats every other person by at least this much (a look-alike close behind is doubt).
+/// …and beats every other person by at least this much, or the margin rule's margin when that
+/// is larger (a look-alike close behind is doubt).
 pub const RUNNER_UP_GAP: f32 = 0.02;
 
-/// Is `similarity` to the best person a clear enough match to keep the frame as a reference?
-pub fn clear_match(similarity: f32, threshold: f32, runner_up: Option<f32>) -> bool {
+/// Is `similarity` to the best person a clear enough match to keep the frame as a reference,
+/// under a rule of `threshold` and `margin`?
+pub fn clear_match(similarity: f32, threshold: f32, margin: f32, runner_up: Option<f32>) -> bool {
     similarity >= threshold + CLEAR_MARGIN * (1.0 - threshold)
-        && runner_up.is_none_or(|other| similarity - other >= RUNNER_UP_GAP)
+        && runner_up.is_none_or(|other| similarity - other >= RUNNER_UP_GAP.max(margin))
 }
 
 impl Rollcall {
@@ -130,8 +132,9 @@ impl Rollcall {
             return Ok(false);
         };
         let threshold = v.operating_point.threshold.value();
+        let margin = v.operating_point.margin as f32;
         // Cheap refusals first: the frame's own scores, then the settings and the count.
-        if !clear_match(best.similarity.0, threshold, None) {
+        if !clear_match(best.similarity.0, threshold, margin, None) {
             return Ok(false);
         }
         let settings = self.site_settings().await?;
@@ -158,7 +161,12 @@ impl Rollcall {
         };
         let runner_up = self.gallery.runner_up(&face.embedding, again.user_id);
         if again.user_id != best.user_id
-            || !clear_match(again.similarity.0, threshold, runner_up.map(|s| s.0))
+            || !clear_match(
+                again.similarity.0,
+                threshold,
+                margin,
+                runner_up.map(|s| s.0),
+            )
         {
             return Ok(false);
         }
@@ -183,12 +191,15 @@ mod tests {
     #[test]
     fn a_clear_match_clears_the_threshold_by_a_margin_and_the_runner_up_by_a_gap() {
         // t = 0.96: the margin asks for 0.96 + 0.25 × 0.04 = 0.97.
-        assert!(clear_match(0.975, 0.96, None));
-        assert!(!clear_match(0.965, 0.96, None), "accepted, but barely");
-        assert!(clear_match(0.975, 0.96, Some(0.95)));
+        assert!(clear_match(0.975, 0.96, 0.0, None));
+        assert!(!clear_match(0.965, 0.96, 0.0, None), "accepted, but barely");
+        assert!(clear_match(0.975, 0.96, 0.0, Some(0.95)));
         assert!(
-            !clear_match(0.975, 0.96, Some(0.96)),
+            !clear_match(0.975, 0.96, 0.0, Some(0.96)),
             "a look-alike close behind"
         );
+        // Under a margin rule of 0.03, the gap asked is the rule's.
+        assert!(!clear_match(0.975, 0.96, 0.03, Some(0.95)));
+        assert!(clear_match(0.975, 0.96, 0.03, Some(0.944)));
     }
 }

@@ -8,6 +8,7 @@ use super::{Rollcall, ServiceError};
 use crate::attendance::now_micros;
 use crate::auth::secret::{random_token, sha256_hex};
 use crate::domain::Kiosk;
+use crate::gallery::Judgement;
 use crate::liveness::sequence::{self, Cuts, Frame, Motion, Refusal};
 use crate::liveness::{Instruction, Liveness, CHALLENGE_TTL};
 use crate::store::CheckIn;
@@ -114,10 +115,11 @@ impl Rollcall {
         let motion = sequence::motion(instruction, &landmarks, &cuts).map_err(refused)?;
         metrics::counter!("rollcall_liveness_total", "result" => "passed").increment(1);
 
-        let best = self.gallery.best(&fused);
-        let matched = best
-            .as_ref()
-            .is_some_and(|c| point.threshold.accepts(c.similarity));
+        let Judgement {
+            best,
+            runner_up,
+            matched,
+        } = self.gallery.judge(&fused, &point);
         let mut check_in = None;
         if let (true, true, Some(c)) = (matched, record, &best) {
             let outcome = self
@@ -149,6 +151,7 @@ impl Rollcall {
                 faces: vec![VerifiedFace {
                     detection: first.faces[subjects[0]].detection.clone(),
                     best,
+                    runner_up,
                     matched,
                     check_in,
                 }],

@@ -142,6 +142,8 @@ impl ServiceError {
 pub struct Options {
     /// `None`: derived from `false_accept_rate` for the gallery ([`crate::operating_point`]).
     pub threshold: Option<Threshold>,
+    /// With `threshold`: how much the best person must beat the runner-up by (`None`: 0).
+    pub margin: Option<f64>,
     /// The risk the derived threshold keeps: strangers accepted as someone, per attempt.
     pub false_accept_rate: f64,
     pub cooldown: Duration,
@@ -173,10 +175,9 @@ impl Rollcall {
         let default = Threshold::new(pipeline.default_threshold())
             .map_err(|e| ServiceError::Internal(format!("the embedder's default {e}")))?;
         let rule = Rule {
-            false_accept_rate: options.false_accept_rate,
             configured: options.threshold,
-            default,
-            model: operating_point::model_tail(pipeline.model_id()),
+            configured_margin: options.margin.unwrap_or(0.0),
+            ..Rule::for_model(pipeline.model_id(), options.false_accept_rate, default)
         };
         let removed = photos.sweep(&store.all_image_paths().await?).await?;
         if removed > 0 {
@@ -315,7 +316,11 @@ fn say_where_the_threshold_comes_from(gallery: &Gallery) {
     let rule = gallery.rule();
     let point = gallery.operating_point();
     if rule.configured.is_some() {
-        tracing::info!("threshold {} as configured", point.threshold);
+        tracing::info!(
+            "threshold {} and margin {} as configured",
+            point.threshold,
+            point.margin
+        );
         return;
     }
     if rule.model.is_none() {
@@ -328,8 +333,10 @@ fn say_where_the_threshold_comes_from(gallery: &Gallery) {
         );
     }
     tracing::info!(
-        "threshold {} ({}) for at most {} false accepts per attempt with {} people, {} references",
+        "threshold {}, margin {:.4} ({}) for at most {} false accepts per attempt with {} people, \
+         {} references",
         point.threshold,
+        point.margin,
         point.source.as_str(),
         point.false_accept_rate,
         point.people,

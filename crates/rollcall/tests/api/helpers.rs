@@ -73,6 +73,8 @@ pub struct TestConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// `--threshold` (none: derived from the false-accept rate).
     pub threshold: Option<f32>,
+    /// `--margin` (with `threshold`).
+    pub margin: Option<f64>,
     /// `--liveness`, `--require-liveness`, and the instruction every challenge asks.
     pub liveness: Option<rollcall::liveness::Mode>,
     pub require_liveness: bool,
@@ -99,6 +101,7 @@ impl Default for TestConfig {
             max_connections: None,
             tls: None,
             threshold: None,
+            margin: None,
             liveness: None,
             require_liveness: false,
             liveness_instruction: None,
@@ -215,6 +218,7 @@ async fn spawn_on(
         tls_cert: config.tls.as_ref().map(|(cert, _)| cert.clone()),
         tls_key: config.tls.as_ref().map(|(_, key)| key.clone()),
         threshold: config.threshold,
+        margin: config.margin,
         liveness: config.liveness,
         require_liveness: Some(config.require_liveness),
         liveness_instruction: config.liveness_instruction,

@@ -15,6 +15,7 @@ mod faces;
 mod front_door;
 mod instances;
 mod liveness;
+mod margin;
 mod metric_counts;
 mod multi_face;
 mod openapi;

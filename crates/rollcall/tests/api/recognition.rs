@@ -156,6 +156,7 @@ async fn other_model_embeddings_wait_for_reindex(app: TestApp) {
     // A restart: the gallery leaves the person out.
     let options = Options {
         threshold: None,
+        margin: None,
         false_accept_rate: 1e-3,
         cooldown: std::time::Duration::from_secs(300),
         workers: 1,
