@@ -32,6 +32,56 @@ fn row(user_id: i64, model: &str, v: &[f32]) -> EmbeddingRow {
 }
 
 #[test]
+fn a_judgement_names_the_best_person_only_when_ahead_of_the_next_by_the_margin() {
+    let g = Gallery::new(
+        "m",
+        Rule {
+            configured: Some(Threshold::new(0.5).unwrap()),
+            configured_margin: 0.1,
+            ..rule()
+        },
+    );
+    let point = g.operating_point();
+    assert_eq!((point.threshold.value(), point.margin), (0.5, 0.1));
+    let probe = Embedding::new(vec![0.8, 0.6, 0.0]).unwrap();
+    assert_eq!(
+        g.judge(&probe, &point),
+        Judgement::default(),
+        "nobody registered"
+    );
+    g.add(
+        1,
+        "A",
+        "A",
+        vec![Embedding::new(vec![1.0, 0.0, 0.0]).unwrap()],
+    ); // 0.8
+    let alone = g.judge(&probe, &point);
+    assert_eq!(alone.best.as_ref().map(|c| c.user_id), Some(1));
+    assert!(alone.matched && alone.runner_up.is_none(), "{alone:?}");
+    g.add(
+        2,
+        "B",
+        "B",
+        vec![Embedding::new(vec![0.0, 1.0, 0.0]).unwrap()],
+    ); // 0.6: 0.2 behind
+    let ahead = g.judge(&probe, &point);
+    assert!(ahead.matched, "{ahead:?}");
+    assert!((ahead.runner_up.unwrap().0 - 0.6).abs() < 1e-6, "{ahead:?}");
+    g.add(
+        3,
+        "C",
+        "C",
+        vec![Embedding::new(vec![0.3639, 0.9314, 0.0]).unwrap()],
+    ); // 0.85
+    let close = g.judge(&Embedding::new(vec![0.8, 0.6, 0.0]).unwrap(), &point);
+    assert_eq!(close.best.as_ref().map(|c| c.user_id), Some(3));
+    assert!(!close.matched, "person 1 is within 0.1: {close:?}");
+    // Below the threshold nobody is named, and the runner-up is not looked for.
+    let far = g.judge(&Embedding::new(vec![0.0, 0.0, 1.0]).unwrap(), &point);
+    assert!(!far.matched && far.runner_up.is_none(), "{far:?}");
+}
+
+#[test]
 fn best_match_takes_each_persons_best_reference_of_the_same_model() {
     let g = Gallery::of("m1");
     let report = g.load(vec![
