@@ -886,7 +886,7 @@ fn sampled_galleries_keep_the_rate_asked_with_and_without_a_margin() {
     use rollcall::operating_point::Rule;
     let (dataset, embeddings) = synthetic_people();
     // No floor: synthetic scores are far below a real model's.
-    let draw = |half| margin_calibration(&dataset, &embeddings, half, "test", -1.0);
+    let draw = |half| margin_calibration(&dataset, &embeddings, half, "test", -1.0, None);
     let calibration = draw(Half::Calibration);
     assert_eq!(calibration, draw(Half::Calibration));
     let sizes: Vec<(usize, usize)> = calibration

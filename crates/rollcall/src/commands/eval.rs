@@ -131,6 +131,7 @@ pub fn run(leading: &Leading, args: EvalArgs) -> anyhow::Result<()> {
         crate::eval::strangers::Half::Calibration,
         pipeline.model_id(),
         crate::eval::margin_rule::FLOOR,
+        Some(crate::eval::margin_rule::BOUND),
     );
     if let Some(path) = &args.write_calibration {
         let (pairs, people, photos) = sites::calibration_pairs(&dataset, &embeddings);

@@ -38,8 +38,31 @@ pub struct MarginCalibration {
     pub made_from: String,
     /// Probes whose best score lay below this were not recorded ([`FLOOR`] for real models).
     pub floor: f64,
+    /// How a threshold is read from the strangers: `None`, where exactly the rate of them
+    /// passes; else the bound that holds when the stranger people are drawn again.
+    #[serde(default)]
+    pub bound: Option<Bound>,
     pub galleries: Vec<SampledGalleries>,
 }
+
+/// A threshold that keeps the rate when the stranger *people* are drawn again, with
+/// replacement: the `quantile` of the thresholds of `resamples` such draws (fixed seed). A few
+/// people who resemble many others set the tail; a threshold read exactly at the calibration's
+/// own rate is optimistic for other people, and more so when the best of several margins is
+/// picked on the same strangers.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Bound {
+    pub resamples: usize,
+    pub quantile: f64,
+    pub seed: u64,
+}
+
+/// The bound `eval` calibrates the shipped margin rule with.
+pub const BOUND: Bound = Bound {
+    resamples: 200,
+    quantile: 0.95,
+    seed: 1516,
+};
 
 /// Galleries of one size, drawn several times.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -57,6 +80,12 @@ pub struct SampledGalleries {
     pub strangers: Vec<(f64, f64)>,
     /// The same of each genuine probe whose best was the right person.
     pub genuine: Vec<(f64, f64)>,
+    /// The person of each entry of `strangers` (their dataset index), to draw people again.
+    #[serde(default)]
+    pub stranger_people: Vec<u32>,
+    /// Every stranger person's probes over all draws (those below the floor included).
+    #[serde(default)]
+    pub stranger_probes_by_person: Vec<(u32, u64)>,
 }
 
 /// The (threshold, margin) picked for a gallery, with what the calibration predicts there.
@@ -91,6 +120,62 @@ impl SampledGalleries {
         (t > floor).then_some(t)
     }
 
+    /// The [`Bound`] on [`SampledGalleries::threshold_for`]: the stranger people are drawn
+    /// again `resamples` times (as many as there are, with replacement; each brings all their
+    /// probes), the threshold keeping `far` of each draw's probes is found, and the `quantile`
+    /// of those is the answer. Without the people recorded, the plain threshold.
+    pub fn threshold_bound(&self, margin: f64, far: f64, floor: f64, bound: Bound) -> Option<f64> {
+        if self.stranger_people.len() != self.strangers.len()
+            || self.stranger_probes_by_person.is_empty()
+            || bound.resamples == 0
+        {
+            return self.threshold_for(margin, far, floor);
+        }
+        let slot: std::collections::HashMap<u32, usize> = self
+            .stranger_probes_by_person
+            .iter()
+            .enumerate()
+            .map(|(k, &(person, _))| (person, k))
+            .collect();
+        let counts: Vec<u64> = self.stranger_probes_by_person.iter().map(|p| p.1).collect();
+        let mut passing: Vec<(f64, usize)> = self
+            .strangers
+            .iter()
+            .zip(&self.stranger_people)
+            .filter(|((_, gap), _)| *gap >= margin)
+            .filter_map(|(&(best, _), person)| Some((best, *slot.get(person)?)))
+            .collect();
+        passing.sort_by(|a, b| b.0.total_cmp(&a.0));
+        // The same draws for every margin: their thresholds differ by the margin alone.
+        let mut rng = super::dataset::SplitMix64(bound.seed);
+        let mut weight = vec![0u64; counts.len()];
+        let mut thresholds = Vec::with_capacity(bound.resamples);
+        for _ in 0..bound.resamples {
+            weight.fill(0);
+            for _ in 0..counts.len() {
+                weight[rng.below(counts.len())] += 1;
+            }
+            let probes: u64 = counts.iter().zip(&weight).map(|(c, w)| c * w).sum();
+            let allowed = (far * probes as f64).floor() as u64;
+            let mut passed = 0u64;
+            // Every stranger of the draw within the rate: the threshold may go to the floor.
+            let mut t = f64::NEG_INFINITY;
+            for &(best, k) in &passing {
+                passed += weight[k];
+                if passed > allowed {
+                    t = grid_above(best);
+                    break;
+                }
+            }
+            thresholds.push(t);
+        }
+        thresholds.sort_by(f64::total_cmp);
+        let k =
+            ((bound.quantile * bound.resamples as f64).ceil() as usize).clamp(1, bound.resamples);
+        let t = thresholds[k - 1];
+        (t > floor).then_some(t)
+    }
+
     fn share(points: &[(f64, f64)], of: u64, threshold: f64, margin: f64) -> f64 {
         if of == 0 {
             return 0.0;
@@ -102,9 +187,19 @@ impl SampledGalleries {
         n as f64 / of as f64
     }
 
-    /// The point of `margin` at `far`, if it can be set above `floor`.
-    pub fn point(&self, margin: f64, far: f64, floor: f64) -> Option<MarginPoint> {
-        let threshold = self.threshold_for(margin, far, floor)?;
+    /// The point of `margin` at `far`, if it can be set above `floor`: its threshold read
+    /// exactly, or under `bound`.
+    pub fn point(
+        &self,
+        margin: f64,
+        far: f64,
+        floor: f64,
+        bound: Option<Bound>,
+    ) -> Option<MarginPoint> {
+        let threshold = match bound {
+            None => self.threshold_for(margin, far, floor)?,
+            Some(b) => self.threshold_bound(margin, far, floor, b)?,
+        };
         Some(MarginPoint {
             threshold,
             margin,
@@ -216,7 +311,7 @@ impl MarginCalibration {
     ) -> Option<MarginPoint> {
         let mut best: Option<MarginPoint> = None;
         for &m in margins {
-            let Some(point) = galleries.point(m, far, self.floor) else {
+            let Some(point) = galleries.point(m, far, self.floor, self.bound) else {
                 continue;
             };
             if best.is_none_or(|b| point.predicted_true_accept_rate > b.predicted_true_accept_rate)
@@ -241,6 +336,8 @@ mod tests {
             genuine_probes: 10,
             strangers,
             genuine,
+            stranger_people: Vec::new(),
+            stranger_probes_by_person: Vec::new(),
         }
     }
 
@@ -282,6 +379,7 @@ mod tests {
             model: "m".into(),
             made_from: "test".into(),
             floor: FLOOR,
+            bound: None,
             galleries: vec![g],
         };
         let none = c.without_margin(50, 50, 0.001).unwrap();
@@ -295,5 +393,32 @@ mod tests {
         assert!(picked.predicted_stranger_rate <= 0.001);
         // Past the largest calibrated gallery: nothing.
         assert_eq!(c.pick(101, 101, 0.001), None);
+    }
+
+    #[test]
+    fn the_bound_holds_when_the_stranger_people_are_drawn_again() {
+        // 1,000 stranger probes of 100 people, FAR 0.002: two may pass. One person (7) brings
+        // the three best scores; everyone else scores low.
+        let mut g = galleries(
+            vec![(0.97, 0.03), (0.965, 0.03), (0.96, 0.03), (0.93, 0.03)],
+            vec![],
+        );
+        g.stranger_people = vec![7, 7, 7, 8];
+        g.stranger_probes_by_person = (0..100).map(|p| (p, 10)).collect();
+        let exact = g.threshold_for(0.0, 0.002, FLOOR);
+        assert_eq!(exact, Some(0.9605), "the third best is refused");
+        // Drawn again, person 7 often comes twice (six high scores) and the threshold must
+        // refuse all of theirs; it is never lower than without them.
+        let bound = g.threshold_bound(0.0, 0.002, FLOOR, BOUND).unwrap();
+        assert!(bound >= 0.9605, "{bound}");
+        assert_eq!(
+            bound, 0.9705,
+            "over 95 % of the draws need all of person 7 refused"
+        );
+        // The same draws every time.
+        assert_eq!(g.threshold_bound(0.0, 0.002, FLOOR, BOUND), Some(bound));
+        // Without the people recorded: the exact threshold.
+        g.stranger_people.clear();
+        assert_eq!(g.threshold_bound(0.0, 0.002, FLOOR, BOUND), exact);
     }
 }

@@ -180,6 +180,8 @@ pub fn evaluate(
                     strangers::Half::Measurement,
                     &calibration.model,
                     calibration.floor,
+                    // Measured as they are: the bound is the calibration's.
+                    None,
                 );
                 let far = settings
                     .rule

@@ -7,7 +7,7 @@
 use super::dataset::{Dataset, PhotoId};
 use super::embed::Embeddings;
 use super::margin::best_two;
-use super::margin_rule::{MarginCalibration, SampledGalleries};
+use super::margin_rule::{Bound, MarginCalibration, SampledGalleries};
 pub use super::sites::Half;
 use super::sites::{faces_of, shuffle};
 use serde::Serialize;
@@ -29,6 +29,7 @@ pub fn margin_calibration(
     half: Half,
     model: &str,
     floor: f64,
+    bound: Option<Bound>,
 ) -> MarginCalibration {
     let people = faces_of(dataset, embeddings, half);
     let mut galleries = Vec::new();
@@ -49,7 +50,10 @@ pub fn margin_calibration(
                 genuine_probes: 0,
                 strangers: Vec::new(),
                 genuine: Vec::new(),
+                stranger_people: Vec::new(),
+                stranger_probes_by_person: Vec::new(),
             };
+            let mut by_person = std::collections::BTreeMap::new();
             for draw in 0..DRAWS {
                 let mut order = eligible.clone();
                 let seed = SEED + (draw as u64) + 100 * (size as u64) + 100_000 * (refs as u64);
@@ -58,8 +62,17 @@ pub fn margin_calibration(
                 for &k in &order[..size] {
                     enrolled[k] = true;
                 }
-                probe(&people, &enrolled, refs, embeddings, floor, &mut sampled);
+                probe(
+                    &people,
+                    &enrolled,
+                    refs,
+                    embeddings,
+                    floor,
+                    &mut sampled,
+                    &mut by_person,
+                );
             }
+            sampled.stranger_probes_by_person = by_person.into_iter().collect();
             galleries.push(sampled);
         }
     }
@@ -77,6 +90,7 @@ pub fn margin_calibration(
             dataset.people.len()
         ),
         floor,
+        bound,
         galleries,
     }
 }
@@ -88,6 +102,7 @@ fn probe(
     embeddings: &Embeddings,
     floor: f64,
     into: &mut SampledGalleries,
+    by_person: &mut std::collections::BTreeMap<u32, u64>,
 ) {
     let vector = |id: PhotoId| embeddings.embedding(id).unwrap_or(&[]);
     let gallery: Vec<(usize, Vec<&[f32]>)> = people
@@ -111,8 +126,10 @@ fn probe(
                 }
             } else {
                 into.stranger_probes += 1;
+                *by_person.entry(*person as u32).or_insert(0) += 1;
                 if score >= floor {
                     into.strangers.push((round(score), round(gap)));
+                    into.stranger_people.push(*person as u32);
                 }
             }
         }
@@ -167,7 +184,7 @@ pub fn held_out(
             continue;
         };
         let (Some(plain), Some(picked)) = (
-            even.point(0.0, far, calibration.floor),
+            even.point(0.0, far, calibration.floor, calibration.bound),
             calibration.pick_from(even, far),
         ) else {
             continue;
