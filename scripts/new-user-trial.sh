@@ -82,6 +82,7 @@ for s in "${strangers[@]}"; do
   [ "$(jq -r '.id // empty' <<<"$body")" != "" ] && accepted_strangers=$((accepted_strangers + 1))
 done
 threshold=$(jq -r '.threshold // empty' <<<"$body")
-echo "people $PEOPLE, references $REFS, seed $SEED, threshold $threshold"
+margin=$(jq -r '.margin // empty' <<<"$body")
+echo "people $PEOPLE, references $REFS, seed $SEED, threshold $threshold, margin $margin"
 echo "genuine recognised: $right of $genuine (as someone else: $wrong)"
 echo "strangers recognised as someone: $accepted_strangers of ${#strangers[@]}"

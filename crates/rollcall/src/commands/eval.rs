@@ -46,6 +46,10 @@ pub struct EvalArgs {
     /// the even-positioned half) to FILE, as shipped in `crates/rollcall/calibration/`.
     #[arg(long, value_name = "FILE")]
     pub write_calibration: Option<PathBuf>,
+    /// Redraws of the stranger people behind each margin-rule threshold (the 95th percentile
+    /// of their thresholds is taken); 0 reads each threshold exactly at the calibration's rate.
+    #[arg(long, default_value_t = crate::eval::margin_rule::BOUND.resamples)]
+    pub margin_resamples: usize,
     /// Reuse the photos' embeddings from FILE when it holds this model's embeddings of the same
     /// photos; otherwise embed them and write FILE (for repeated runs on one photo set).
     #[arg(long, value_name = "FILE")]
@@ -131,7 +135,10 @@ pub fn run(leading: &Leading, args: EvalArgs) -> anyhow::Result<()> {
         crate::eval::strangers::Half::Calibration,
         pipeline.model_id(),
         crate::eval::margin_rule::FLOOR,
-        Some(crate::eval::margin_rule::BOUND),
+        (args.margin_resamples > 0).then_some(crate::eval::margin_rule::Bound {
+            resamples: args.margin_resamples,
+            ..crate::eval::margin_rule::BOUND
+        }),
     );
     if let Some(path) = &args.write_calibration {
         let (pairs, people, photos) = sites::calibration_pairs(&dataset, &embeddings);

@@ -152,6 +152,31 @@ pub fn evaluate(
         .iter()
         .filter(|p| p.photos.len() >= 2)
         .count();
+    // The margin rule measured on the other half, and the other way round (calibrated on the
+    // odd half, measured on the even one): how well a rule read from one set of people holds
+    // for another.
+    let held_out = settings
+        .margin
+        .as_ref()
+        .map(|even| {
+            let odd = strangers::margin_calibration(
+                dataset,
+                embeddings,
+                strangers::Half::Measurement,
+                &even.model,
+                even.floor,
+                even.bound,
+            );
+            let far = settings
+                .rule
+                .as_ref()
+                .map_or(CALIBRATION_FAR, |r| r.false_accept_rate);
+            (
+                strangers::held_out(even, &odd, far),
+                strangers::held_out(&odd, even, far),
+            )
+        })
+        .unwrap_or_default();
     let report = Report {
         model: settings.model.clone(),
         dataset: DatasetInfo {
@@ -170,26 +195,8 @@ pub fn evaluate(
             .as_ref()
             .map(|rule| sites::sites(dataset, embeddings, rule, settings.margin.as_ref()))
             .unwrap_or_default(),
-        held_out_galleries: settings
-            .margin
-            .as_ref()
-            .map(|calibration| {
-                let measurement = strangers::margin_calibration(
-                    dataset,
-                    embeddings,
-                    strangers::Half::Measurement,
-                    &calibration.model,
-                    calibration.floor,
-                    // Measured as they are: the bound is the calibration's.
-                    None,
-                );
-                let far = settings
-                    .rule
-                    .as_ref()
-                    .map_or(CALIBRATION_FAR, |r| r.false_accept_rate);
-                strangers::held_out(calibration, &measurement, far)
-            })
-            .unwrap_or_default(),
+        held_out_galleries: held_out.0,
+        held_out_reversed: held_out.1,
         no_face,
         unreadable,
     };

@@ -24,6 +24,9 @@ pub struct Report {
     pub sites: Vec<super::sites::SiteRow>,
     /// Galleries drawn from the measurement half at the points of the calibration half's.
     pub held_out_galleries: Vec<super::strangers::HeldOutRow>,
+    /// The same the other way round: the rule read from the odd half's galleries, measured on
+    /// the even half's.
+    pub held_out_reversed: Vec<super::strangers::HeldOutRow>,
     /// Photos in which no face was found (paths as scanned).
     pub no_face: Vec<String>,
     /// Photos that could not be read or decoded, with the reason.
@@ -424,45 +427,16 @@ impl Report {
                 }
             }
         }
-        if !self.held_out_galleries.is_empty() {
-            let _ = writeln!(
-                s,
-                "\nHeld-out galleries (odd half, drawn like the calibration's; at the even \
-                 half's points)"
-            );
-            let _ = writeln!(
-                s,
-                "  {:>6} {:>4} {:>9} {:>9} {:>8} {:>9} {:>7} {:>9} {:>8} {:>9} {:>8}",
-                "people",
-                "refs",
-                "threshold",
-                "strangers",
-                "TAR",
-                "+margin t",
-                "margin",
-                "strangers",
-                "TAR",
-                "same-rate",
-                "TAR"
-            );
-            for r in &self.held_out_galleries {
-                let _ = writeln!(
-                    s,
-                    "  {:>6} {:>4} {:>9} {:>9} {:>8} {:>9} {:>7} {:>9} {:>8} {:>9} {:>8}",
-                    r.people,
-                    r.references,
-                    thr(r.threshold),
-                    pct(r.stranger_accept_rate),
-                    pct(r.true_accept_rate),
-                    thr(r.margin_threshold),
-                    r.margin,
-                    pct(r.margin_stranger_accept_rate),
-                    pct(r.margin_true_accept_rate),
-                    r.same_rate_threshold.map_or("-".to_owned(), thr),
-                    r.same_rate_true_accept_rate.map_or("-".to_owned(), pct)
-                );
-            }
-        }
+        held_out_table(
+            &mut s,
+            "Held-out galleries (odd half, drawn like the calibration's; at the even half's points)",
+            &self.held_out_galleries,
+        );
+        held_out_table(
+            &mut s,
+            "The other way round (even half, at the odd half's points)",
+            &self.held_out_reversed,
+        );
         if !self.no_face.is_empty() {
             let _ = writeln!(s, "\nNo face found in {} photo(s):", self.no_face.len());
             for p in &self.no_face {
@@ -477,4 +451,62 @@ impl Report {
         }
         s
     }
+}
+
+/// The galleries of one half at the other half's points, and how many sizes let in more
+/// strangers than asked.
+fn held_out_table(s: &mut String, title: &str, rows: &[super::strangers::HeldOutRow]) {
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\n{title}");
+    let _ = writeln!(
+        s,
+        "  {:>6} {:>4} {:>9} {:>9} {:>8} {:>9} {:>7} {:>9} {:>8} {:>9} {:>8}",
+        "people",
+        "refs",
+        "threshold",
+        "strangers",
+        "TAR",
+        "+margin t",
+        "margin",
+        "strangers",
+        "TAR",
+        "same-rate",
+        "TAR"
+    );
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "  {:>6} {:>4} {:>9} {:>9} {:>8} {:>9} {:>7} {:>9} {:>8} {:>9} {:>8}",
+            r.people,
+            r.references,
+            thr(r.threshold),
+            pct(r.stranger_accept_rate),
+            pct(r.true_accept_rate),
+            thr(r.margin_threshold),
+            r.margin,
+            pct(r.margin_stranger_accept_rate),
+            pct(r.margin_true_accept_rate),
+            r.same_rate_threshold.map_or("-".to_owned(), thr),
+            r.same_rate_true_accept_rate.map_or("-".to_owned(), pct)
+        );
+    }
+    let over = |rate: fn(&super::strangers::HeldOutRow) -> f64| {
+        rows.iter()
+            .filter(|r| rate(r) > r.requested_false_accept_rate)
+            .count()
+    };
+    let mean = |rate: fn(&super::strangers::HeldOutRow) -> f64| {
+        rows.iter().map(rate).sum::<f64>() / rows.len() as f64
+    };
+    let _ = writeln!(
+        s,
+        "  more strangers than asked: {} of {} sizes without a margin, {} with; mean TAR {} / {}",
+        over(|r| r.stranger_accept_rate),
+        rows.len(),
+        over(|r| r.margin_stranger_accept_rate),
+        pct(mean(|r| r.true_accept_rate)),
+        pct(mean(|r| r.margin_true_accept_rate)),
+    );
 }

@@ -144,6 +144,8 @@ pub struct HeldOutRow {
     pub draws: usize,
     pub stranger_probes: u64,
     pub genuine_probes: u64,
+    /// The false-accept rate the points were read for.
+    pub requested_false_accept_rate: f64,
     /// The threshold of the calibration half's galleries of this size, no margin.
     pub threshold: f64,
     pub stranger_accept_rate: f64,
@@ -206,6 +208,7 @@ pub fn held_out(
             draws: odd.draws,
             stranger_probes: odd.stranger_probes,
             genuine_probes: odd.genuine_probes,
+            requested_false_accept_rate: far,
             threshold: plain.threshold,
             stranger_accept_rate: share(&odd.strangers, odd.stranger_probes, plain.threshold, 0.0),
             true_accept_rate: share(&odd.genuine, odd.genuine_probes, plain.threshold, 0.0),
