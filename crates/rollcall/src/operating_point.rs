@@ -8,8 +8,8 @@
 //!   lie above t, a fitted exponential tail below that;
 //! - [`per_comparison_rate`]: a stranger's probe meets R references; if those comparisons were
 //!   independent, P(accepted as someone) = 1 − (1 − q(t))^R, so q(t) = 1 − (1 − FAR)^(1/R);
-//! - [`MarginRow`]: the margin rule measured on galleries drawn from the calibration photos
-//!   (`rollcall eval`'s margin rule, `eval/margin_rule.rs`): for a gallery's size and the requested rate, a
+//! - [`MarginRow`]: the margin rule `rollcall eval` measures on galleries drawn from the
+//!   calibration photos (`eval/margin_rule.rs`): for a gallery's size and the requested rate, a
 //!   threshold and a margin by which the best person must also beat the runner-up;
 //! - [`Rule::derive`]: the margin rule where a calibrated gallery is large enough, else the
 //!   model's threshold; the gallery's own scores raise either when its members look more alike
@@ -222,11 +222,6 @@ pub fn model_tail(model: &str) -> Option<Tail> {
     ScoreHistogram::from_calibration(&model_calibration(model)?).tail()
 }
 
-/// The margin rule measured for `model` (empty when none is shipped).
-pub fn model_margin_rule(model: &str) -> Vec<MarginRow> {
-    model_calibration(model).map_or_else(Vec::new, |c| c.margin_rule)
-}
-
 /// q(t) = P(impostor score ≥ t): empirical down to [`MIN_PAIRS_ABOVE`] pairs, then
 /// ln q = a + b·t fitted over the lowest [`FIT_DECADES`] decades of the trusted part.
 #[derive(Clone, Debug, PartialEq)]
@@ -324,8 +319,8 @@ pub enum Source {
     Model,
     /// The margin rule measured on galleries of the calibration photos ([`MarginRow`]).
     Sampled,
-    /// From the gallery's own member-vs-member scores (higher than the model's, or the model
-    /// has no calibration).
+    /// Raised by the gallery's own member-vs-member scores (higher than the model's; the margin,
+    /// if any, kept), or from them alone when the model has no calibration.
     Gallery,
     /// The embedder's documented default: no calibration and too few gallery pairs.
     Default,
@@ -367,7 +362,7 @@ pub struct Rule {
     pub default: Threshold,
     /// The model's impostor tail ([`model_tail`]), if calibrated.
     pub model: Option<Tail>,
-    /// The model's margin rule ([`model_margin_rule`]); empty: the best person alone decides.
+    /// The model's margin rule (its calibration's rows); empty: the best person alone decides.
     pub margins: Vec<MarginRow>,
     /// `--margin`, with a configured threshold (0 when not given).
     pub configured_margin: f64,
