@@ -219,6 +219,7 @@ impl Rollcall {
                 Ok(photo) => staged.push(NewFace {
                     embedding: face.embedding.to_le_bytes(),
                     photo,
+                    face_box: face.detection.bbox,
                     source,
                 }),
                 Err(e) => {
@@ -287,9 +288,10 @@ impl Rollcall {
                         std::io::Error::new(std::io::ErrorKind::NotFound, "not in the photo store")
                     })?
                     .into();
-                // The photo was accepted when registered: only its face is needed again.
+                // The photo was accepted when registered: only its face is needed again, the
+                // one chosen then (a group photo's subject may not be it).
                 let pick = Pick {
-                    choice: FaceChoice::Subject,
+                    choice: photo.face_box.map_or(FaceChoice::Subject, FaceChoice::Box),
                     check_quality: false,
                 };
                 let face = self.reference_face(bytes, pick).await?;

@@ -191,14 +191,32 @@ pub struct ReferencePhoto {
     pub user_id: i64,
     pub image_path: String,
     pub model: String,
+    /// Where its face was found when registered; `None` for photos stored before that was
+    /// kept (their subject is their face).
+    pub face_box: Option<[f32; 4]>,
 }
 
-/// A reference face to store: its embedding bytes, its photo (staged on disk) and where it
-/// came from.
+/// A reference face to store: its embedding bytes, its photo (staged on disk), where in the
+/// photo the face is (the detection box) and where it came from.
 pub struct NewFace {
     pub embedding: Vec<u8>,
     pub photo: StagedPhoto,
+    pub face_box: [f32; 4],
     pub source: FaceSource,
+}
+
+/// A face box as stored: "x1,y1,x2,y2".
+fn box_text(b: [f32; 4]) -> String {
+    format!("{},{},{},{}", b[0], b[1], b[2], b[3])
+}
+
+/// A stored face box; `None` for NULL or a value that is not four finite numbers.
+fn parse_box(text: Option<String>) -> Option<[f32; 4]> {
+    let values: Vec<f32> = text?
+        .split(',')
+        .map(|v| v.trim().parse::<f32>().ok().filter(|x| x.is_finite()))
+        .collect::<Option<_>>()?;
+    values.try_into().ok()
 }
 
 /// What [`Store::add_faces`] did.
@@ -213,8 +231,8 @@ pub enum FacesAdded {
 
 /// One more reference face of a user (at registration and by `add_faces`).
 const INSERT_FACE: &str =
-    "INSERT INTO faces (user_id, embedding, model, image_path, created_at, source) \
-     VALUES (?, ?, ?, ?, ?, ?)";
+    "INSERT INTO faces (user_id, embedding, model, image_path, created_at, source, face_box) \
+     VALUES (?, ?, ?, ?, ?, ?, ?)";
 
 /// Inserts `$faces` (one more reference each) of `$user_id` on the transaction `$tx`, placing
 /// each staged photo into `$placed`; expands once per backend inside [`with_pool!`].
@@ -228,6 +246,7 @@ macro_rules! insert_faces {
                 .bind(face.photo.image_path())
                 .bind(DbTime($now))
                 .bind(face.source.as_str())
+                .bind(box_text(face.face_box))
                 .execute(&mut *$tx)
                 .await?;
             $placed.push(face.photo.place()?);
@@ -429,7 +448,7 @@ impl Store {
             let mut tx = pool.begin().await?;
             let id = sqlx::query(
                 "INSERT INTO users (first_name, last_name, embedding, image_path, model, created_at, \
-                 face_added_at, face_source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 face_added_at, face_source, face_box) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(name.first.as_str())
             .bind(name.last.as_str())
@@ -439,6 +458,7 @@ impl Store {
             .bind(DbTime(now))
             .bind(DbTime(now))
             .bind(first.source.as_str())
+            .bind(box_text(first.face_box))
             .execute(&mut *tx)
             .await?
             .inserted_id();
@@ -612,30 +632,36 @@ impl Store {
 
     /// Every reference photo with where its embedding lives (for `reindex`).
     pub async fn reference_photos(&self) -> Result<Vec<ReferencePhoto>, StoreError> {
-        let users: Vec<(i64, String, String)> = with_pool!(self, pool => {
-            sqlx::query_as("SELECT id, image_path, model FROM users ORDER BY id").fetch_all(pool).await?
+        type Row = (i64, String, String, Option<String>);
+        let users: Vec<Row> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT id, image_path, model, face_box FROM users ORDER BY id")
+                .fetch_all(pool)
+                .await?
         });
-        let faces: Vec<(i64, i64, String, String)> = with_pool!(self, pool => {
-            sqlx::query_as("SELECT id, user_id, image_path, model FROM faces ORDER BY id")
+        let faces: Vec<(i64, i64, String, String, Option<String>)> = with_pool!(self, pool => {
+            sqlx::query_as("SELECT id, user_id, image_path, model, face_box FROM faces ORDER BY id")
                 .fetch_all(pool)
                 .await?
         });
         let users = users
             .into_iter()
-            .map(|(id, image_path, model)| ReferencePhoto {
+            .map(|(id, image_path, model, face_box)| ReferencePhoto {
                 owner: EmbeddingOwner::User(id),
                 user_id: id,
                 image_path,
                 model,
+                face_box: parse_box(face_box),
             });
-        let faces = faces
-            .into_iter()
-            .map(|(id, user_id, image_path, model)| ReferencePhoto {
-                owner: EmbeddingOwner::Face(id),
-                user_id,
-                image_path,
-                model,
-            });
+        let faces =
+            faces.into_iter().map(
+                |(id, user_id, image_path, model, face_box)| ReferencePhoto {
+                    owner: EmbeddingOwner::Face(id),
+                    user_id,
+                    image_path,
+                    model,
+                    face_box: parse_box(face_box),
+                },
+            );
         Ok(users.chain(faces).collect())
     }
 
@@ -663,5 +689,27 @@ impl Store {
             tx.commit().await?;
         });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod face_box_tests {
+    use super::{box_text, parse_box};
+
+    #[test]
+    fn a_face_box_is_stored_and_read_back_as_it_was() {
+        let b = [83.50556, 65.68585, 171.39305, 182.2286];
+        assert_eq!(parse_box(Some(box_text(b))), Some(b));
+        assert_eq!(parse_box(None), None);
+        for bad in [
+            "",
+            "1,2,3",
+            "1,2,3,4,5",
+            "1,2,x,4",
+            "1,2,NaN,4",
+            "1,2,inf,4",
+        ] {
+            assert_eq!(parse_box(Some(bad.into())), None, "{bad}");
+        }
     }
 }

@@ -371,6 +371,7 @@ async fn concurrent_kiosk_references_never_pass_the_cap(app: TestApp) {
         let face = NewFace {
             embedding: vec![0u8; 128 * 4],
             photo: photos.stage(&bytes, ImageFormat::Jpeg).await.unwrap(),
+            face_box: [0.0, 0.0, 10.0, 10.0],
             source: FaceSource::Kiosk,
         };
         let model = model.clone();

@@ -133,11 +133,93 @@ async fn a_photo_without_a_face_is_refused(app: TestApp) {
 
 crate::on_both_backends!(
     other_model_embeddings_wait_for_reindex,
+    reindex_embeds_the_face_chosen_in_a_group_photo_again,
     a_registered_person_is_recognised_and_a_stranger_is_not,
     extra_images_become_extra_reference_faces,
     a_group_photo_lists_every_face,
     a_photo_without_a_face_is_refused,
 );
+
+/// A person registered from a group photo by choosing a face is re-embedded from that face, not
+/// from the photo's subject (two faces of a size: none is clear, so without the stored box the
+/// photo could not be re-embedded at all).
+async fn reindex_embeds_the_face_chosen_in_a_group_photo_again(app: TestApp) {
+    use rollcall::service::{Options, Rollcall};
+    use rollcall::store::{PhotoDir, PhotoStore, Store};
+    let group = crate::multi_face::side_by_side(&tony_blair()[0], &photos_of("Hugo_Chavez")[0]);
+    let form = Form::new()
+        .text("first_name", "Hugo")
+        .text("last_name", "Chavez")
+        .text("face", "1")
+        .part("image", image_part(group, "group.jpg"));
+    let r = app.post_form("/register", form).await;
+    assert_eq!(r.status(), 200);
+    let id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let embedding = |store: Store| async move {
+        let sql = "SELECT embedding FROM users WHERE id = ?";
+        match &store {
+            Store::Sqlite(pool) => {
+                sqlx::query_scalar::<_, Vec<u8>>(sql)
+                    .bind(id)
+                    .fetch_one(pool)
+                    .await
+            }
+            Store::Mysql(pool) => {
+                sqlx::query_scalar::<_, Vec<u8>>(sql)
+                    .bind(id)
+                    .fetch_one(pool)
+                    .await
+            }
+        }
+        .unwrap()
+    };
+    let registered = embedding(app.store.clone()).await;
+    let sql = "UPDATE users SET model = 'some-older-model', embedding = ? WHERE id = ?";
+    let stale = vec![0u8; registered.len()];
+    match &app.store {
+        Store::Sqlite(pool) => sqlx::query(sql)
+            .bind(&stale)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(drop),
+        Store::Mysql(pool) => sqlx::query(sql)
+            .bind(&stale)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(drop),
+    }
+    .unwrap();
+
+    let options = Options {
+        threshold: None,
+        margin: None,
+        false_accept_rate: 1e-3,
+        cooldown: std::time::Duration::from_secs(300),
+        workers: 1,
+        queue: 4,
+    };
+    let restarted = Rollcall::open(
+        app.store.clone(),
+        PhotoStore::Dir(PhotoDir::new(app.data_dir.path())),
+        crate::helpers::pipeline(),
+        &options,
+    )
+    .await
+    .unwrap();
+    let report = restarted
+        .reindex(false, &rollcall::audit::Actor::cli(), |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.reembedded, report.failed.len()),
+        (1, 0),
+        "{report:?}"
+    );
+    // The same face, so the same embedding, bit for bit.
+    assert_eq!(embedding(app.store.clone()).await, registered);
+}
 
 /// Embeddings of another model are never compared; `reindex` re-embeds them from the stored
 /// photos and the person is recognised again.
