@@ -140,12 +140,33 @@ crate::on_both_backends!(
     a_photo_without_a_face_is_refused,
 );
 
+/// A second service over the test's database and photos, as a restart loads it.
+async fn restart(app: &TestApp) -> rollcall::service::Rollcall {
+    use rollcall::service::{Options, Rollcall};
+    use rollcall::store::{PhotoDir, PhotoStore};
+    let options = Options {
+        threshold: None,
+        margin: None,
+        false_accept_rate: 1e-3,
+        cooldown: std::time::Duration::from_secs(300),
+        workers: 1,
+        queue: 4,
+    };
+    Rollcall::open(
+        app.store.clone(),
+        PhotoStore::Dir(PhotoDir::new(app.data_dir.path())),
+        crate::helpers::pipeline(),
+        &options,
+    )
+    .await
+    .unwrap()
+}
+
 /// A person registered from a group photo by choosing a face is re-embedded from that face, not
 /// from the photo's subject (two faces of a size: none is clear, so without the stored box the
 /// photo could not be re-embedded at all).
 async fn reindex_embeds_the_face_chosen_in_a_group_photo_again(app: TestApp) {
-    use rollcall::service::{Options, Rollcall};
-    use rollcall::store::{PhotoDir, PhotoStore, Store};
+    use rollcall::store::Store;
     let group = crate::multi_face::side_by_side(&tony_blair()[0], &photos_of("Hugo_Chavez")[0]);
     let form = Form::new()
         .text("first_name", "Hugo")
@@ -192,22 +213,7 @@ async fn reindex_embeds_the_face_chosen_in_a_group_photo_again(app: TestApp) {
     }
     .unwrap();
 
-    let options = Options {
-        threshold: None,
-        margin: None,
-        false_accept_rate: 1e-3,
-        cooldown: std::time::Duration::from_secs(300),
-        workers: 1,
-        queue: 4,
-    };
-    let restarted = Rollcall::open(
-        app.store.clone(),
-        PhotoStore::Dir(PhotoDir::new(app.data_dir.path())),
-        crate::helpers::pipeline(),
-        &options,
-    )
-    .await
-    .unwrap();
+    let restarted = restart(&app).await;
     let report = restarted
         .reindex(false, &rollcall::audit::Actor::cli(), |_, _| {})
         .await
@@ -224,8 +230,7 @@ async fn reindex_embeds_the_face_chosen_in_a_group_photo_again(app: TestApp) {
 /// Embeddings of another model are never compared; `reindex` re-embeds them from the stored
 /// photos and the person is recognised again.
 async fn other_model_embeddings_wait_for_reindex(app: TestApp) {
-    use rollcall::service::{Options, Rollcall};
-    use rollcall::store::{PhotoDir, PhotoStore, Store};
+    use rollcall::store::Store;
     let photos = tony_blair();
     let id = app.register_ok("Tony", "Blair", &photos[0]).await;
     let sql = "UPDATE users SET model = 'some-older-model' WHERE id = ?";
@@ -236,22 +241,7 @@ async fn other_model_embeddings_wait_for_reindex(app: TestApp) {
     .unwrap();
 
     // A restart: the gallery leaves the person out.
-    let options = Options {
-        threshold: None,
-        margin: None,
-        false_accept_rate: 1e-3,
-        cooldown: std::time::Duration::from_secs(300),
-        workers: 1,
-        queue: 4,
-    };
-    let restarted = Rollcall::open(
-        app.store.clone(),
-        PhotoStore::Dir(PhotoDir::new(app.data_dir.path())),
-        crate::helpers::pipeline(),
-        &options,
-    )
-    .await
-    .unwrap();
+    let restarted = restart(&app).await;
     assert_eq!(restarted.gallery_len(), 0);
     let probe: std::sync::Arc<[u8]> = fixture(&photos[1]).into();
     let v = restarted.verify(probe.clone(), None, false).await.unwrap();
