@@ -363,7 +363,8 @@ impl Threshold {
 
 impl fmt::Display for Threshold {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:.3}", self.0)
+        // To the 0.0005 grid derived thresholds lie on, without trailing zeros: 0.9505, 0.962.
+        write!(f, "{}", (f64::from(self.0) * 1e4).round() / 1e4)
     }
 }
 

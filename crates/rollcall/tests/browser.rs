@@ -117,8 +117,8 @@ async fn kiosk_and_admin_in_chromium() {
         rollcall::domain::Threshold::new(0.962).unwrap(),
     );
     let point = rule.derive(&rollcall::operating_point::ScoreHistogram::default(), 2, 2);
-    let derived = f64::from(point.threshold.value());
-    // The page shows the margin to at most four decimals, without trailing zeros.
+    // The page shows threshold and margin to at most four decimals, without trailing zeros.
+    let derived = (f64::from(point.threshold.value()) * 1e4).round() / 1e4;
     let shown = (point.margin * 1e4).round() / 1e4;
     let margin = if shown > 0.0 {
         format!(", margin {shown}")
@@ -128,7 +128,7 @@ async fn kiosk_and_admin_in_chromium() {
     assert_eq!(
         line,
         json!(format!(
-            "threshold in force {derived:.3}{margin} — at most 1 stranger in 1,000 attempts, 2 people"
+            "threshold in force {derived}{margin} — at most 1 stranger in 1,000 attempts, 2 people"
         ))
     );
     // Escaping: the tricky name is text, not markup.

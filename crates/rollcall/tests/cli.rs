@@ -168,8 +168,8 @@ fn verify_names_a_registered_person_exits_0_and_records_nothing() {
     );
     let footer = lines.last().expect("the threshold line");
     let threshold = match derived_for_one_reference() {
-        (t, m, _) if m > 0.0 => format!("threshold {t:.3}, margin {m}, model face-api"),
-        (t, _, _) => format!("threshold {t:.3}, model face-api"),
+        (t, m, _) if m > 0.0 => format!("threshold {t}, margin {m}, model face-api"),
+        (t, _, _) => format!("threshold {t}, model face-api"),
     };
     assert!(footer.starts_with(&threshold), "{footer}");
     // "who is in it (records nothing)"

@@ -90,12 +90,14 @@
     }
   }
 
-  // "threshold in force 0.948, margin 0.025 — at most 1 stranger in 1,000 attempts, 91 people"
+  // "threshold in force 0.9505, margin 0.025 — at most 1 stranger in 1,000 attempts, 91 people"
   function thresholdLine(d) {
     if (typeof d.threshold !== 'number') return '';
-    // The margin: how much the best person must beat the next one by (0: not shown).
-    const margin = d.margin > 0 ? `, margin ${String(+d.margin.toFixed(4))}` : '';
-    const t = `threshold in force ${d.threshold.toFixed(3)}${margin}`;
+    // Four decimals at most (derived values lie on a 0.0005 grid), no trailing zeros; the
+    // margin (how much the best person must beat the next one by) only when there is one.
+    const decimals = (x) => String(+x.toFixed(4));
+    const margin = d.margin > 0 ? `, margin ${decimals(d.margin)}` : '';
+    const t = `threshold in force ${decimals(d.threshold)}${margin}`;
     if (d.threshold_source === 'configured') return `${t} (set by the configuration)`;
     if (d.threshold_source === 'default') return `${t} (the model's default: too few people to derive one)`;
     const attempts = Math.round(1 / d.false_accept_rate).toLocaleString('en');
