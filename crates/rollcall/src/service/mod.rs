@@ -160,6 +160,8 @@ pub struct Rollcall {
     user_count: user_count::UserCount,
     inference: Inference,
     attendance: Attendance,
+    /// Held from a registration's duplicate check until the gallery holds its faces.
+    enrolling: tokio::sync::Mutex<()>,
 }
 
 impl Rollcall {
@@ -204,6 +206,7 @@ impl Rollcall {
             sync: sync::GallerySync::new(head, loaded_at),
             user_count: user_count::UserCount::default(),
             attendance,
+            enrolling: tokio::sync::Mutex::new(()),
         })
     }
 

@@ -31,47 +31,52 @@ impl Rollcall {
         source: FaceSource,
         by: &Actor,
     ) -> Result<UserRecord, ServiceError> {
-        let (faces, duplicates) = self
-            .reference_faces(photos, first, None, allow_duplicate)
-            .await?;
+        let faces = self.reference_faces(photos, first).await?;
+        // One registration at a time from the duplicate check to the gallery holding the new
+        // faces: two requests with one face would both pass the check otherwise.
+        let _one_at_a_time = self.enrolling.lock().await;
+        let duplicates = self.duplicates_among(&faces, None, allow_duplicate)?;
         self.create_user(name, faces, &duplicates, source, by).await
     }
 
     /// The reference face of every photo, or the first error (naming the photo from the second
-    /// on): nothing is stored before every photo passed. With the ids of the people the faces
-    /// matched when duplicates are allowed.
+    /// on): nothing is stored before every photo passed.
     async fn reference_faces(
         &self,
         photos: Vec<Arc<[u8]>>,
         first: Pick,
-        owner: Option<i64>,
-        allow_duplicate: bool,
-    ) -> Result<(Vec<(Arc<[u8]>, ReferenceFace)>, Vec<i64>), ServiceError> {
+    ) -> Result<Vec<(Arc<[u8]>, ReferenceFace)>, ServiceError> {
         let mut faces = Vec::with_capacity(photos.len());
-        let mut duplicates = Vec::new();
         for (i, bytes) in photos.into_iter().enumerate() {
             let pick = if i == 0 { first } else { Pick::SUBJECT };
-            let in_image = |e: ServiceError| match e {
-                // The first photo's errors read as the original single-photo API's did.
-                e if i == 0 => e,
-                e => ServiceError::InImage {
-                    index: i + 1,
-                    source: Box::new(e),
-                },
-            };
             let face = self
                 .reference_face(bytes.clone(), pick)
                 .await
-                .map_err(in_image)?;
+                .map_err(|e| in_image(i, e))?;
+            faces.push((bytes, face));
+        }
+        Ok(faces)
+    }
+
+    /// The people the faces already match, other than `owner` ([`Rollcall::duplicate_of`]): a
+    /// 409 for the first unless `allow_duplicate`, else their ids for the audit entry. Called
+    /// under `enrolling`, so that it sees every registration before it.
+    fn duplicates_among(
+        &self,
+        faces: &[(Arc<[u8]>, ReferenceFace)],
+        owner: Option<i64>,
+        allow_duplicate: bool,
+    ) -> Result<Vec<i64>, ServiceError> {
+        let mut duplicates = Vec::new();
+        for (i, (_, face)) in faces.iter().enumerate() {
             if let Some(dup) = self
                 .duplicate_of(&face.embedding, owner, allow_duplicate)
-                .map_err(in_image)?
+                .map_err(|e| in_image(i, e))?
             {
                 duplicates.push(dup.user_id);
             }
-            faces.push((bytes, face));
         }
-        Ok((faces, duplicates))
+        Ok(duplicates)
     }
 
     /// Store a person whose reference faces were already found; the audit entry (never their
@@ -132,9 +137,9 @@ impl Rollcall {
                 ours: self.model().to_owned(),
             });
         }
-        let (faces, duplicates) = self
-            .reference_faces(photos, pick, Some(user_id), allow_duplicate)
-            .await?;
+        let faces = self.reference_faces(photos, pick).await?;
+        let _one_at_a_time = self.enrolling.lock().await;
+        let duplicates = self.duplicates_among(&faces, Some(user_id), allow_duplicate)?;
         match self
             .keep_faces(user_id, faces, &duplicates, source, None, by)
             .await?
@@ -383,4 +388,17 @@ fn duplicates_text(ids: &[i64]) -> Option<String> {
 /// Faces analysed with `embed` always carry their embedding; a face without one is a bug.
 pub(super) fn without_embedding() -> ServiceError {
     ServiceError::Internal("a face was analysed without its embedding".into())
+}
+
+/// An error about the `i`-th photo (from 0) of a request: the first photo's read as the original
+/// single-photo API's did, the others name the photo.
+fn in_image(i: usize, e: ServiceError) -> ServiceError {
+    if i == 0 {
+        e
+    } else {
+        ServiceError::InImage {
+            index: i + 1,
+            source: Box::new(e),
+        }
+    }
 }

@@ -209,6 +209,30 @@ async fn bad_face_choices_are_refused_and_nothing_is_stored(app: TestApp) {
     assert_eq!(app.snapshot().await, before, "nothing stored");
 }
 
+/// Two registrations of one photo at the same moment (the server analyses two photos at once):
+/// one person, and a 409 for the other, every time.
+async fn one_face_registered_twice_at_once_is_one_person(app: TestApp) {
+    let people = [
+        "Tony_Blair",
+        "Silvio_Berlusconi",
+        "Wen_Jiabao",
+        "David_Beckham",
+        "Tiger_Woods",
+    ];
+    for (round, person) in people.iter().enumerate() {
+        let photo = &crate::helpers::photos_of(person)[0];
+        let last = format!("Round{round}");
+        let (a, b) = tokio::join!(
+            app.register("First", &last, photo),
+            app.register("Second", &last, photo)
+        );
+        let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 409], "{person}");
+    }
+    assert_eq!(app.snapshot().await.users.len(), people.len());
+}
+
 async fn a_registered_face_is_a_duplicate_unless_allowed(app: TestApp) {
     let photos = tony_blair();
     let tony = app.register_ok("Tony", "Blair", &photos[0]).await;
@@ -449,6 +473,7 @@ crate::on_both_backends!(
     a_face_is_chosen_by_index_or_by_box,
     bad_face_choices_are_refused_and_nothing_is_stored,
     a_registered_face_is_a_duplicate_unless_allowed,
+    one_face_registered_twice_at_once_is_one_person,
     adding_someone_elses_face_is_a_duplicate,
     poor_photos_are_refused_with_advice,
     a_person_with_one_name_is_registered_listed_and_recognised,
