@@ -217,11 +217,6 @@ pub fn model_calibration(model: &str) -> Option<Calibration> {
     serde_json::from_str(text).ok()
 }
 
-/// The impostor tail measured for `model`, if one is shipped.
-pub fn model_tail(model: &str) -> Option<Tail> {
-    ScoreHistogram::from_calibration(&model_calibration(model)?).tail()
-}
-
 /// q(t) = P(impostor score ≥ t): empirical down to [`MIN_PAIRS_ABOVE`] pairs, then
 /// ln q = a + b·t fitted over the lowest [`FIT_DECADES`] decades of the trusted part.
 #[derive(Clone, Debug, PartialEq)]
@@ -360,7 +355,7 @@ pub struct Rule {
     pub configured: Option<Threshold>,
     /// The embedder's default, when nothing can be derived.
     pub default: Threshold,
-    /// The model's impostor tail ([`model_tail`]), if calibrated.
+    /// The model's impostor tail (from its calibration: [`Rule::for_model`]), if calibrated.
     pub model: Option<Tail>,
     /// The model's margin rule (its calibration's rows); empty: the best person alone decides.
     pub margins: Vec<MarginRow>,

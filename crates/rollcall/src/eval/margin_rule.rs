@@ -101,6 +101,15 @@ pub struct MarginPoint {
     pub calibrated: (usize, usize),
 }
 
+/// The stranger people of some galleries drawn again for a [`Bound`]: per draw, how many times
+/// each person came (indexed as `stranger_probes_by_person`) and the probes they bring.
+struct Redraws {
+    slot: std::collections::HashMap<u32, usize>,
+    weights: Vec<Vec<u64>>,
+    probes: Vec<u64>,
+    quantile: f64,
+}
+
 impl SampledGalleries {
     /// The lowest threshold on the grid at which at most `far` of the stranger probes have a
     /// best score at or above it and a gap of at least `margin`; `None` when that would lie at
@@ -125,53 +134,78 @@ impl SampledGalleries {
     /// probes), the threshold keeping `far` of each draw's probes is found, and the `quantile`
     /// of those is the answer. Without the people recorded, the plain threshold.
     pub fn threshold_bound(&self, margin: f64, far: f64, floor: f64, bound: Bound) -> Option<f64> {
+        match self.redraws(bound) {
+            Some(redraws) => self.threshold_under(&redraws, margin, far, floor),
+            None => self.threshold_for(margin, far, floor),
+        }
+    }
+
+    /// The draws of a [`Bound`], made once for every margin and rate asked of these galleries
+    /// (the same draws for all: their thresholds differ by the margin and rate alone); `None`
+    /// without the stranger people recorded, or without resamples.
+    fn redraws(&self, bound: Bound) -> Option<Redraws> {
         if self.stranger_people.len() != self.strangers.len()
             || self.stranger_probes_by_person.is_empty()
             || bound.resamples == 0
         {
-            return self.threshold_for(margin, far, floor);
+            return None;
         }
-        let slot: std::collections::HashMap<u32, usize> = self
+        let slot = self
             .stranger_probes_by_person
             .iter()
             .enumerate()
             .map(|(k, &(person, _))| (person, k))
             .collect();
         let counts: Vec<u64> = self.stranger_probes_by_person.iter().map(|p| p.1).collect();
+        let mut rng = super::dataset::SplitMix64(bound.seed);
+        let mut weights = Vec::with_capacity(bound.resamples);
+        let mut probes = Vec::with_capacity(bound.resamples);
+        for _ in 0..bound.resamples {
+            let mut weight = vec![0u64; counts.len()];
+            for _ in 0..counts.len() {
+                weight[rng.below(counts.len())] += 1;
+            }
+            probes.push(counts.iter().zip(&weight).map(|(c, w)| c * w).sum());
+            weights.push(weight);
+        }
+        Some(Redraws {
+            slot,
+            weights,
+            probes,
+            quantile: bound.quantile,
+        })
+    }
+
+    /// [`SampledGalleries::threshold_bound`] over draws already made.
+    fn threshold_under(&self, redraws: &Redraws, margin: f64, far: f64, floor: f64) -> Option<f64> {
         let mut passing: Vec<(f64, usize)> = self
             .strangers
             .iter()
             .zip(&self.stranger_people)
             .filter(|((_, gap), _)| *gap >= margin)
-            .filter_map(|(&(best, _), person)| Some((best, *slot.get(person)?)))
+            .filter_map(|(&(best, _), person)| Some((best, *redraws.slot.get(person)?)))
             .collect();
         passing.sort_by(|a, b| b.0.total_cmp(&a.0));
-        // The same draws for every margin: their thresholds differ by the margin alone.
-        let mut rng = super::dataset::SplitMix64(bound.seed);
-        let mut weight = vec![0u64; counts.len()];
-        let mut thresholds = Vec::with_capacity(bound.resamples);
-        for _ in 0..bound.resamples {
-            weight.fill(0);
-            for _ in 0..counts.len() {
-                weight[rng.below(counts.len())] += 1;
-            }
-            let probes: u64 = counts.iter().zip(&weight).map(|(c, w)| c * w).sum();
-            let allowed = (far * probes as f64).floor() as u64;
-            let mut passed = 0u64;
-            // Every stranger of the draw within the rate: the threshold may go to the floor.
-            let mut t = f64::NEG_INFINITY;
-            for &(best, k) in &passing {
-                passed += weight[k];
-                if passed > allowed {
-                    t = grid_above(best);
-                    break;
+        let mut thresholds: Vec<f64> = redraws
+            .weights
+            .iter()
+            .zip(&redraws.probes)
+            .map(|(weight, &probes)| {
+                let allowed = (far * probes as f64).floor() as u64;
+                let mut passed = 0u64;
+                for &(best, k) in &passing {
+                    passed += weight[k];
+                    if passed > allowed {
+                        return grid_above(best);
+                    }
                 }
-            }
-            thresholds.push(t);
-        }
+                // Every stranger of the draw within the rate: the threshold may go to the floor.
+                f64::NEG_INFINITY
+            })
+            .collect();
         thresholds.sort_by(f64::total_cmp);
-        let k =
-            ((bound.quantile * bound.resamples as f64).ceil() as usize).clamp(1, bound.resamples);
+        let n = thresholds.len();
+        let k = ((redraws.quantile * n as f64).ceil() as usize).clamp(1, n);
         let t = thresholds[k - 1];
         (t > floor).then_some(t)
     }
@@ -196,9 +230,21 @@ impl SampledGalleries {
         floor: f64,
         bound: Option<Bound>,
     ) -> Option<MarginPoint> {
-        let threshold = match bound {
+        let redraws = bound.and_then(|b| self.redraws(b));
+        self.point_under(redraws.as_ref(), margin, far, floor)
+    }
+
+    /// [`SampledGalleries::point`] over draws already made (`None`: read exactly).
+    fn point_under(
+        &self,
+        redraws: Option<&Redraws>,
+        margin: f64,
+        far: f64,
+        floor: f64,
+    ) -> Option<MarginPoint> {
+        let threshold = match redraws {
+            Some(r) => self.threshold_under(r, margin, far, floor)?,
             None => self.threshold_for(margin, far, floor)?,
-            Some(b) => self.threshold_bound(margin, far, floor, b)?,
         };
         Some(MarginPoint {
             threshold,
@@ -253,7 +299,12 @@ impl MarginCalibration {
 
     /// [`MarginCalibration::pick`] on one of its galleries.
     pub fn pick_from(&self, galleries: &SampledGalleries, far: f64) -> Option<MarginPoint> {
-        self.best_in(galleries, far, &MARGINS)
+        self.best_in(
+            galleries,
+            far,
+            &MARGINS,
+            self.redraws_of(galleries).as_ref(),
+        )
     }
 
     fn best_of(
@@ -284,10 +335,12 @@ impl MarginCalibration {
     }
 
     fn rows(&self, rates: &[f64], margins: &[f64]) -> Vec<MarginRow> {
+        let redraws: Vec<Option<Redraws>> =
+            self.galleries.iter().map(|g| self.redraws_of(g)).collect();
         let mut rows = Vec::new();
         for &far in rates {
-            for galleries in &self.galleries {
-                if let Some(p) = self.best_in(galleries, far, margins) {
+            for (galleries, redraws) in self.galleries.iter().zip(&redraws) {
+                if let Some(p) = self.best_in(galleries, far, margins, redraws.as_ref()) {
                     rows.push(MarginRow {
                         people: galleries.people,
                         references: galleries.references,
@@ -308,10 +361,11 @@ impl MarginCalibration {
         galleries: &SampledGalleries,
         far: f64,
         margins: &[f64],
+        redraws: Option<&Redraws>,
     ) -> Option<MarginPoint> {
         let mut best: Option<MarginPoint> = None;
         for &m in margins {
-            let Some(point) = galleries.point(m, far, self.floor, self.bound) else {
+            let Some(point) = galleries.point_under(redraws, m, far, self.floor) else {
                 continue;
             };
             if best.is_none_or(|b| point.predicted_true_accept_rate > b.predicted_true_accept_rate)
@@ -320,6 +374,11 @@ impl MarginCalibration {
             }
         }
         best
+    }
+
+    /// The draws of this calibration's bound for `galleries` (`None`: thresholds read exactly).
+    fn redraws_of(&self, galleries: &SampledGalleries) -> Option<Redraws> {
+        self.bound.and_then(|b| galleries.redraws(b))
     }
 }
 

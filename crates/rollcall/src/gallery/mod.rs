@@ -198,6 +198,17 @@ impl Members {
         self.references += refs.len();
     }
 
+    /// A member (who must be in `people`) as a match of `similarity`.
+    fn candidate(&self, user_id: i64, similarity: Similarity) -> Candidate {
+        let person = &self.people[&user_id];
+        Candidate {
+            user_id,
+            first_name: person.first_name().to_owned(),
+            last_name: person.last_name().to_owned(),
+            similarity,
+        }
+    }
+
     /// The references of `user_id` with their exact values.
     fn references_of(&self, user_id: i64) -> Vec<Embedding> {
         let Some(person) = self.people.get(&user_id) else {
@@ -391,13 +402,7 @@ impl Gallery {
         let members = self.read();
         let arena = members.arenas.iter().find(|a| a.dim() == face.dim())?;
         let (user_id, similarity) = arena.best(face.values())?;
-        let person = &members.people[&user_id];
-        Some(Candidate {
-            user_id,
-            first_name: person.first_name().to_owned(),
-            last_name: person.last_name().to_owned(),
-            similarity: Similarity(similarity as f32),
-        })
+        Some(members.candidate(user_id, Similarity(similarity as f32)))
     }
 
     /// Judge `face` under `point`: the most similar person, accepted when their similarity
@@ -424,14 +429,8 @@ impl Gallery {
             f64::from(threshold),
             point.margin,
         );
-        let person = &members.people[&user_id];
         Judgement {
-            best: Some(Candidate {
-                user_id,
-                first_name: person.first_name().to_owned(),
-                last_name: person.last_name().to_owned(),
-                similarity,
-            }),
+            best: Some(members.candidate(user_id, similarity)),
             runner_up,
             matched,
         }
