@@ -84,15 +84,22 @@ pub(crate) async fn a_person_registered_on_one_server_is_recognised_on_the_other
     assert!(h["gallery_synced_at"].as_str().is_some(), "{h}");
 }
 
-pub(crate) async fn a_person_deleted_on_one_server_is_no_longer_greeted_by_the_other(a: TestApp) {
+/// A second server over A's data, and Tony Blair registered on A once B knows him: (B, his
+/// photos, his id).
+async fn tony_known_to_a_second_server(a: &TestApp) -> (TestApp, Vec<String>, i64) {
     let b = a.second_server().await;
     let photos = tony_blair();
     let id = a.register_ok("Tony", "Blair", &photos[0]).await;
-    assert_eq!(recognised(&a, &photos[1]).await, Some(id));
     eventually(WITHIN, "B knows the person", || async {
         gallery_people(&b).await == 1
     })
     .await;
+    (b, photos, id)
+}
+
+pub(crate) async fn a_person_deleted_on_one_server_is_no_longer_greeted_by_the_other(a: TestApp) {
+    let (b, photos, id) = tony_known_to_a_second_server(&a).await;
+    assert_eq!(recognised(&a, &photos[1]).await, Some(id));
 
     assert_eq!(b.delete(&format!("/users/{id}")).await.status(), 204);
     // On B at once: its own change.
@@ -112,13 +119,7 @@ pub(crate) async fn a_person_deleted_on_one_server_is_no_longer_greeted_by_the_o
 
 /// The threshold in force depends on the references registered: B's follows A's add-face.
 async fn a_face_added_on_one_server_moves_the_others_references_and_threshold(a: TestApp) {
-    let b = a.second_server().await;
-    let photos = tony_blair();
-    let id = a.register_ok("Tony", "Blair", &photos[0]).await;
-    eventually(WITHIN, "B knows the person", || async {
-        gallery_people(&b).await == 1
-    })
-    .await;
+    let (b, photos, id) = tony_known_to_a_second_server(&a).await;
     let before = health(&b).await;
     assert_eq!(before["gallery_references"], 1, "{before}");
 
@@ -242,13 +243,7 @@ const ROUNDS: usize = 4;
 /// One person seen by the kiosks of two servers at the same moment is checked in once: the
 /// database keeps the cooldown, not each server's memory.
 pub(crate) async fn simultaneous_verifies_on_two_servers_record_one_check_in(a: TestApp) {
-    let b = a.second_server().await;
-    let photos = tony_blair();
-    let id = a.register_ok("Tony", "Blair", &photos[0]).await;
-    eventually(WITHIN, "B knows the person", || async {
-        gallery_people(&b).await == 1
-    })
-    .await;
+    let (b, photos, id) = tony_known_to_a_second_server(&a).await;
     for round in 0..ROUNDS {
         a.execute("DELETE FROM attendance").await;
         let start = std::sync::Arc::new(tokio::sync::Barrier::new(2));
