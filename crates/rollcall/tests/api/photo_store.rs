@@ -325,6 +325,54 @@ async fn a_store_that_goes_down_is_said_plainly_mysql() {
     a_store_that_goes_down_is_said_plainly(Backend::Mysql).await;
 }
 
+/// `/health` is anonymous and polled, and a probe writes to the bucket: a probe that succeeded
+/// answers for a second (so polling cannot make the server write at the poller's rate), but a
+/// request that meets a failed store makes the next `/health` probe again, and say so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_polls_do_not_each_write_to_the_bucket_but_a_failure_shows_at_once() {
+    let server = seaweed::server();
+    let bucket = server.fresh_bucket().await;
+    let proxy = Proxy::start(&server.endpoint).await;
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        TestConfig {
+            photo_store: Some(seaweed::location(&bucket, &proxy.endpoint())),
+            ..TestConfig::default()
+        },
+    )
+    .await;
+    let id = app.register_ok("Tony", "Blair", &tony_blair()[0]).await;
+    // Probe, take the store away, ask again: within the second the answer is the probe's,
+    // as no new probe was written. On a machine too busy to ask twice within the second,
+    // the pair is tried again.
+    let mut answered_from_the_probe = false;
+    for _ in 0..5 {
+        proxy.restore();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let probed = std::time::Instant::now();
+        let (status, _, h) = health(&app).await;
+        assert_eq!((status, &h["storage"]), (200, &"ok".into()), "{h}");
+        proxy.cut();
+        let (status, _, h) = health(&app).await;
+        if probed.elapsed() < Duration::from_millis(900) {
+            assert_eq!((status, &h["storage"]), (200, &"ok".into()), "{h}");
+            answered_from_the_probe = true;
+            break;
+        }
+    }
+    assert!(
+        answered_from_the_probe,
+        "never two /health calls within a second"
+    );
+    // A request meets the failed store: the next /health probes, and says so.
+    expect_unavailable(app.get(&format!("/users/{id}/photo")).await, "the photo").await;
+    let (status, _, h) = health(&app).await;
+    assert_eq!((status, &h["storage"]), (503, &"unavailable".into()), "{h}");
+    proxy.restore();
+    let (status, _, h) = health(&app).await;
+    assert_eq!((status, &h["storage"]), (200, &"ok".into()), "{h}");
+}
+
 /// The start-up error of a server whose photo store is `location`.
 async fn start_error(location: PhotoLocation) -> String {
     let dir = tempfile::tempdir().unwrap();

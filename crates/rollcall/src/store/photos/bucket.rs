@@ -22,8 +22,8 @@ use object_store::{
 };
 use std::collections::HashSet;
 use std::io;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// One HTTP request to the store, connection included.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,6 +33,11 @@ const RETRY_WITHIN: Duration = Duration::from_secs(15);
 const MAX_RETRIES: usize = 2;
 /// One operation (a put, a get, a listing page by page), whatever happens inside it.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// A probe that succeeded answers `/health` for this long. `/health` is anonymous and polled,
+/// and each probe is a write and a delete in the bucket (billed, on a cloud store): however
+/// often it is asked, a server probes at most about once a second. A failed request to the
+/// store forgets it at once, so an outage shows as soon as a request meets it.
+const PROBE_TRUSTED_FOR: Duration = Duration::from_secs(1);
 
 /// The bucket, connected.
 #[derive(Clone)]
@@ -46,6 +51,10 @@ struct Inner {
     url: String,
     /// `[prefix/]img_refs`.
     dir: Key,
+    /// When the last probe succeeded, unless a request failed since.
+    probed_ok: Mutex<Option<Instant>>,
+    /// One probe at a time: `/health` calls that arrive meanwhile share its answer.
+    probing: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for PhotoBucket {
@@ -106,6 +115,8 @@ impl PhotoBucket {
                 store,
                 url: url.clone(),
                 dir,
+                probed_ok: Mutex::new(None),
+                probing: tokio::sync::Mutex::new(()),
             }),
         };
         let endpoint = location
@@ -151,12 +162,16 @@ impl PhotoBucket {
     fn io_error(&self, what: &str, e: object_store::Error) -> io::Error {
         let kind = match e {
             object_store::Error::NotFound { .. } => io::ErrorKind::NotFound,
-            _ => io::ErrorKind::Other,
+            _ => {
+                self.distrust_probe();
+                io::ErrorKind::Other
+            }
         };
         io::Error::new(kind, format!("{what} in {}: {e}", self.inner.url))
     }
 
     fn timed_out(&self, what: &str) -> io::Error {
+        self.distrust_probe();
         io::Error::new(
             io::ErrorKind::TimedOut,
             format!(
@@ -278,10 +293,21 @@ impl PhotoBucket {
         Ok(removed)
     }
 
-    /// Write and delete a small temp object: what `/health` reports.
+    /// Write and delete a small temp object: what `/health` reports (a success is trusted for
+    /// [`PROBE_TRUSTED_FOR`]).
     pub(super) async fn probe(&self) -> Storage {
+        if self.probe_trusted() {
+            return Storage::Ok;
+        }
+        let _one = self.inner.probing.lock().await;
+        if self.probe_trusted() {
+            return Storage::Ok;
+        }
         match self.write_probe().await {
-            Ok(()) => Storage::Ok,
+            Ok(()) => {
+                *self.probed_ok() = Some(Instant::now());
+                Storage::Ok
+            }
             Err(e) => {
                 let e = match e {
                     Probe::TimedOut => self.timed_out("writing a probe"),
@@ -291,6 +317,22 @@ impl PhotoBucket {
                 Storage::Unavailable
             }
         }
+    }
+
+    fn probed_ok(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.inner
+            .probed_ok
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn probe_trusted(&self) -> bool {
+        self.probed_ok()
+            .is_some_and(|at| at.elapsed() < PROBE_TRUSTED_FOR)
+    }
+
+    fn distrust_probe(&self) {
+        *self.probed_ok() = None;
     }
 
     async fn write_probe(&self) -> Result<(), Probe> {
