@@ -828,6 +828,13 @@ fn enroll_registers_one_person_per_folder_from_at_most_max_photos() {
         "{}",
         again.stdout
     );
+    assert!(
+        again
+            .stdout
+            .contains("`--allow-duplicate` on the command line"),
+        "the flag a command-line user would type: {}",
+        again.stdout
+    );
     assert_eq!(data.users_json().len(), 4);
     assert_eq!(data.stored_photos(), 6);
     // `--allow-duplicate` forces them in, as `allow_duplicate=true` does over HTTP.

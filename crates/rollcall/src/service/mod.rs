@@ -66,7 +66,7 @@ pub enum ServiceError {
     /// The face already matches someone registered (at or above the threshold).
     #[error(
         "this face already belongs to {} (user {}, similarity {:.3}): send allow_duplicate=true \
-         to register it anyway",
+         (`--allow-duplicate` on the command line) to register it anyway",
         display_name(&person.first_name, &person.last_name),
         person.user_id,
         person.similarity.0
