@@ -87,6 +87,10 @@ pub struct FrontDoor {
     pub body_timeout: Duration,
     /// A keep-alive connection with no request under way is closed after this long.
     pub idle_timeout: Duration,
+    /// Every request is answered within this long of its headers (its upload included): a
+    /// database or photo store that stops answering gets 503 `timed_out`, not a request
+    /// that waits forever.
+    pub answer_timeout: Duration,
     /// Connections served at once; more wait in the listen queue.
     pub max_connections: usize,
     /// After SIGTERM, requests under way get this long to finish before the process exits.
@@ -189,6 +193,8 @@ pub const MAX_SYNC_INTERVAL_MS: u64 = 60_000;
 pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
 pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 30;
 pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 30;
+/// Longer than the body timeout: a slow upload that arrives in time still gets its answer.
+pub const DEFAULT_ANSWER_TIMEOUT_SECS: u64 = 60;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 pub const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 10;
 
@@ -223,6 +229,7 @@ pub struct Overrides {
     pub header_timeout_secs: Option<u64>,
     pub body_timeout_secs: Option<u64>,
     pub idle_timeout_secs: Option<u64>,
+    pub answer_timeout_secs: Option<u64>,
     pub max_connections: Option<usize>,
     pub shutdown_timeout_secs: Option<u64>,
     pub tls_cert: Option<PathBuf>,
@@ -273,6 +280,7 @@ impl Overrides {
             header_timeout_secs: self.header_timeout_secs.or(fallback.header_timeout_secs),
             body_timeout_secs: self.body_timeout_secs.or(fallback.body_timeout_secs),
             idle_timeout_secs: self.idle_timeout_secs.or(fallback.idle_timeout_secs),
+            answer_timeout_secs: self.answer_timeout_secs.or(fallback.answer_timeout_secs),
             max_connections: self.max_connections.or(fallback.max_connections),
             shutdown_timeout_secs: self
                 .shutdown_timeout_secs
@@ -427,6 +435,11 @@ impl Settings {
                 "idle_timeout_secs",
                 o.idle_timeout_secs,
                 DEFAULT_IDLE_TIMEOUT_SECS,
+            )?,
+            answer_timeout: seconds(
+                "answer_timeout_secs",
+                o.answer_timeout_secs,
+                DEFAULT_ANSWER_TIMEOUT_SECS,
             )?,
             max_connections: at_least_one(
                 "max_connections",
@@ -617,12 +630,14 @@ mod tests {
                 f.header_timeout,
                 f.body_timeout,
                 f.idle_timeout,
+                f.answer_timeout,
                 f.shutdown_timeout
             ),
             (
                 Duration::from_secs(10),
                 Duration::from_secs(30),
                 Duration::from_secs(30),
+                Duration::from_secs(60),
                 Duration::from_secs(10)
             )
         );
@@ -667,6 +682,10 @@ mod tests {
             },
             Overrides {
                 header_timeout_secs: Some(0),
+                ..Overrides::default()
+            },
+            Overrides {
+                answer_timeout_secs: Some(0),
                 ..Overrides::default()
             },
             Overrides {

@@ -3,6 +3,10 @@
 //! new ones are closed as soon as they are accepted) while the database itself keeps running
 //! for everyone else; [`TcpProxy::restore`] lets connections through again.
 //!
+//! [`TcpProxy::stall`] is a database that stops answering without closing anything (a hung
+//! server, a network that drops packets): connections stay open, nothing passes either way,
+//! until [`TcpProxy::restore`].
+//!
 //! [`TcpProxy::cut_after_commit`] cuts at the worst moment for the client: the next `COMMIT`
 //! a client sends (MySQL's text protocol) reaches the database, and the connection is closed
 //! before the answer gets back, so the client cannot know whether its transaction committed.
@@ -21,6 +25,10 @@ enum Mode {
     Cut,
     /// Open until a client's `COMMIT` has gone through; then [`Mode::Cut`].
     CutAfterCommit,
+    /// Connections are kept (and accepted) but no byte passes.
+    Stall,
+    /// Open until a client sends a `COMMIT`; then [`Mode::Stall`], that `COMMIT` held too.
+    StallAtCommit,
 }
 
 /// A proxy on `127.0.0.1:<ephemeral>` to one upstream address. It stops with its runtime, or
@@ -89,6 +97,16 @@ impl TcpProxy {
         self.mode.send_replace(Mode::Cut);
     }
 
+    /// Keep every connection open but pass nothing either way, until [`Self::restore`].
+    pub fn stall(&self) {
+        self.mode.send_replace(Mode::Stall);
+    }
+
+    /// Stall as the next `COMMIT` comes by, holding it: a transaction that hangs at its end.
+    pub fn stall_at_commit(&self) {
+        self.mode.send_replace(Mode::StallAtCommit);
+    }
+
     /// Let connections through again.
     pub fn restore(&self) {
         self.mode.send_replace(Mode::Open);
@@ -139,6 +157,12 @@ async fn forward(
     // the database (the commit's answer) are not passed on, and everything is cut.
     let mut commit_sent = false;
     loop {
+        if *watching.borrow() == Mode::Stall {
+            if watching.changed().await.is_err() || *watching.borrow() == Mode::Cut {
+                return;
+            }
+            continue;
+        }
         tokio::select! {
             changed = watching.changed() => {
                 if changed.is_err() || *watching.borrow() == Mode::Cut {
@@ -150,12 +174,18 @@ async fn forward(
                 if n == 0 {
                     return;
                 }
-                if *watching.borrow() == Mode::Cut {
+                if !passes(&mut watching).await {
                     return;
                 }
                 let bytes = &up[..n];
                 if *watching.borrow() == Mode::CutAfterCommit && is_commit(bytes) {
                     commit_sent = true;
+                }
+                if *watching.borrow() == Mode::StallAtCommit && is_commit(bytes) {
+                    mode.send_replace(Mode::Stall);
+                    if !passes(&mut watching).await {
+                        return;
+                    }
                 }
                 if server_write.write_all(bytes).await.is_err() {
                     return;
@@ -170,10 +200,28 @@ async fn forward(
                     mode.send_replace(Mode::Cut);
                     return;
                 }
+                if !passes(&mut watching).await {
+                    return;
+                }
                 if client_write.write_all(&down[..n]).await.is_err() {
                     return;
                 }
             }
+        }
+    }
+}
+
+/// Bytes read may be passed on: at once, or once a stall is over; `false` when the proxy is
+/// cut (or gone) meanwhile.
+async fn passes(watching: &mut watch::Receiver<Mode>) -> bool {
+    loop {
+        match *watching.borrow_and_update() {
+            Mode::Cut => return false,
+            Mode::Stall => {}
+            Mode::Open | Mode::CutAfterCommit | Mode::StallAtCommit => return true,
+        }
+        if watching.changed().await.is_err() {
+            return false;
         }
     }
 }

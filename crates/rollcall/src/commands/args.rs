@@ -163,6 +163,11 @@ pub struct FrontDoorArgs {
     /// Seconds a keep-alive connection may wait for its next request [default: 30].
     #[arg(long, env = "ROLLCALL_IDLE_TIMEOUT_SECS", value_name = "SECONDS")]
     pub idle_timeout_secs: Option<u64>,
+    /// Seconds within which every request is answered, counted from its headers (upload
+    /// included): past them, 503 `timed_out` (a database or photo store that stopped
+    /// answering) [default: 60].
+    #[arg(long, env = "ROLLCALL_ANSWER_TIMEOUT_SECS", value_name = "SECONDS")]
+    pub answer_timeout_secs: Option<u64>,
     /// Connections served at once; more wait in the operating system's listen queue
     /// [default: 256].
     #[arg(long, env = "ROLLCALL_MAX_CONNECTIONS", value_name = "N")]
@@ -300,6 +305,7 @@ impl Given for FrontDoorArgs {
         o.header_timeout_secs = self.header_timeout_secs;
         o.body_timeout_secs = self.body_timeout_secs;
         o.idle_timeout_secs = self.idle_timeout_secs;
+        o.answer_timeout_secs = self.answer_timeout_secs;
         o.max_connections = self.max_connections;
         o.shutdown_timeout_secs = self.shutdown_timeout_secs;
         o.tls_cert = self.tls_cert.clone();

@@ -95,6 +95,9 @@ error_codes! {
     /// The inference queue is full.
     Busy => "busy", SERVICE_UNAVAILABLE;
     DatabaseUnavailable => "database_unavailable", SERVICE_UNAVAILABLE;
+    /// The request was not answered within the answer timeout (a database or photo store
+    /// that stopped answering); it may still take effect.
+    TimedOut => "timed_out", SERVICE_UNAVAILABLE;
     /// The disk holding the reference photos is full.
     StorageFull => "storage_full", INSUFFICIENT_STORAGE;
     /// The photo folder cannot be written (read-only, permission, missing).

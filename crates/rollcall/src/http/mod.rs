@@ -5,6 +5,7 @@ pub mod access;
 pub mod access_log;
 pub mod attendance;
 pub mod audit;
+pub mod deadline;
 pub mod error;
 pub mod form;
 pub mod front_door;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub require_liveness: bool,
     /// Every challenge asks this movement (tests only).
     pub liveness_instruction: Option<crate::liveness::Instruction>,
+    /// Every request is answered within this long ([`deadline`]).
+    pub answer_timeout: std::time::Duration,
 }
 
 impl AppState {
@@ -66,6 +69,9 @@ impl AppState {
             liveness: crate::liveness::Mode::default(),
             require_liveness: false,
             liveness_instruction: None,
+            answer_timeout: std::time::Duration::from_secs(
+                crate::config::DEFAULT_ANSWER_TIMEOUT_SECS,
+            ),
         }
     }
 
@@ -73,6 +79,7 @@ impl AppState {
     pub fn with_front_door(mut self, settings: &crate::config::Settings) -> Self {
         let front_door = &settings.front_door;
         self.max_images = front_door.max_images;
+        self.answer_timeout = front_door.answer_timeout;
         self.gate = Arc::new(front_door::Gate::new(&settings.bind, front_door));
         self.secure_cookies = settings.secure_cookies || front_door.secure_cookies();
         self
@@ -110,8 +117,12 @@ pub fn app(state: AppState) -> Router {
         .route("/keys/{id}", delete(keys::revoke))
         .merge(pages::router());
     // Every route is behind the access check; the request count (outside it) counts refusals.
+    // The deadline holds the access check too (it may read the database).
     let authorize = axum::middleware::from_fn_with_state(state.clone(), access::authorize);
+    let deadline =
+        axum::middleware::from_fn_with_state(state.answer_timeout, deadline::answer_within);
     api.route_layer(authorize)
+        .route_layer(deadline)
         .route_layer(axum::middleware::from_fn(ops::track))
         .fallback(|| async { error::ApiError::not_found("no such route") })
         // Answers axum writes itself (a 405, an extractor's rejection) get the error shape too.

@@ -68,6 +68,7 @@ pub struct TestConfig {
     pub header_timeout_secs: Option<u64>,
     pub body_timeout_secs: Option<u64>,
     pub idle_timeout_secs: Option<u64>,
+    pub answer_timeout_secs: Option<u64>,
     pub max_connections: Option<usize>,
     /// HTTPS with this certificate and key (PEM files).
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -98,6 +99,7 @@ impl Default for TestConfig {
             header_timeout_secs: None,
             body_timeout_secs: None,
             idle_timeout_secs: None,
+            answer_timeout_secs: None,
             max_connections: None,
             tls: None,
             threshold: None,
@@ -214,6 +216,7 @@ async fn spawn_on(
         header_timeout_secs: config.header_timeout_secs,
         body_timeout_secs: config.body_timeout_secs,
         idle_timeout_secs: config.idle_timeout_secs,
+        answer_timeout_secs: config.answer_timeout_secs,
         max_connections: config.max_connections,
         tls_cert: config.tls.as_ref().map(|(cert, _)| cert.clone()),
         tls_key: config.tls.as_ref().map(|(_, key)| key.clone()),

@@ -341,6 +341,88 @@ async fn a_registration_whose_commit_answer_is_lost_keeps_its_photo(app: TestApp
     direct.close().await;
 }
 
+/// The database stops answering without closing anything (a hung server, a network that
+/// drops packets) in the middle of a registration, at its COMMIT: the request still gets an
+/// answer, 503 `timed_out` within the answer timeout, instead of waiting forever; the
+/// registration finishes whole once the database answers again (its answer was lost, not its
+/// work), and the same server goes on without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_hangs_mid_request_still_gets_an_answer_mysql() {
+    const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
+    let proxy = crate::helpers::mysql_proxy().await;
+    let config = TestConfig {
+        answer_timeout_secs: Some(ANSWER_TIMEOUT.as_secs()),
+        ..config()
+    };
+    let app = crate::helpers::spawn_app_behind(&proxy, config).await;
+    let direct = Store::connect(&app.direct_database_url())
+        .await
+        .expect("a pool straight to the test database");
+    let photos = tony_blair();
+    app.register_ok("Tony", "Blair", &photos[0]).await;
+
+    proxy.stall_at_commit();
+    // Should this test fail while the database hangs, the hung transaction is cut first:
+    // dropping the test database waits for its locks.
+    let _cut_on_exit = CutOnDrop(&proxy);
+    let started = Instant::now();
+    let hugo = &photos_of("Hugo_Chavez")[0];
+    let form = Form::new()
+        .text("first_name", "Hugo")
+        .text("last_name", "Chavez")
+        .part("image", image_part(fixture(hugo), "a.jpg"));
+    let r = app
+        .client
+        .post(app.url("/register"))
+        .multipart(form)
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .expect("no answer while the database hangs");
+    let took = started.elapsed();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().get("retry-after").is_some(), "Retry-After");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "timed_out", "{body}");
+    assert!(
+        took >= ANSWER_TIMEOUT && took < ANSWER_TIMEOUT + Duration::from_secs(3),
+        "answered after {took:?}"
+    );
+
+    proxy.restore();
+    // The COMMIT goes on its way: Hugo is registered, with his photo.
+    let start = Instant::now();
+    loop {
+        let users = direct.list_users().await.expect("users");
+        if users.iter().any(|u| u.first_name == "Hugo") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "the registration did not finish after the database's return: {users:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(every_row_has_its_photo(&app, &direct).await, 0);
+    let r = app
+        .anonymous()
+        .post(app.url("/verify"))
+        .multipart(Form::new().part("image", image_part(fixture(&photos[1]), "k.jpg")))
+        .send()
+        .await
+        .expect("verify");
+    assert_eq!(r.status(), 200, "the server goes on");
+    direct.close().await;
+}
+
+struct CutOnDrop<'a>(&'a TcpProxy);
+
+impl Drop for CutOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.cut();
+    }
+}
+
 macro_rules! behind_a_proxy {
     ($($name:ident),* $(,)?) => {
         mod mysql {
