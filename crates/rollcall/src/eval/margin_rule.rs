@@ -222,19 +222,7 @@ impl SampledGalleries {
     }
 
     /// The point of `margin` at `far`, if it can be set above `floor`: its threshold read
-    /// exactly, or under `bound`.
-    pub fn point(
-        &self,
-        margin: f64,
-        far: f64,
-        floor: f64,
-        bound: Option<Bound>,
-    ) -> Option<MarginPoint> {
-        let redraws = bound.and_then(|b| self.redraws(b));
-        self.point_under(redraws.as_ref(), margin, far, floor)
-    }
-
-    /// [`SampledGalleries::point`] over draws already made (`None`: read exactly).
+    /// exactly (`redraws` `None`), or under the bound those draws were made for.
     fn point_under(
         &self,
         redraws: Option<&Redraws>,
@@ -297,14 +285,17 @@ impl MarginCalibration {
         self.best_of(people, references, far, &[0.0])
     }
 
-    /// [`MarginCalibration::pick`] on one of its galleries.
-    pub fn pick_from(&self, galleries: &SampledGalleries, far: f64) -> Option<MarginPoint> {
-        self.best_in(
-            galleries,
-            far,
-            &MARGINS,
-            self.redraws_of(galleries).as_ref(),
-        )
+    /// On one of its galleries, under one set of draws: the point with no margin, and
+    /// [`MarginCalibration::pick`]'s (`None` when either cannot be set above the floor).
+    pub fn plain_and_picked(
+        &self,
+        galleries: &SampledGalleries,
+        far: f64,
+    ) -> Option<(MarginPoint, MarginPoint)> {
+        let redraws = self.redraws_of(galleries);
+        let plain = galleries.point_under(redraws.as_ref(), 0.0, far, self.floor)?;
+        let picked = self.best_in(galleries, far, &MARGINS, redraws.as_ref())?;
+        Some((plain, picked))
     }
 
     fn best_of(

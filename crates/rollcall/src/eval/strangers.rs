@@ -185,10 +185,7 @@ pub fn held_out(
         else {
             continue;
         };
-        let (Some(plain), Some(picked)) = (
-            even.point(0.0, far, calibration.floor, calibration.bound),
-            calibration.pick_from(even, far),
-        ) else {
+        let Some((plain, picked)) = calibration.plain_and_picked(even, far) else {
             continue;
         };
         let let_in = odd
