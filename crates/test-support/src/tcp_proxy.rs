@@ -3,9 +3,9 @@
 //! new ones are closed as soon as they are accepted) while the database itself keeps running
 //! for everyone else; [`TcpProxy::restore`] lets connections through again.
 //!
-//! [`TcpProxy::stall`] is a database that stops answering without closing anything (a hung
-//! server, a network that drops packets): connections stay open, nothing passes either way,
-//! until [`TcpProxy::restore`].
+//! [`TcpProxy::stall_at_commit`] is a database that stops answering, without closing anything
+//! (a hung server, a network that drops packets), as a transaction ends: from the next `COMMIT`
+//! on, connections stay open and nothing passes either way until [`TcpProxy::restore`].
 //!
 //! [`TcpProxy::cut_after_commit`] cuts at the worst moment for the client: the next `COMMIT`
 //! a client sends (MySQL's text protocol) reaches the database, and the connection is closed
@@ -97,11 +97,6 @@ impl TcpProxy {
         self.mode.send_replace(Mode::Cut);
     }
 
-    /// Keep every connection open but pass nothing either way, until [`Self::restore`].
-    pub fn stall(&self) {
-        self.mode.send_replace(Mode::Stall);
-    }
-
     /// Stall as the next `COMMIT` comes by, holding it: a transaction that hangs at its end.
     pub fn stall_at_commit(&self) {
         self.mode.send_replace(Mode::StallAtCommit);
@@ -157,11 +152,8 @@ async fn forward(
     // the database (the commit's answer) are not passed on, and everything is cut.
     let mut commit_sent = false;
     loop {
-        if *watching.borrow() == Mode::Stall {
-            if watching.changed().await.is_err() || *watching.borrow() == Mode::Cut {
-                return;
-            }
-            continue;
+        if *watching.borrow() == Mode::Stall && !passes(&mut watching).await {
+            return;
         }
         tokio::select! {
             changed = watching.changed() => {
