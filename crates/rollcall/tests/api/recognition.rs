@@ -166,7 +166,6 @@ async fn restart(app: &TestApp) -> rollcall::service::Rollcall {
 /// from the photo's subject (two faces of a size: none is clear, so without the stored box the
 /// photo could not be re-embedded at all).
 async fn reindex_embeds_the_face_chosen_in_a_group_photo_again(app: TestApp) {
-    use rollcall::store::Store;
     let group = crate::multi_face::side_by_side(&tony_blair()[0], &photos_of("Hugo_Chavez")[0]);
     let form = Form::new()
         .text("first_name", "Hugo")
@@ -176,42 +175,18 @@ async fn reindex_embeds_the_face_chosen_in_a_group_photo_again(app: TestApp) {
     let r = app.post_form("/register", form).await;
     assert_eq!(r.status(), 200);
     let id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
-    let embedding = |store: Store| async move {
-        let sql = "SELECT embedding FROM users WHERE id = ?";
-        match &store {
-            Store::Sqlite(pool) => {
-                sqlx::query_scalar::<_, Vec<u8>>(sql)
-                    .bind(id)
-                    .fetch_one(pool)
-                    .await
-            }
-            Store::Mysql(pool) => {
-                sqlx::query_scalar::<_, Vec<u8>>(sql)
-                    .bind(id)
-                    .fetch_one(pool)
-                    .await
-            }
-        }
-        .unwrap()
+    let embedding = || async {
+        let rows = app.store.embeddings_of(&[id]).await.unwrap();
+        assert_eq!(rows.len(), 1, "one reference face");
+        rows[0].embedding.clone()
     };
-    let registered = embedding(app.store.clone()).await;
-    let sql = "UPDATE users SET model = 'some-older-model', embedding = ? WHERE id = ?";
-    let stale = vec![0u8; registered.len()];
-    match &app.store {
-        Store::Sqlite(pool) => sqlx::query(sql)
-            .bind(&stale)
-            .bind(id)
-            .execute(pool)
-            .await
-            .map(drop),
-        Store::Mysql(pool) => sqlx::query(sql)
-            .bind(&stale)
-            .bind(id)
-            .execute(pool)
-            .await
-            .map(drop),
-    }
-    .unwrap();
+    let registered = embedding().await;
+    // Another model's embedding (zeros): reindex must embed the photo again.
+    app.execute(&format!(
+        "UPDATE users SET model = 'some-older-model', embedding = X'{}' WHERE id = {id}",
+        "00".repeat(registered.len())
+    ))
+    .await;
 
     let restarted = restart(&app).await;
     let report = restarted
@@ -224,21 +199,18 @@ async fn reindex_embeds_the_face_chosen_in_a_group_photo_again(app: TestApp) {
         "{report:?}"
     );
     // The same face, so the same embedding, bit for bit.
-    assert_eq!(embedding(app.store.clone()).await, registered);
+    assert_eq!(embedding().await, registered);
 }
 
 /// Embeddings of another model are never compared; `reindex` re-embeds them from the stored
 /// photos and the person is recognised again.
 async fn other_model_embeddings_wait_for_reindex(app: TestApp) {
-    use rollcall::store::Store;
     let photos = tony_blair();
     let id = app.register_ok("Tony", "Blair", &photos[0]).await;
-    let sql = "UPDATE users SET model = 'some-older-model' WHERE id = ?";
-    match &app.store {
-        Store::Sqlite(pool) => sqlx::query(sql).bind(id).execute(pool).await.map(drop),
-        Store::Mysql(pool) => sqlx::query(sql).bind(id).execute(pool).await.map(drop),
-    }
-    .unwrap();
+    app.execute(&format!(
+        "UPDATE users SET model = 'some-older-model' WHERE id = {id}"
+    ))
+    .await;
 
     // A restart: the gallery leaves the person out.
     let restarted = restart(&app).await;
