@@ -238,6 +238,23 @@ mod two_servers_on_a_bucket {
     );
 }
 
+/// A server on `backend` whose photos are in a fresh bucket reached through a proxy the test
+/// can cut: (the bucket, the proxy, the server).
+async fn behind_a_store_proxy(backend: Backend) -> (String, Proxy, TestApp) {
+    let server = seaweed::server();
+    let bucket = server.fresh_bucket().await;
+    let proxy = Proxy::start(&server.endpoint).await;
+    let app = spawn_app_with(
+        backend,
+        TestConfig {
+            photo_store: Some(seaweed::location(&bucket, &proxy.endpoint())),
+            ..TestConfig::default()
+        },
+    )
+    .await;
+    (bucket, proxy, app)
+}
+
 async fn health(app: &TestApp) -> (u16, Option<String>, Value) {
     let r = app.get("/health").await;
     let retry = r
@@ -261,17 +278,7 @@ async fn expect_unavailable(r: reqwest::Response, what: &str) {
 /// 503 `storage_unavailable` with nothing half-written, photos answer 503, `/health` says so;
 /// check-ins (which write no photo) go on; all is well again once the store is back.
 async fn a_store_that_goes_down_is_said_plainly(backend: Backend) {
-    let server = seaweed::server();
-    let bucket = server.fresh_bucket().await;
-    let proxy = Proxy::start(&server.endpoint).await;
-    let app = spawn_app_with(
-        backend,
-        TestConfig {
-            photo_store: Some(seaweed::location(&bucket, &proxy.endpoint())),
-            ..TestConfig::default()
-        },
-    )
-    .await;
+    let (bucket, proxy, app) = behind_a_store_proxy(backend).await;
     let photos = tony_blair();
     let hugo = &photos_of("Hugo_Chavez")[0];
     let id = app.register_ok("Tony", "Blair", &photos[0]).await;
@@ -330,17 +337,7 @@ async fn a_store_that_goes_down_is_said_plainly_mysql() {
 /// request that meets a failed store makes the next `/health` probe again, and say so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_polls_do_not_each_write_to_the_bucket_but_a_failure_shows_at_once() {
-    let server = seaweed::server();
-    let bucket = server.fresh_bucket().await;
-    let proxy = Proxy::start(&server.endpoint).await;
-    let app = spawn_app_with(
-        Backend::Sqlite,
-        TestConfig {
-            photo_store: Some(seaweed::location(&bucket, &proxy.endpoint())),
-            ..TestConfig::default()
-        },
-    )
-    .await;
+    let (_bucket, proxy, app) = behind_a_store_proxy(Backend::Sqlite).await;
     let id = app.register_ok("Tony", "Blair", &tony_blair()[0]).await;
     // Probe, take the store away, ask again: within the second the answer is the probe's,
     // as no new probe was written. On a machine too busy to ask twice within the second,
