@@ -367,18 +367,12 @@ async fn a_database_that_hangs_mid_request_still_gets_an_answer_mysql() {
     let _cut_on_exit = CutOnDrop(&proxy);
     let started = Instant::now();
     let hugo = &photos_of("Hugo_Chavez")[0];
-    let form = Form::new()
-        .text("first_name", "Hugo")
-        .text("last_name", "Chavez")
-        .part("image", image_part(fixture(hugo), "a.jpg"));
-    let r = app
-        .client
-        .post(app.url("/register"))
-        .multipart(form)
-        .timeout(Duration::from_secs(20))
-        .send()
-        .await
-        .expect("no answer while the database hangs");
+    let r = tokio::time::timeout(
+        Duration::from_secs(20),
+        app.register("Hugo", "Chavez", hugo),
+    )
+    .await
+    .expect("no answer while the database hangs");
     let took = started.elapsed();
     assert_eq!(r.status(), 503);
     assert!(r.headers().get("retry-after").is_some(), "Retry-After");
@@ -404,14 +398,11 @@ async fn a_database_that_hangs_mid_request_still_gets_an_answer_mysql() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(every_row_has_its_photo(&app, &direct).await, 0);
-    let r = app
-        .anonymous()
-        .post(app.url("/verify"))
-        .multipart(Form::new().part("image", image_part(fixture(&photos[1]), "k.jpg")))
-        .send()
-        .await
-        .expect("verify");
-    assert_eq!(r.status(), 200, "the server goes on");
+    assert_eq!(
+        app.verify(&photos[1]).await.status(),
+        200,
+        "the server goes on"
+    );
     direct.close().await;
 }
 
